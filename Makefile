@@ -1,0 +1,27 @@
+# Two commands on a fresh machine:  make bench  (the backend benchmark)  and  make test.
+# Each creates the local virtual environment .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install test bench bench-full clean
+
+$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard kernels/*.pyx) $(wildcard kernels/*.pxd)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[test,bench,train]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m fastrnn bench
+
+bench-full: $(VENV)/.installed
+	$(PY) -m fastrnn bench --full
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .benchmarks

@@ -1,0 +1,99 @@
+"""Random kernel-level cases shared by the equivalence and gradient tests.
+
+A case is every argument of one recurrent kernel call. ``loss(case, record)``
+is a fixed random linear function of all forward results, so its gradient
+exercises ``d_outputs`` and every ``d_final_states`` at once.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastrnn import activations, ops
+
+CELL_NAMES = ("simple_rnn", "lstm", "gru")
+
+
+@dataclass
+class Case:
+    cell: str
+    x: np.ndarray
+    mask: np.ndarray
+    states: list
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+    options: dict
+    d_outputs: np.ndarray
+    d_states: list = field(default_factory=list)
+
+    @property
+    def params(self):
+        """The arrays a gradient check perturbs, by name."""
+        named = {"x": self.x, "kernel": self.kernel,
+                 "recurrent_kernel": self.recurrent_kernel, "bias": self.bias}
+        for i, s in enumerate(self.states):
+            named[f"state{i}"] = s
+        return named
+
+
+def make_case(cell, batch=3, timesteps=5, features=4, units=6, dtype=np.float64, seed=0,
+              mask="none", go_backwards=False, zero_output_for_mask=False,
+              activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+              scale=0.5):
+    """Build a random case.
+
+    mask : {"none", "random", "leading", "all_masked_row", "trailing"}
+    """
+    rng = np.random.default_rng(seed)
+    spec = ops.CELLS[cell]
+    g = spec.gates
+
+    def rand(*shape):
+        return (scale * rng.standard_normal(shape)).astype(dtype)
+
+    x = rand(batch, timesteps, features)
+    m = np.ones((batch, timesteps), dtype=bool)
+    if mask == "random":
+        m = rng.random((batch, timesteps)) > 0.3
+    elif mask == "leading" and timesteps > 1:
+        m[:, : timesteps // 2] = False
+    elif mask == "trailing" and timesteps > 1:
+        m[:, timesteps // 2:] = False
+    elif mask == "all_masked_row":
+        m = rng.random((batch, timesteps)) > 0.3
+        m[0] = False
+    states = [rand(batch, units) for _ in spec.state_names]
+    if cell == "gru":
+        bias = rand(2, g * units)
+        if not reset_after:
+            bias[1] = 0
+    else:
+        bias = rand(g * units)
+    options = dict(activation=activations.get_code(activation),
+                   go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
+    if cell != "simple_rnn":
+        options["recurrent_activation"] = activations.get_code(recurrent_activation)
+    if cell == "gru":
+        options["reset_after"] = reset_after
+    return Case(cell=cell, x=x, mask=m, states=states,
+                kernel=rand(features, g * units), recurrent_kernel=rand(units, g * units),
+                bias=bias, options=options, d_outputs=rand(batch, timesteps, units),
+                d_states=[rand(batch, units) for _ in spec.state_names])
+
+
+def forward(backend, case):
+    return ops.recurrent_forward(backend, case.cell, case.x, case.mask, case.states,
+                                 case.kernel, case.recurrent_kernel, case.bias,
+                                 **case.options)
+
+
+def backward(case, record):
+    return ops.recurrent_backward(record, case.d_outputs, case.d_states)
+
+
+def loss(case, record):
+    """A random linear functional of outputs and final states."""
+    total = np.sum(case.d_outputs * record.outputs)
+    for d, s in zip(case.d_states, record.final_states):
+        total += np.sum(d * s)
+    return float(total)
