@@ -1,0 +1,122 @@
+# cython: language_level=3
+"""Small row-major linear algebra for the Cython kernels.
+
+``mm`` computes ``C = beta * C + op(A) @ op(B)`` on row-major matrices with
+explicit leading dimensions (row strides), so a kernel can multiply column
+blocks of the weights and strided time slices of ``(B, T, .)`` buffers
+without copying. Small products run as plain loops (no BLAS call overhead);
+larger ones call ``sgemm``/``dgemm`` from ``scipy.linalg.cython_blas``.
+"""
+from libc.math cimport exp, expf, tanh, tanhf
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+ctypedef fused floating:
+    float
+    double
+
+# Activation codes, as in fastrnn.activations.
+cdef enum:
+    LINEAR = 0
+    TANH = 1
+    SIGMOID = 2
+    RELU = 3
+
+# Products with at most this many multiply-adds run as loops, not BLAS.
+cdef enum:
+    SMALL_PRODUCT = 32768
+
+
+cdef inline floating activate(int code, floating a) noexcept nogil:
+    cdef floating e
+    if code == TANH:
+        if floating is float:
+            return tanhf(a)
+        else:
+            return tanh(a)
+    if code == SIGMOID:
+        # Split by sign so exp never overflows, as the reference does.
+        if floating is float:
+            e = expf(-a if a >= 0 else a)
+        else:
+            e = exp(-a if a >= 0 else a)
+        if a >= 0:
+            return 1 / (1 + e)
+        return e / (1 + e)
+    if code == RELU:
+        return a if a > 0 else 0
+    return a
+
+
+cdef inline floating derivative(int code, floating y) noexcept nogil:
+    """d act(a) / da in terms of the output ``y = act(a)``."""
+    if code == TANH:
+        return 1 - y * y
+    if code == SIGMOID:
+        return y * (1 - y)
+    if code == RELU:
+        return 1 if y > 0 else 0
+    return 1
+
+
+cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                    const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                    floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C[m, n] = beta * C + op(A)[m, k] @ op(B)[k, n]``.
+
+    ``beta`` is 0 (overwrite; C is never read) or 1 (accumulate).
+    ``op(A)`` is ``A`` stored (m, k), or with ``trans_a`` ``A.T`` with A
+    stored (k, m); likewise ``op(B)``.
+    """
+    cdef Py_ssize_t i, j, p
+    cdef floating s, aip
+    cdef int im, in_, ik, ilda, ildb, ildc
+    cdef char ta, tb
+    cdef floating one = 1
+    if m <= 0 or n <= 0:
+        return
+    if k > 0 and m * n * k > SMALL_PRODUCT:
+        # Column-major BLAS sees each row-major matrix transposed:
+        # C.T = op(B).T @ op(A).T, so swap the operands.
+        ta = b'T' if trans_b else b'N'
+        tb = b'T' if trans_a else b'N'
+        im, in_, ik = <int> n, <int> m, <int> k
+        ilda, ildb, ildc = <int> ldb, <int> lda, <int> ldc
+        if floating is float:
+            sgemm(&ta, &tb, &im, &in_, &ik, &one, <float*> b, &ilda, <float*> a, &ildb,
+                  &beta, c, &ildc)
+        else:
+            dgemm(&ta, &tb, &im, &in_, &ik, &one, <double*> b, &ilda, <double*> a, &ildb,
+                  &beta, c, &ildc)
+        return
+    if beta == 0:
+        for i in range(m):
+            for j in range(n):
+                c[i * ldc + j] = 0
+    if k <= 0:
+        return
+    if not trans_a and not trans_b:
+        for i in range(m):
+            for p in range(k):
+                aip = a[i * lda + p]
+                for j in range(n):
+                    c[i * ldc + j] += aip * b[p * ldb + j]
+    elif not trans_a and trans_b:
+        for i in range(m):
+            for j in range(n):
+                s = 0
+                for p in range(k):
+                    s = s + a[i * lda + p] * b[j * ldb + p]
+                c[i * ldc + j] += s
+    elif trans_a and not trans_b:
+        for p in range(k):
+            for i in range(m):
+                aip = a[p * lda + i]
+                for j in range(n):
+                    c[i * ldc + j] += aip * b[p * ldb + j]
+    else:
+        for i in range(m):
+            for j in range(n):
+                s = 0
+                for p in range(k):
+                    s = s + a[p * lda + i] * b[j * ldb + p]
+                c[i * ldc + j] += s
