@@ -1,0 +1,154 @@
+"""Weight initializers, by object or by Keras name (Keras 3 semantics).
+
+An initializer is called as ``init(shape, dtype, rng=None)``. One built with
+a ``seed`` draws from its own generator, so it gives the same values every
+time; one without a seed draws from ``rng`` (the layer's generator, seeded
+by the layer's ``seed=``) or from fresh entropy.
+"""
+import numpy as np
+
+__all__ = ["Initializer", "Constant", "Zeros", "Ones", "GlorotUniform", "Orthogonal",
+           "RandomUniform", "RandomNormal", "get"]
+
+
+class Initializer:
+    seed = None
+
+    def _rng(self, rng):
+        if self.seed is not None:
+            return np.random.default_rng(self.seed)
+        return rng if rng is not None else np.random.default_rng()
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Initializer):
+    """Every value equal to ``value``."""
+
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        return np.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Zeros(Constant):
+    def __init__(self):
+        super().__init__(0.0)
+
+    def get_config(self):
+        return {}
+
+
+class Ones(Constant):
+    def __init__(self):
+        super().__init__(1.0)
+
+    def get_config(self):
+        return {}
+
+
+def _fans(shape):
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class GlorotUniform(Initializer):
+    """Uniform in ``[-limit, limit]``, ``limit = sqrt(6 / (fan_in + fan_out))``."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        fan_in, fan_out = _fans(shape)
+        limit = np.sqrt(6.0 / max(1, fan_in + fan_out))
+        return self._rng(rng).uniform(-limit, limit, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix from the QR decomposition of a normal matrix."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = gain
+        self.seed = seed
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+        cols = shape[-1]
+        a = self._rng(rng).standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = minval, maxval, seed
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        return self._rng(rng).uniform(self.minval, self.maxval, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        return self._rng(rng).normal(self.mean, self.stddev, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+_BY_NAME = {
+    "constant": Constant, "zeros": Zeros, "ones": Ones, "glorot_uniform": GlorotUniform,
+    "orthogonal": Orthogonal, "random_uniform": RandomUniform, "uniform": RandomUniform,
+    "random_normal": RandomNormal, "normal": RandomNormal,
+}
+_CLASSES = {cls.__name__: cls for cls in (Constant, Zeros, Ones, GlorotUniform, Orthogonal,
+                                           RandomUniform, RandomNormal)}
+
+
+def get(identifier, argument="initializer"):
+    """Return an initializer from an object, a snake_case name, or a config dict."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
+        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        if identifier in _BY_NAME:
+            return _BY_NAME[identifier]()
+        raise ValueError(f"Unknown value for `{argument}`: expected one of "
+                         f"{sorted(_BY_NAME)} or an Initializer, got {identifier!r}")
+    raise TypeError(f"`{argument}` must be an Initializer or one of {sorted(_BY_NAME)}; "
+                    f"got {identifier!r}")
+
+
+def serialize(initializer):
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}

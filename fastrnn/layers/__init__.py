@@ -1,0 +1,27 @@
+"""Keras-compatible layers: change only the import line.
+
+    from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
+"""
+from .base import Layer
+from .core import Dense, Dropout, Embedding, Masking
+from .recurrent import GRU, LSTM, RNNBase, SimpleRNN
+from .wrappers import Bidirectional
+
+__all__ = ["Layer", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Embedding", "Dense",
+           "Masking", "Dropout", "serialize", "deserialize"]
+
+_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding,
+                                           Dense, Masking, Dropout)}
+
+
+def serialize(layer):
+    """A JSON-able description of a layer: ``{"class_name": ..., "config": ...}``."""
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(config):
+    """Rebuild a layer from :func:`serialize`'s output."""
+    if not isinstance(config, dict) or config.get("class_name") not in _CLASSES:
+        raise ValueError(f"Not a fastrnn layer description: {config!r:.200}; expected a "
+                         f"dict with class_name in {sorted(_CLASSES)}")
+    return _CLASSES[config["class_name"]].from_config(dict(config.get("config", {})))

@@ -1,0 +1,199 @@
+"""The Layer base class and the input checks every layer shares."""
+import re
+from collections import defaultdict
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+_name_counts = defaultdict(int)
+
+
+def _snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base):
+    """Keras-style automatic names: ``lstm``, ``lstm_1``, ``lstm_2``..."""
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def check_dtype(dtype):
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"Unknown value for `dtype`: expected one of {list(DTYPES)}, "
+                         f"got {dtype!r}")
+    return name
+
+
+def check_positive_int(value, argument):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"Received an invalid value for argument `{argument}`: expected a "
+                        f"positive integer, got {value!r} of type {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"Received an invalid value for argument `{argument}`: expected a "
+                         f"positive integer, got {value}")
+    return int(value)
+
+
+def check_bool(value, argument):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{argument}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def as_float_array(value, dtype, argument="inputs", ndim=None):
+    """Turn array-like input into a float ndarray of ``dtype``.
+
+    Raises TypeError for non-numeric input, ValueError for ragged input or a
+    wrong number of dimensions (naming the expected and given shapes).
+    """
+    if isinstance(value, np.ndarray) and value.dtype == dtype:
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"`{argument}` must be a rectangular array; got ragged "
+                             f"nested sequences ({exc})") from None
+        if array.dtype == object:
+            raise ValueError(f"`{argument}` must be a rectangular numeric array; got "
+                             f"ragged or mixed-type data")
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise TypeError(f"`{argument}` must be numeric; got an array of dtype "
+                            f"{array.dtype}")
+        if np.issubdtype(array.dtype, np.complexfloating):
+            raise TypeError(f"`{argument}` must be real; got dtype {array.dtype}")
+        array = array.astype(dtype, copy=False)
+    if ndim is not None and array.ndim != ndim:
+        expected = {2: "(batch, features)", 3: "(batch, timesteps, features)"}.get(
+            ndim, f"{ndim}-D")
+        raise ValueError(f"`{argument}` must be {ndim}-D with shape {expected}; got an "
+                         f"array of shape {array.shape}")
+    return array
+
+
+def input_shape_from_args(input_shape=None, batch_input_shape=None, input_dim=None,
+                          input_length=None):
+    """Combine Keras's spellings of an input shape into (batch, *rest) or None."""
+    if batch_input_shape is not None:
+        return tuple(batch_input_shape)
+    if input_shape is not None:
+        return (None, *tuple(input_shape))
+    if input_dim is not None:
+        return (None, input_length, input_dim)
+    return None
+
+
+class Layer:
+    """Base class: a name, weights in Keras order, gradients, config.
+
+    Subclasses set ``self._weight_names`` in ``build`` and keep each weight as
+    an attribute of that name; ``weights`` returns the live arrays (so an
+    optimizer can update them in place), ``get_weights`` copies of them.
+    """
+
+    supports_masking = False
+
+    def __init__(self, name=None, dtype="float32", input_shape=None, batch_input_shape=None,
+                 seed=None):
+        self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
+        if not isinstance(self.name, str):
+            raise TypeError(f"`name` must be a string, got {name!r}")
+        self.dtype = check_dtype(dtype)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"`seed` must be an integer or None, got {seed!r}")
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.built = False
+        self._weight_names = []
+        self.gradients = None
+        self._batch_input_shape = None
+        if input_shape is not None or batch_input_shape is not None:
+            self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape)
+
+    # -- weights ---------------------------------------------------------
+    @property
+    def weights(self):
+        """The live weight arrays, in Keras order."""
+        return [getattr(self, n) for n in self._weight_names]
+
+    @property
+    def trainable_weights(self):
+        return self.weights
+
+    def get_weights(self):
+        """Copies of the weights, in Keras order."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set all weights from a list in Keras order (checked before any change)."""
+        current = self.weights
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} has no weights yet: call it on an input "
+                             f"or call build(input_shape) before set_weights")
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+            raise TypeError(f"`weights` must be a list of {len(current)} arrays, got "
+                            f"{type(weights).__name__}")
+        if len(weights) != len(current):
+            raise ValueError(f"Layer {self.name!r} expects {len(current)} weights "
+                             f"{[w.shape for w in current]}, but set_weights got "
+                             f"{len(weights)}")
+        new = []
+        for name, old, value in zip(self._weight_names, current, weights):
+            array = as_float_array(value, self.dtype, argument=f"weight `{name}`")
+            if array.shape != old.shape:
+                raise ValueError(f"Layer {self.name!r}: weight `{name}` must have shape "
+                                 f"{old.shape}, got {array.shape}")
+            new.append(array)
+        for old, array in zip(current, new):
+            old[...] = array
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(f"Layer {self.name!r} is not built yet: its parameter count "
+                             f"depends on the input shape. Call build(input_shape) first.")
+        return int(sum(w.size for w in self.weights))
+
+    def _add_weight(self, name, shape, initializer):
+        setattr(self, name, initializer(tuple(shape), self.dtype, rng=self._rng))
+        self._weight_names.append(name)
+
+    # -- masks and shapes ---------------------------------------------------
+    def compute_mask(self, inputs, mask=None):
+        """The mask that goes with this layer's output (passes through by default)."""
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    # -- config ---------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _require_training_call(self):
+        if getattr(self, "_cache", None) is None:
+            raise ValueError(f"Layer {self.name!r}: backward() needs a preceding call with "
+                             f"training=True; none was made (or it was not in training mode)")
+        return self._cache
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def check_gradient(dy, expected_shape, argument="dy", dtype="float64"):
+    """Check an upstream gradient's shape; returns a float array."""
+    array = as_float_array(dy, dtype, argument=argument)
+    if array.shape != tuple(expected_shape):
+        raise ValueError(f"`{argument}` must have the shape of the layer's output "
+                         f"{tuple(expected_shape)}, got {array.shape}")
+    return array

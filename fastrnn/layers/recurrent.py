@@ -1,0 +1,443 @@
+"""SimpleRNN, LSTM and GRU: one shared base, no math.
+
+The layers check their input, own the weights in Keras's layout and order,
+and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
+"""
+import numpy as np
+
+from .. import activations, backends, initializers, ops
+from .base import (Layer, as_float_array, check_bool, check_gradient, check_positive_int,
+                   input_shape_from_args)
+
+__all__ = ["SimpleRNN", "LSTM", "GRU"]
+
+
+class _ForgetBiasOnes(initializers.Initializer):
+    """Keras's ``unit_forget_bias``: the bias initializer, with ones for the f gate."""
+
+    def __init__(self, base, units):
+        self.base, self.units = base, units
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        bias = self.base(shape, dtype, rng=rng)
+        bias[self.units:2 * self.units] = 1
+        return bias
+
+
+class RNNBase(Layer):
+    """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell`` and ``gates``."""
+
+    cell = None        # "simple_rnn" | "lstm" | "gru"
+    gates = 1
+    supports_masking = True
+
+    def __init__(self, units, activation="tanh", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+                 bias_initializer="zeros", return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, dtype="float32", backend=None,
+                 seed=None, name=None, input_shape=None, batch_input_shape=None,
+                 input_dim=None, input_length=None, *, recurrent_activation=None,
+                 zero_output_for_mask=False):
+        self.units = check_positive_int(units, "units")
+        self.activation = activations.canonical_name(
+            activation, "activation", activations.RECURRENT_ACTIVATION_NAMES)
+        self.recurrent_activation = None
+        if recurrent_activation is not None:
+            self.recurrent_activation = activations.canonical_name(
+                recurrent_activation, "recurrent_activation",
+                activations.RECURRENT_ACTIVATION_NAMES)
+        self.use_bias = check_bool(use_bias, "use_bias")
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.recurrent_initializer = initializers.get(recurrent_initializer,
+                                                      "recurrent_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.return_sequences = check_bool(return_sequences, "return_sequences")
+        self.return_state = check_bool(return_state, "return_state")
+        self.go_backwards = check_bool(go_backwards, "go_backwards")
+        self.stateful = check_bool(stateful, "stateful")
+        self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask")
+        if backend is not None:
+            backends._check_name(backend)
+        self.backend = backend
+        super().__init__(name=name, dtype=dtype, seed=seed)
+        self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape,
+                                                        input_dim, input_length)
+        self._codes = (activations.get_code(self.activation),
+                       activations.get_code(self.recurrent_activation or "sigmoid"))
+        self._states = None    # kept between calls when stateful
+        self._cache = None
+        if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
+            self.build(self._batch_input_shape)
+
+    # -- weights ---------------------------------------------------------
+    @property
+    def state_size(self):
+        return len(ops.CELLS[self.cell].state_names)
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        """Create the weights for inputs of shape (batch, timesteps, features)."""
+        shape = tuple(input_shape)
+        if len(shape) != 3 or shape[-1] is None:
+            raise ValueError(f"Layer {self.name!r} expects an input shape (batch, timesteps, "
+                             f"features) with known features; got {input_shape}")
+        features = check_positive_int(int(shape[-1]), "input_shape[-1] (features)")
+        if self.built:
+            if features != self.input_dim:
+                raise ValueError(f"Layer {self.name!r} was built for {self.input_dim} input "
+                                 f"features; got input shape {shape}")
+            return
+        self.input_dim = features
+        g_units = self.gates * self.units
+        self._weight_names = []
+        self._add_weight("kernel", (features, g_units), self.kernel_initializer)
+        self._add_weight("recurrent_kernel", (self.units, g_units), self.recurrent_initializer)
+        if self.use_bias:
+            self._add_weight("bias", self._bias_shape(), self._bias_initializer())
+        self.built = True
+
+    def _kernel_bias(self):
+        """The bias as the kernels take it (zeros when use_bias=False)."""
+        if self.use_bias:
+            return self.bias
+        return np.zeros(self._bias_shape(), self.dtype)
+
+    # -- shapes and masks --------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        batch, timesteps = input_shape[0], input_shape[1]
+        out = (batch, timesteps, self.units) if self.return_sequences else (batch, self.units)
+        if self.return_state:
+            return [out] + [(batch, self.units)] * self.state_size
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.return_sequences else None
+
+    # -- calling -----------------------------------------------------------
+    def _check_inputs(self, inputs):
+        x = as_float_array(inputs, self.dtype, argument="inputs")
+        if x.ndim != 3:
+            raise ValueError(f"Layer {self.name!r} expects 3-D input of shape (batch, "
+                             f"timesteps, features); got an array of shape {x.shape}")
+        if x.shape[1] < 1:
+            raise ValueError(f"Layer {self.name!r} needs at least one timestep; got input "
+                             f"of shape {x.shape}")
+        if self.built and x.shape[2] != self.input_dim:
+            raise ValueError(f"Layer {self.name!r} expects inputs with {self.input_dim} "
+                             f"features (shape (batch, timesteps, {self.input_dim})); got "
+                             f"shape {x.shape}")
+        return x
+
+    def _check_states(self, initial_state, batch):
+        """Return (list of state arrays, how the caller gave them) or (None, None)."""
+        if initial_state is None:
+            return None, None
+        given_as_list = isinstance(initial_state, (list, tuple))
+        states = list(initial_state) if given_as_list else [initial_state]
+        if len(states) != self.state_size:
+            raise ValueError(f"Layer {self.name!r} expects `initial_state` as a list of "
+                             f"{self.state_size} array(s) of shape ({batch}, {self.units}); "
+                             f"got {len(states)}")
+        checked = []
+        for i, s in enumerate(states):
+            array = as_float_array(s, self.dtype, argument=f"initial_state[{i}]")
+            if array.shape != (batch, self.units):
+                raise ValueError(f"Layer {self.name!r}: `initial_state[{i}]` must have shape "
+                                 f"({batch}, {self.units}); got {array.shape}")
+            checked.append(array)
+        return checked, given_as_list
+
+    @staticmethod
+    def _check_mask(mask, batch, timesteps):
+        if mask is None:
+            return None
+        m = np.asarray(mask)
+        if m.shape != (batch, timesteps):
+            raise ValueError(f"`mask` must have shape (batch, timesteps) = ({batch}, "
+                             f"{timesteps}); got {m.shape}")
+        if m.dtype != np.bool_:
+            if not np.issubdtype(m.dtype, np.number):
+                raise TypeError(f"`mask` must be boolean; got dtype {m.dtype}")
+            m = m != 0
+        return m
+
+    def _stateful_states(self, batch):
+        if self._states is not None and self._states[0].shape[0] != batch:
+            raise ValueError(f"Stateful layer {self.name!r} holds states for batch size "
+                             f"{self._states[0].shape[0]}; got a batch of {batch}. Call "
+                             f"reset_states() to start over with a new batch size.")
+        if self._states is None:
+            return [np.zeros((batch, self.units), self.dtype) for _ in range(self.state_size)]
+        return self._states
+
+    def _kernel_weights(self):
+        return self.kernel, self.recurrent_kernel, self._kernel_bias()
+
+    def __call__(self, inputs, initial_state=None, mask=None, training=False):
+        """Run the layer over a batch of sequences.
+
+        Parameters
+        ----------
+        inputs : array-like of shape (batch, timesteps, features)
+        initial_state : ndarray of shape (batch, units), or a list of them
+            ``[h0]`` or, for LSTM, ``[h0, c0]``. Default: zeros (or, when
+            stateful, the states the previous call ended with).
+        mask : array-like of bool, shape (batch, timesteps), optional
+            Where False the step is skipped (state carried over).
+        training : bool
+            Keep what :meth:`backward` needs.
+
+        Returns
+        -------
+        output : ndarray of shape (batch, units) or (batch, timesteps, units)
+            With ``return_state=True``: a list ``[output, h]`` or ``[output, h, c]``.
+        """
+        x = self._check_inputs(inputs)
+        batch, timesteps, _ = x.shape
+        states, given_as_list = self._check_states(initial_state, batch)
+        mask = self._check_mask(mask, batch, timesteps)
+        if states is None:
+            states = (self._stateful_states(batch) if self.stateful else
+                      [np.zeros((batch, self.units), self.dtype)] * self.state_size)
+        if not self.built:
+            self.build(x.shape)
+
+        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
+                                           timesteps=timesteps, units=self.units)
+        record = ops.recurrent_forward(
+            backend, self.cell, x, mask, states, *self._kernel_weights(),
+            activation=self._codes[0], recurrent_activation=self._codes[1],
+            reset_after=getattr(self, "reset_after", True), go_backwards=self.go_backwards,
+            zero_output_for_mask=self.zero_output_for_mask)
+
+        final_states = [s.copy() for s in record.final_states]
+        if self.stateful:
+            self._states = [s.copy() for s in final_states]
+        self._cache = (record, given_as_list) if training else None
+        output = record.outputs if self.return_sequences else record.outputs[:, -1].copy()
+        if self.return_state:
+            return [output, *final_states]
+        return output
+
+    def step(self, inputs, states=None):
+        """One time step, for streaming inference.
+
+        Parameters
+        ----------
+        inputs : array-like of shape (batch, features)
+            The input at this time step.
+        states : ndarray of shape (batch, units), or a list of them, optional
+            The states before this step (default zeros); for LSTM ``[h, c]``.
+
+        Returns
+        -------
+        output : ndarray of shape (batch, units)
+        new_states : list of ndarray of shape (batch, units)
+            Pass them back in as ``states`` for the next step.
+
+        Equal to one time step of the full call (without masks).
+        """
+        x = as_float_array(inputs, self.dtype, argument="inputs", ndim=2)
+        checked, _ = self._check_states(states, x.shape[0])
+        if checked is None:
+            checked = [np.zeros((x.shape[0], self.units), self.dtype)] * self.state_size
+        if not self.built:
+            self.build((x.shape[0], 1, x.shape[1]))
+        elif x.shape[1] != self.input_dim:
+            raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
+                             f"{self.input_dim}); got {x.shape}")
+        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=x.shape[0],
+                                           timesteps=1, units=self.units)
+        record = ops.recurrent_forward(
+            backend, self.cell, x[:, None, :], None, checked, *self._kernel_weights(),
+            activation=self._codes[0], recurrent_activation=self._codes[1],
+            reset_after=getattr(self, "reset_after", True))
+        new_states = [s.copy() for s in record.final_states]
+        return new_states[0].copy(), new_states
+
+    def reset_states(self, states=None):
+        """Zero the kept states of a stateful layer (or set them to ``states``)."""
+        if not self.stateful:
+            return
+        if states is None:
+            self._states = None
+            return
+        batch = self._states[0].shape[0] if self._states is not None else None
+        checked, _ = self._check_states(states, batch if batch is not None else
+                                        np.asarray(states[0] if isinstance(states, (list, tuple))
+                                                   else states).shape[0])
+        self._states = [s.copy() for s in checked]
+
+    reset_state = reset_states
+
+    @property
+    def states(self):
+        return None if self._states is None else [s.copy() for s in self._states]
+
+    # -- gradients -----------------------------------------------------------
+    def backward(self, dy):
+        """Backpropagate ``dy`` (the gradient of the loss w.r.t. the output).
+
+        Parameters
+        ----------
+        dy : ndarray shaped like the output, or a list matching the output list
+            when ``return_state=True`` (None entries mean zero gradient).
+
+        Returns
+        -------
+        dx : ndarray of shape (batch, timesteps, features)
+            And, when the forward call was given ``initial_state``, a tuple
+            ``(dx, dstate)`` with ``dstate`` shaped like ``initial_state``.
+        Fills ``self.gradients`` (same order and shapes as ``get_weights()``).
+        """
+        record, given_as_list = self._require_training_call()
+        batch, timesteps, units = record.outputs.shape
+        out_shape = (batch, timesteps, units) if self.return_sequences else (batch, units)
+        if self.return_state:
+            if not isinstance(dy, (list, tuple)) or len(dy) != 1 + self.state_size:
+                raise ValueError(f"Layer {self.name!r} returned {1 + self.state_size} arrays "
+                                 f"(return_state=True), so `dy` must be a list of "
+                                 f"{1 + self.state_size} gradients (None for zero); got "
+                                 f"{type(dy).__name__}")
+            d_out, d_states = dy[0], list(dy[1:])
+        else:
+            d_out, d_states = dy, [None] * self.state_size
+        d_states = [None if d is None else
+                    check_gradient(d, (batch, units), f"dy[{i + 1}]", self.dtype)
+                    for i, d in enumerate(d_states)]
+        d_outputs = None
+        if d_out is not None:
+            d_out = check_gradient(d_out, out_shape, "dy" if not self.return_state else "dy[0]",
+                                   self.dtype)
+            if self.return_sequences:
+                d_outputs = d_out
+            else:
+                d_outputs = np.zeros((batch, timesteps, units), self.dtype)
+                d_outputs[:, -1] = d_out
+        dx, d_init, d_weights = ops.recurrent_backward(record, d_outputs, d_states)
+        self.gradients = self._weight_gradients(d_weights)
+        if given_as_list is None:
+            return dx
+        return dx, (d_init if given_as_list else d_init[0])
+
+    def _weight_gradients(self, d_weights):
+        grads = list(d_weights[:2])
+        if self.use_bias:
+            grads.append(d_weights[2])
+        return grads
+
+    # -- config --------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units, activation=self.activation, use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            recurrent_initializer=initializers.serialize(self.recurrent_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            return_sequences=self.return_sequences, return_state=self.return_state,
+            go_backwards=self.go_backwards, stateful=self.stateful, backend=self.backend,
+            seed=self.seed, zero_output_for_mask=self.zero_output_for_mask)
+        return config
+
+
+class SimpleRNN(RNNBase):
+    """Fully-connected RNN: ``h_t = act(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    Same arguments, weights and outputs as ``keras.layers.SimpleRNN``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastrnn.layers import SimpleRNN
+    >>> SimpleRNN(4)(np.ones((32, 10, 8))).shape
+    (32, 4)
+    >>> SimpleRNN(4, return_sequences=True)(np.ones((32, 10, 8))).shape
+    (32, 10, 4)
+    """
+
+    cell = "simple_rnn"
+    gates = 1
+
+
+class LSTM(RNNBase):
+    """Long short-term memory layer (Hochreiter & Schmidhuber, 1997).
+
+    Gate order i, f, c, o in ``kernel (features, 4*units)``,
+    ``recurrent_kernel (units, 4*units)`` and ``bias (4*units,)``, as in Keras.
+    With ``return_state=True`` the call returns ``[output, h, c]``.
+    """
+
+    cell = "lstm"
+    gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, **kwargs):
+        self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
+        super().__init__(units, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer,
+                         recurrent_activation=recurrent_activation, **kwargs)
+
+    def _bias_initializer(self):
+        if self.unit_forget_bias:
+            return _ForgetBiasOnes(self.bias_initializer, self.units)
+        return self.bias_initializer
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(recurrent_activation=self.recurrent_activation,
+                      unit_forget_bias=self.unit_forget_bias)
+        return config
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (Cho et al., 2014), Keras's two variants.
+
+    Gate order z, r, h. ``reset_after=True`` (the default, cuDNN-compatible)
+    applies the reset gate after the recurrent matmul and has a ``bias`` of
+    shape ``(2, 3*units)`` (input and recurrent biases); ``reset_after=False``
+    applies it before, with ``bias (3*units,)``.
+    """
+
+    cell = "gru"
+    gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 reset_after=True, **kwargs):
+        self.reset_after = check_bool(reset_after, "reset_after")
+        super().__init__(units, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer,
+                         recurrent_activation=recurrent_activation, **kwargs)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _kernel_bias(self):
+        bias = super()._kernel_bias()
+        if self.reset_after:
+            return bias
+        return np.stack([bias, np.zeros_like(bias)])   # the kernels' (2, 3H) layout
+
+    def _weight_gradients(self, d_weights):
+        grads = list(d_weights[:2])
+        if self.use_bias:
+            grads.append(d_weights[2] if self.reset_after else d_weights[2][0])
+        return grads
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(recurrent_activation=self.recurrent_activation,
+                      reset_after=self.reset_after)
+        return config
