@@ -1,0 +1,269 @@
+"""Helpers shared by every Numba kernel: activations and small matrix products.
+
+Numba's cache does not notice edits to this module from the kernels that
+use it; after editing, clear this package's ``__pycache__`` (see config.py).
+
+Float32 uses a branch-free rational approximation of tanh (the kind XLA and
+Eigen use: odd polynomial of degree 13 over even polynomial of degree 6,
+clamped), which LLVM vectorizes; it stays within about 3e-7 of ``np.tanh``.
+Sigmoid is ``0.5 * tanh(x / 2) + 0.5`` there. Float64 keeps exact
+functions.
+"""
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+from ..activations import LINEAR, RELU, SIGMOID, TANH
+from .config import JIT_OPTIONS, SMALL_GEMM
+
+__all__ = ["LINEAR", "TANH", "SIGMOID", "RELU", "tanh_", "sigmoid_", "act_add",
+           "act_inplace", "dact", "mul_dact", "matmul", "matmul_tn", "transpose",
+           "time_major", "scatter_batch_major", "column_sums", "add_rows"]
+
+
+def tanh_(x):
+    """tanh, approximated in float32 (compiled code only)."""
+    return np.tanh(x)
+
+
+def sigmoid_(x):
+    """The logistic function, approximated in float32 (compiled code only)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _is_f32(x):
+    return isinstance(x, types.Float) and x.bitwidth == 32
+
+
+@overload(tanh_, jit_options=JIT_OPTIONS)
+def _ol_tanh(x):
+    if _is_f32(x):
+        def impl(x):
+            v = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
+            v2 = v * v
+            p = np.float32(-2.76076847742355e-16)
+            p = p * v2 + np.float32(2.00018790482477e-13)
+            p = p * v2 + np.float32(-8.60467152213735e-11)
+            p = p * v2 + np.float32(5.12229709037114e-08)
+            p = p * v2 + np.float32(1.48572235717979e-05)
+            p = p * v2 + np.float32(6.37261928875436e-04)
+            p = p * v2 + np.float32(4.89352455891786e-03)
+            q = np.float32(1.19825839466702e-06)
+            q = q * v2 + np.float32(1.18534705686654e-04)
+            q = q * v2 + np.float32(2.26843463243900e-03)
+            q = q * v2 + np.float32(4.89352518554385e-03)
+            return v * p / q
+        return impl
+    return lambda x: np.tanh(x)
+
+
+@overload(sigmoid_, jit_options=JIT_OPTIONS)
+def _ol_sigmoid(x):
+    if _is_f32(x):
+        def impl(x):
+            return np.float32(0.5) * tanh_(np.float32(0.5) * x) + np.float32(0.5)
+        return impl
+    # exp(-x) overflows to inf for very negative x, giving exactly 0.
+    return lambda x: 1.0 / (1.0 + np.exp(-x))
+
+
+@njit(**JIT_OPTIONS)
+def act_add(dst, a, b, lo, hi, code):
+    """dst[j] = act(a[j] + b[j]) for lo <= j < hi (dst may alias a)."""
+    if code == TANH:
+        for j in range(lo, hi):
+            dst[j] = tanh_(a[j] + b[j])
+    elif code == SIGMOID:
+        for j in range(lo, hi):
+            dst[j] = sigmoid_(a[j] + b[j])
+    elif code == RELU:
+        zero = dst.dtype.type(0)
+        for j in range(lo, hi):
+            dst[j] = max(a[j] + b[j], zero)
+    else:
+        for j in range(lo, hi):
+            dst[j] = a[j] + b[j]
+
+
+@njit(**JIT_OPTIONS)
+def act_inplace(dst, src, n, code):
+    """dst[j] = act(src[j]) for j < n."""
+    if code == TANH:
+        for j in range(n):
+            dst[j] = tanh_(src[j])
+    elif code == SIGMOID:
+        for j in range(n):
+            dst[j] = sigmoid_(src[j])
+    elif code == RELU:
+        zero = dst.dtype.type(0)
+        for j in range(n):
+            dst[j] = max(src[j], zero)
+    else:
+        for j in range(n):
+            dst[j] = src[j]
+
+
+@njit(**JIT_OPTIONS)
+def dact(y, code, one):
+    """d act(a) / da from the output y = act(a); ``one`` is 1 in y's dtype."""
+    if code == TANH:
+        return one - y * y
+    if code == SIGMOID:
+        return y * (one - y)
+    if code == RELU:
+        return one if y > 0 else one - one
+    return one
+
+
+@njit(**JIT_OPTIONS)
+def matmul(a, b, out):
+    """out = a @ b for 2-D C-contiguous arrays; a hand loop when small."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        out[:, :] = 0
+        return
+    if m * k * n <= SMALL_GEMM:
+        for i in range(m):
+            row = out[i]
+            ai = a[i]
+            for j in range(n):
+                row[j] = 0
+            for p in range(k):
+                v = ai[p]
+                bp = b[p]
+                for j in range(n):
+                    row[j] += v * bp[j]
+    else:
+        np.dot(a, b, out)
+
+
+@njit(**JIT_OPTIONS)
+def matmul_tn(a, b, out):
+    """out = a.T @ b for 2-D C-contiguous a (m, k), b (m, n); out (k, n)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or k == 0 or n == 0:
+        out[:, :] = 0
+        return
+    if m * k * n <= SMALL_GEMM:
+        out[:, :] = 0
+        for i in range(m):
+            ai = a[i]
+            bi = b[i]
+            for p in range(k):
+                v = ai[p]
+                row = out[p]
+                for j in range(n):
+                    row[j] += v * bi[j]
+    else:
+        np.dot(a.T, b, out)
+
+
+@njit(**JIT_OPTIONS)
+def transpose(a):
+    """A C-contiguous copy of a.T."""
+    m, n = a.shape
+    out = np.empty((n, m), a.dtype)
+    for i in range(m):
+        for j in range(n):
+            out[j, i] = a[i, j]
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def time_major(x, go_backwards):
+    """x (B, T, D) -> (T*B, D), row s*B + b holding x[b, t(s)]."""
+    batch, timesteps, features = x.shape
+    if batch == 1 and not go_backwards:
+        return x.reshape(timesteps, features)
+    out = np.empty((timesteps * batch, features), x.dtype)
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        for b in range(batch):
+            out[s * batch + b, :] = x[b, t, :]
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def scatter_batch_major(src, go_backwards, dst):
+    """dst (B, T, D)[b, t(s)] = src (T*B, D)[s*B + b]."""
+    batch, timesteps, _ = dst.shape
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        for b in range(batch):
+            dst[b, t, :] = src[s * batch + b, :]
+
+
+@njit(**JIT_OPTIONS)
+def column_sums(a, out):
+    """out[j] = sum_i a[i, j]."""
+    out[:] = 0
+    for i in range(a.shape[0]):
+        ai = a[i]
+        for j in range(a.shape[1]):
+            out[j] += ai[j]
+
+
+@njit(**JIT_OPTIONS)
+def mul_dact(dst, grad, y, lo, hi, code):
+    """dst[j] = grad[j] * act'(.) written from the output y[j], lo <= j < hi."""
+    one = dst.dtype.type(1)
+    if code == TANH:
+        for j in range(lo, hi):
+            dst[j] = grad[j] * (one - y[j] * y[j])
+    elif code == SIGMOID:
+        for j in range(lo, hi):
+            dst[j] = grad[j] * (y[j] * (one - y[j]))
+    elif code == RELU:
+        zero = one - one
+        for j in range(lo, hi):
+            dst[j] = grad[j] if y[j] > zero else zero
+    else:
+        for j in range(lo, hi):
+            dst[j] = grad[j]
+
+
+@njit(**JIT_OPTIONS)
+def add_rows(a, b):
+    """a += b for 2-D arrays of one shape."""
+    for i in range(a.shape[0]):
+        ai = a[i]
+        bi = b[i]
+        for j in range(a.shape[1]):
+            ai[j] += bi[j]
+
+
+@njit(**JIT_OPTIONS)
+def matmul_acc(a, b, out, tmp):
+    """out += a @ b (2-D, C-contiguous); tmp shaped as out, used when large."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * k * n <= SMALL_GEMM:
+        for i in range(m):
+            row = out[i]
+            ai = a[i]
+            for p in range(k):
+                v = ai[p]
+                bp = b[p]
+                for j in range(n):
+                    row[j] += v * bp[j]
+    else:
+        np.dot(a, b, tmp)
+        add_rows(out, tmp)
+
+
+@njit(**JIT_OPTIONS)
+def backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel):
+    """The bulk GEMMs on the input side: d_kernel = X^T dG, dx = dG W_x^T."""
+    batch, timesteps, features = dx.shape
+    matmul_tn(xt, dgates, d_kernel)
+    kernel_t = transpose(kernel)
+    if batch == 1 and not go_backwards:
+        matmul(dgates, kernel_t, dx.reshape(timesteps, features))
+    else:
+        dxt = np.empty((timesteps * batch, features), dx.dtype)
+        matmul(dgates, kernel_t, dxt)
+        scatter_batch_major(dxt, go_backwards, dx)

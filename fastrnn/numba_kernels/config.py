@@ -1,0 +1,35 @@
+"""The one place where the Numba compilation flags of fastrnn's kernels are set.
+
+Every kernel and helper in :mod:`fastrnn.numba_kernels` is compiled with
+``JIT_OPTIONS``. Numba's on-disk cache is keyed on the source file of each
+kernel, not on this file: after changing a flag or a threshold here, delete
+the ``__pycache__/*.nbi``/``*.nbc`` files of this package (or touch the kernel
+modules) so the kernels are recompiled.
+
+Choices
+-------
+* ``cache=True``: compile once per machine; later processes load the cache.
+* ``error_model="numpy"``: no ZeroDivisionError checks inside loops, which
+  would keep LLVM from vectorizing the rational tanh.
+* ``fastmath``: only the flags that cannot change a finite result beyond
+  rounding (contraction into FMA, reciprocal, signed zeros); not ``nnan`` /
+  ``ninf`` (the activations rely on inf arithmetic for large inputs) and not
+  ``reassoc`` (summation order stays that of the loops, so results do not
+  depend on the vector width).
+* ``parallel=False``: the two cores go to BLAS for the big GEMMs; Numba
+  threads inside the time loop would fight OpenBLAS's threads.
+"""
+
+JIT_OPTIONS = dict(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={"contract", "arcp", "nsz"},
+    parallel=False,
+    boundscheck=False,
+)
+
+#: A matrix product of m*k*n multiply-adds at most this size runs as a
+#: hand-written loop (no BLAS call overhead); larger ones call BLAS
+#: through ``np.dot``. Measured on the 2-core benchmark machine.
+SMALL_GEMM = 1 << 18

@@ -1,0 +1,228 @@
+"""GRU forward and BPTT (both ``reset_after`` variants), compiled with Numba.
+
+Contract and math: :mod:`fastrnn.reference.gru`. The input projection of
+all steps is one GEMM into the time-major ``gates`` buffer, which the time
+loop turns into z, r, hh in place. Backward carries ``dh`` only and ends in
+bulk GEMMs for the weight and input gradients.
+"""
+import numpy as np
+from numba import njit
+
+from ._math import (
+    act_add, act_inplace, backward_input_grads, column_sums, matmul, matmul_acc,
+    matmul_tn, mul_dact, time_major, transpose,
+)
+from .config import JIT_OPTIONS
+
+
+@njit(**JIT_OPTIONS)
+def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for_mask):
+    """h_s = z * h_{s-1} + (1 - z) * hh where valid; carry and mask the output."""
+    one = g.dtype.type(1)
+    hn = h_states[s + 1, b]
+    out = outputs[b, s]
+    h2 = 2 * units
+    if mask[b, t]:
+        for j in range(units):
+            z = g[j]
+            v = z * hp[j] + (one - z) * g[h2 + j]
+            hn[j] = v
+            out[j] = v
+    else:
+        for j in range(units):
+            hn[j] = hp[j]
+        if zero_output_for_mask or s == 0:
+            out[:] = 0
+        else:
+            out[:] = outputs[b, s - 1]
+
+
+@njit(**JIT_OPTIONS)
+def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+                activation, recurrent_activation, reset_after, go_backwards,
+                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+    batch, timesteps, _ = x.shape
+    units = h0.shape[1]
+    h_states[0] = h0
+    if batch == 0 or timesteps == 0:
+        return
+    h1, h2, h3 = units, 2 * units, 3 * units
+    b_in = bias[0]
+    b_rec = bias[1]
+    xt = time_major(x, go_backwards)
+    matmul(xt, kernel, gates.reshape(timesteps * batch, h3))
+    pre = np.empty(units, x.dtype)
+    if reset_after:
+        u = np.empty((batch, h3), x.dtype)
+        for s in range(timesteps):
+            t = timesteps - 1 - s if go_backwards else s
+            h_prev = h_states[s]
+            cur = gates[s]
+            matmul(h_prev, recurrent_kernel, u)
+            for b in range(batch):
+                g = cur[b]
+                ub = u[b]
+                uh = recurrent_candidate[s, b]
+                for j in range(h2):
+                    g[j] += ub[j] + b_rec[j]
+                act_add(g, g, b_in, 0, h2, recurrent_activation)
+                for j in range(units):
+                    v = ub[h2 + j] + b_rec[h2 + j]
+                    uh[j] = v
+                    pre[j] = g[h2 + j] + b_in[h2 + j] + g[h1 + j] * v
+                act_inplace(g[h2:], pre, units, activation)
+                _finish_step(s, t, b, units, g, h_prev[b], h_states, outputs, mask,
+                             zero_output_for_mask)
+    else:
+        w_zr = np.ascontiguousarray(recurrent_kernel[:, :h2])
+        w_h = np.ascontiguousarray(recurrent_kernel[:, h2:])
+        u = np.empty((batch, h2), x.dtype)
+        rh = np.empty((batch, units), x.dtype)
+        uh_all = np.empty((batch, units), x.dtype)
+        for s in range(timesteps):
+            t = timesteps - 1 - s if go_backwards else s
+            h_prev = h_states[s]
+            cur = gates[s]
+            matmul(h_prev, w_zr, u)
+            for b in range(batch):
+                g = cur[b]
+                ub = u[b]
+                for j in range(h2):
+                    g[j] += ub[j] + b_rec[j]
+                act_add(g, g, b_in, 0, h2, recurrent_activation)
+                hp = h_prev[b]
+                rb = rh[b]
+                for j in range(units):
+                    rb[j] = g[h1 + j] * hp[j]
+            matmul(rh, w_h, uh_all)
+            for b in range(batch):
+                g = cur[b]
+                uh = recurrent_candidate[s, b]
+                ub = uh_all[b]
+                for j in range(units):
+                    v = ub[j] + b_rec[h2 + j]
+                    uh[j] = v
+                    pre[j] = g[h2 + j] + b_in[h2 + j] + v
+                act_inplace(g[h2:], pre, units, activation)
+                _finish_step(s, t, b, units, g, h_prev[b], h_states, outputs, mask,
+                             zero_output_for_mask)
+
+
+@njit(**JIT_OPTIONS)
+def gru_backward(x, mask, kernel, recurrent_kernel,
+                 activation, recurrent_activation, reset_after, go_backwards,
+                 zero_output_for_mask, h_states, gates, recurrent_candidate,
+                 d_outputs, d_h_last,
+                 dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+    batch, timesteps, _ = x.shape
+    units = d_h_last.shape[1]
+    if batch == 0 or timesteps == 0:
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:, :] = 0
+        d_h0[:, :] = d_h_last
+        dx[:, :, :] = 0
+        return
+    one = x.dtype.type(1)
+    h1, h2, h3 = units, 2 * units, 3 * units
+    d_in = np.empty((timesteps * batch, h3), x.dtype)
+    dh = d_h_last.copy()
+    d_prev_out = np.zeros((batch, units), x.dtype)
+    dhn = np.empty(units, x.dtype)
+    dz = np.empty(units, x.dtype)
+    tmp = np.empty((batch, units), x.dtype)
+    if reset_after:
+        d_rec = np.empty((timesteps * batch, h3), x.dtype)
+        rk_t = transpose(recurrent_kernel)
+    else:
+        d_rec = np.empty((timesteps * batch, h2), x.dtype)   # d(z, r pre-activations)
+        d_ah = np.empty((timesteps * batch, units), x.dtype)  # d(candidate pre-activation)
+        rh_all = np.empty((timesteps * batch, units), x.dtype)
+        w_zr_t = transpose(np.ascontiguousarray(recurrent_kernel[:, :h2]))
+        w_h_t = transpose(np.ascontiguousarray(recurrent_kernel[:, h2:]))
+        d_rh = np.empty((batch, units), x.dtype)
+    for s in range(timesteps - 1, -1, -1):
+        t = timesteps - 1 - s if go_backwards else s
+        lo, hi = s * batch, (s + 1) * batch
+        for b in range(batch):
+            row = d_in[lo + b]
+            dout = d_outputs[b, s]
+            dpo = d_prev_out[b]
+            if mask[b, t]:
+                dhb = dh[b]
+                g = gates[s, b]
+                hp = h_states[s, b]
+                for j in range(units):
+                    v = dout[j] + dpo[j] + dhb[j]
+                    dpo[j] = 0
+                    dhn[j] = v
+                    dz[j] = v * (hp[j] - g[h2 + j])
+                    row[h2 + j] = v * (one - g[j])
+                    dhb[j] = v * g[j]
+                mul_dact(row, dz, g, 0, h1, recurrent_activation)
+                mul_dact(row, row, g, h2, h3, activation)
+                if reset_after:
+                    uh = recurrent_candidate[s, b]
+                    rrow = d_rec[lo + b]
+                    for j in range(units):
+                        dz[j] = row[h2 + j] * uh[j]
+                        rrow[h2 + j] = row[h2 + j] * g[h1 + j]
+                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
+                    for j in range(h2):
+                        rrow[j] = row[j]
+                else:
+                    ah = d_ah[lo + b]
+                    rhb = rh_all[lo + b]
+                    for j in range(units):
+                        ah[j] = row[h2 + j]
+                        rhb[j] = g[h1 + j] * hp[j]
+            else:
+                for j in range(units):
+                    v = dout[j] + dpo[j]
+                    dpo[j] = 0 if zero_output_for_mask else v
+                for j in range(h3):
+                    row[j] = 0
+                if reset_after:
+                    d_rec[lo + b, :] = 0
+                else:
+                    d_ah[lo + b, :] = 0
+                    hp = h_states[s, b]
+                    g = gates[s, b]
+                    rhb = rh_all[lo + b]
+                    for j in range(units):
+                        rhb[j] = g[h1 + j] * hp[j]
+        if reset_after:
+            matmul_acc(d_rec[lo:hi], rk_t, dh, tmp)
+        else:
+            matmul(d_ah[lo:hi], w_h_t, d_rh)
+            for b in range(batch):
+                row = d_in[lo + b]
+                rrow = d_rec[lo + b]
+                if mask[b, t]:
+                    g = gates[s, b]
+                    hp = h_states[s, b]
+                    dhb = dh[b]
+                    drb = d_rh[b]
+                    for j in range(units):
+                        dz[j] = drb[j] * hp[j]
+                        dhb[j] += drb[j] * g[h1 + j]
+                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
+                for j in range(h2):
+                    rrow[j] = row[j]
+            matmul_acc(d_rec[lo:hi], w_zr_t, dh, tmp)
+    d_h0[:, :] = dh
+    h_prev = h_states[:timesteps].reshape(timesteps * batch, units)
+    if reset_after:
+        matmul_tn(h_prev, d_rec, d_recurrent_kernel)
+        column_sums(d_rec, d_bias[1])
+    else:
+        part = np.empty((units, h2), x.dtype)
+        matmul_tn(h_prev, d_rec, part)
+        d_recurrent_kernel[:, :h2] = part
+        part_h = np.empty((units, units), x.dtype)
+        matmul_tn(rh_all, d_ah, part_h)
+        d_recurrent_kernel[:, h2:] = part_h
+        column_sums(d_in, d_bias[1])
+    column_sums(d_in, d_bias[0])
+    xt = time_major(x, go_backwards)
+    backward_input_grads(xt, d_in, kernel, go_backwards, dx, d_kernel)
