@@ -1,0 +1,297 @@
+"""``python -m fastrnn bench``: the backend comparison on the standard grid."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+from .grid import CELLS, DEFAULT_SHAPES, FULL_SHAPES, MODES, SHAPES, parse_cell
+from .threads import THREADS, limit_thread_env, restore_env
+
+_PEER_ALIASES = {"torch": "torch", "pytorch": "torch", "tf": "keras", "tensorflow": "keras",
+                 "keras": "keras", "jax": "jax"}
+
+
+def _split(values):
+    out = []
+    for v in values or []:
+        out += [p for p in v.split(",") if p.strip()]
+    return [p.strip() for p in out]
+
+
+def build_parser(parser=None):
+    p = parser or argparse.ArgumentParser(prog="fastrnn bench")
+    p.description = ("Benchmark fastrnn's backends against PyTorch, TensorFlow/Keras and "
+                     "JAX (when installed) on the standard grid, side by side, "
+                     f"{THREADS} threads, medians after warm-up.")
+    p.add_argument("--full", action="store_true", help="add the large shape to the grid")
+    p.add_argument("--cells", nargs="+", metavar="CELL",
+                   help="cells: simple_rnn,lstm,gru (default: all three)")
+    p.add_argument("--shapes", nargs="+", metavar="SHAPE",
+                   help=f"shapes from {list(SHAPES)} (default: {','.join(DEFAULT_SHAPES)}; "
+                        "--full: all)")
+    p.add_argument("--modes", nargs="+", metavar="MODE",
+                   help="forward,train (default: both)")
+    p.add_argument("--backends", nargs="+", metavar="NAME",
+                   help="fastrnn backends (default: all available)")
+    p.add_argument("--peers", nargs="+", metavar="NAME",
+                   help="peers to try: torch,tf,jax (default: all)")
+    p.add_argument("--no-peers", action="store_true", help="fastrnn backends only")
+    p.add_argument("--repeat", type=int, default=21,
+                   help="interleaved rounds (samples per system); default 21")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up calls after the first")
+    p.add_argument("--threads", type=int, default=THREADS, help=argparse.SUPPRESS)
+    p.add_argument("--no-step", action="store_true", help="skip the single-step benchmark")
+    p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start runs")
+    p.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
+    p.add_argument("--out", default="bench-results", help="output directory (bench-results/)")
+    return p
+
+
+def _machine():
+    info = {"platform": platform.platform(), "machine": platform.machine(),
+            "python": sys.version.split()[0], "cpu_count": os.cpu_count()}
+    try:
+        info["affinity_cpus"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        info["cpu"] = platform.processor()
+    return info
+
+
+def _versions(peers):
+    import numpy
+    import fastrnn
+    v = {"fastrnn": fastrnn.__version__, "numpy": numpy.__version__}
+    for mod in ("numba", "scipy", "matplotlib"):
+        try:
+            v[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001
+            pass
+    for s in peers:
+        v[s.name] = s.version
+    return v
+
+
+def _log(msg, quiet=False):
+    if not quiet:
+        print(msg, flush=True)
+
+
+def run(args):
+    """Run the benchmark described by parsed ``args``; return the JSON document."""
+    prev_env, notes = limit_thread_env(args.threads)
+    try:
+        return _run(args, notes)
+    finally:
+        restore_env(prev_env)
+
+
+def _run(args, notes):
+    import numpy as np  # noqa: F401  (after the thread variables are set)
+
+    import fastrnn
+    from . import report, runner, systems as sysmod
+    from .grid import mode_flops
+    from .threads import limit_runtime_threads
+
+    t_start = time.perf_counter()
+    cells = [parse_cell(c) for c in _split(args.cells)] or list(CELLS)
+    shapes = _split(args.shapes) or list(FULL_SHAPES if args.full else DEFAULT_SHAPES)
+    if args.full and args.shapes and "large" not in shapes:
+        shapes.append("large")
+    for s in shapes:
+        if s not in SHAPES:
+            raise SystemExit(f"Unknown shape {s!r} in --shapes; expected some of {list(SHAPES)}")
+    modes = _split(args.modes) or list(MODES)
+    for m in modes:
+        if m not in MODES:
+            raise SystemExit(f"Unknown mode {m!r} in --modes; expected some of {list(MODES)}")
+    available = fastrnn.available_backends()
+    backends = _split(args.backends) or available
+    skipped = {}
+    for b in list(backends):
+        if b not in available:
+            skipped[b] = f"fastrnn backend not available here (available: {available})"
+            backends.remove(b)
+    notes += limit_runtime_threads(args.threads)
+
+    fast = [sysmod.FastrnnSystem(b) for b in backends]
+    api = fast[0].api if fast else None
+    if api == "ops":
+        notes.append("fastrnn.layers not importable: fastrnn measured through the kernel "
+                     "wrappers fastrnn.ops.recurrent_forward/backward")
+    peers = []
+    if args.no_peers:
+        skipped.update({n: "--no-peers" for n in sysmod.PEER_NAMES})
+    else:
+        wanted = [_PEER_ALIASES.get(p.lower(), p) for p in _split(args.peers)] \
+            or list(sysmod.PEER_NAMES)
+        for p in wanted:
+            if p not in sysmod.PEERS:
+                raise SystemExit(f"Unknown peer {p!r} in --peers; expected torch, tf or jax")
+        _log("loading peers: " + ", ".join(wanted))
+        peers, peer_skipped = sysmod.load_peers(wanted, args.threads)
+        skipped.update(peer_skipped)
+    all_systems = fast + peers
+    for name, why in skipped.items():
+        _log(f"skipped {name}: {why}")
+
+    gemm = runner.gemm_peak()
+    _log(f"GEMM peak (float32 2048^3, numpy): {gemm['gflops']:.1f} GFLOP/s")
+
+    data = {
+        "schema": 1,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:] if args.argv is None else list(args.argv),
+        "machine": _machine(),
+        "versions": _versions(peers),
+        "threads": args.threads,
+        "thread_env": {k: os.environ.get(k) for k in (
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
+        "fastrnn_api": api,
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "systems": [{"name": s.name, "label": s.label, "kind": s.kind} for s in all_systems],
+        "fastrnn_backends": backends,
+        "skipped": skipped,
+        "notes": notes,
+        "gemm": gemm,
+        "results": [],
+    }
+    peak = gemm["gflops"] * 1e9
+    total = len(cells) * len(shapes) * len(modes)
+    i = 0
+    for cell in cells:
+        for shape in shapes:
+            x = sysmod.make_input(shape)
+            for mode in modes:
+                i += 1
+                fns, errors = {}, {}
+                for s in all_systems:
+                    try:
+                        fns[s.name] = s.make(cell, shape, mode, x)
+                    except Exception as exc:  # noqa: BLE001
+                        errors[s.name] = f"setup: {type(exc).__name__}: {exc}"
+                res, run_errors = runner.interleaved(fns, repeat=args.repeat,
+                                                     warmup=args.warmup)
+                errors.update(run_errors)
+                row = _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak)
+                data["results"].append(row)
+                _log(f"[{i}/{total}] {cell} {shape} {mode}: " + ", ".join(
+                    f"{n} {report.fmt_us(v)}" for n, v in row["medians_s"].items())
+                    + "".join(f"; {n} ERROR {e}" for n, e in errors.items()))
+
+    if not args.no_step:
+        data["step"] = _step(all_systems, args, runner)
+    if not args.no_cold_start:
+        if "numba" in available:
+            _log("cold start: fresh processes, empty then warm NUMBA_CACHE_DIR ...")
+            data["cold_start"] = runner.cold_start()
+        else:
+            data["cold_start"] = {"skipped": "numba backend not available"}
+    data["elapsed_s"] = time.perf_counter() - t_start
+
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, "bench.json")
+    text = _text(data, report)
+    chart_note = None
+    if not args.no_chart:
+        chart_note = report.write_chart(data, os.path.join(args.out, "bench.png"))
+        if chart_note:
+            data["notes"].append(chart_note)
+    with open(json_path, "w") as fh:
+        json.dump(data, fh, indent=1, default=runner.json_default)
+    with open(os.path.join(args.out, "bench.md"), "w") as fh:
+        fh.write(text + "\n")
+    print()
+    print(text)
+    if chart_note:
+        print(chart_note)
+    print(f"\nwrote {json_path}, bench.md" + ("" if args.no_chart or chart_note else ", bench.png")
+          + f" in {args.out}/ ({data['elapsed_s']:.0f} s)")
+    return data
+
+
+def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
+    med = {n: r["median_s"] for n, r in res.items() if r.get("median_s") is not None}
+    peer_t = {s.name: med[s.name] for s in peers if s.name in med}
+    fast_t = {s.name: med[s.name] for s in fast if s.name in med}
+    best_peer = min(peer_t, key=peer_t.get) if peer_t else None
+    best_fast = min(fast_t, key=fast_t.get) if fast_t else None
+    flops = mode_flops(cell, shape, mode)
+    bound = flops / peak
+    return {
+        "cell": cell, "shape": shape, **SHAPES[shape], "mode": mode,
+        "flops": flops, "bound_s": bound,
+        "medians_s": med,
+        "first_call_s": {n: r["first_call_s"] for n, r in res.items()},
+        "inner": {n: r["inner"] for n, r in res.items()},
+        "samples_s": {n: r["samples_s"] for n, r in res.items()},
+        "errors": errors,
+        "best_peer": best_peer, "best_peer_s": peer_t.get(best_peer),
+        "best_fastrnn": best_fast, "best_fastrnn_s": fast_t.get(best_fast),
+        "speedup": (peer_t[best_peer] / fast_t[best_fast]) if best_peer and best_fast else None,
+        "bound_ratio": (fast_t[best_fast] / bound) if best_fast else None,
+    }
+
+
+def _step(all_systems, args, runner):
+    from .systems import SkipSystem
+    fns, out = {}, {}
+    for s in all_systems:
+        label = s.label
+        try:
+            fns[label] = s.make_step()
+        except SkipSystem as exc:
+            out[label] = {"skipped": str(exc)}
+        except Exception as exc:  # noqa: BLE001
+            out[label] = {"skipped": f"setup failed: {type(exc).__name__}: {exc}"}
+    res, errors = runner.interleaved(fns, repeat=args.repeat, warmup=max(args.warmup, 10))
+    for label, r in res.items():
+        out[label] = {"median_s": r["median_s"], "first_call_s": r["first_call_s"],
+                      "inner": r["inner"], "samples_s": r["samples_s"]}
+    for label, e in errors.items():
+        out[label] = {"skipped": f"error: {e}"}
+    return out
+
+
+def _text(data, report):
+    parts = [f"fastrnn bench: {data['machine'].get('cpu', '?')}, {data['threads']} threads, "
+             f"median of {data['repeat']} interleaved samples; times in µs unless marked; "
+             f"GEMM peak {data['gemm']['gflops']:.1f} GFLOP/s "
+             f"(fastrnn via {data['fastrnn_api']})", "",
+             report.results_table(data)]
+    if data["skipped"]:
+        parts += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in data["skipped"].items())]
+    errs = [(r["cell"], r["shape"], r["mode"], n, e) for r in data["results"]
+            for n, e in r["errors"].items()]
+    if errs:
+        parts += ["", "Errors:"] + [f"- {c} {s} {m} {n}: {e}" for c, s, m, n, e in errs]
+    if "step" in data:
+        parts += ["", report.step_table(data["step"])]
+    cold = data.get("cold_start")
+    if cold:
+        if "skipped" in cold:
+            parts += ["", f"Cold start skipped: {cold['skipped']}"]
+        else:
+            parts += ["", report.cold_table(cold)]
+    if data["notes"]:
+        parts += ["", "Notes: " + "; ".join(data["notes"])]
+    return "\n".join(parts)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    run(args)
+    return 0

@@ -1,0 +1,45 @@
+"""The standard benchmark grid (see BENCHMARKS.md): shapes, cells, modes, FLOPs."""
+
+SHAPES = {
+    "tiny": dict(batch=1, timesteps=10, input_dim=4, units=8),
+    "small": dict(batch=1, timesteps=100, input_dim=32, units=64),
+    "medium": dict(batch=32, timesteps=50, input_dim=100, units=128),
+    "large": dict(batch=64, timesteps=100, input_dim=256, units=512),
+}
+DEFAULT_SHAPES = ("tiny", "small", "medium")
+FULL_SHAPES = ("tiny", "small", "medium", "large")
+
+CELLS = ("simple_rnn", "lstm", "gru")
+CELL_LABELS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+MODES = ("forward", "train")
+
+#: The single-step benchmark: one LSTM step, batch 1, input 32, units 64.
+STEP_SHAPE = dict(batch=1, input_dim=32, units=64)
+
+_CELL_ALIASES = {
+    "simple_rnn": "simple_rnn", "simplernn": "simple_rnn", "rnn": "simple_rnn",
+    "simple": "simple_rnn", "lstm": "lstm", "gru": "gru",
+}
+
+
+def parse_cell(name):
+    """Canonical cell name for a user-given one (``SimpleRNN``, ``rnn``, ``lstm`` ...)."""
+    key = name.strip().lower().replace("-", "_")
+    if key not in _CELL_ALIASES:
+        raise ValueError(
+            f"Unknown cell {name!r} in `--cells`; expected some of "
+            f"{['simple_rnn', 'lstm', 'gru']}")
+    return _CELL_ALIASES[key]
+
+
+def forward_flops(cell, shape):
+    """Forward FLOPs of the GEMMs: ``2*T*B*(D+H)*G*H``."""
+    s = SHAPES[shape] if isinstance(shape, str) else shape
+    return (2 * s["timesteps"] * s["batch"] * (s["input_dim"] + s["units"])
+            * GATES[cell] * s["units"])
+
+
+def mode_flops(cell, shape, mode):
+    """FLOPs of one call in ``mode``; ``train`` counts as 3x forward."""
+    return forward_flops(cell, shape) * (3 if mode == "train" else 1)

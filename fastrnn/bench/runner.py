@@ -1,0 +1,158 @@
+"""Timing: interleaved medians, the GEMM peak, the single step, cold start."""
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+perf = time.perf_counter
+
+
+def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000):
+    """Time zero-argument callables side by side.
+
+    Each callable is called once (``first_call_s``: includes any JIT compile
+    or tracing), then ``warmup`` more times to estimate its cost, which fixes
+    how many calls make one sample (about ``target_sample`` seconds). Then
+    ``repeat`` rounds: in each, every callable takes one sample, in an order
+    rotated round by round, so slow phases of a noisy machine hit all alike.
+
+    Returns {name: {"median_s", "samples_s", "inner", "first_call_s"}} and
+    {name: error message} for callables that raised.
+    """
+    results, errors, inner = {}, {}, {}
+    live = {}
+    for name, fn in fns.items():
+        try:
+            t = perf()
+            fn()
+            first = perf() - t
+            times = []
+            for _ in range(max(1, warmup)):
+                t = perf()
+                fn()
+                times.append(perf() - t)
+        except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the rest
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        live[name] = fn
+        est = max(min(times), 1e-7)
+        inner[name] = int(max(1, min(max_inner, round(target_sample / est))))
+        results[name] = {"first_call_s": first, "samples_s": [], "inner": inner[name]}
+    order = list(live)
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(repeat):
+            k = r % len(order) if order else 0
+            for name in order[k:] + order[:k]:
+                fn, n = live[name], inner[name]
+                try:
+                    t = perf()
+                    for _ in range(n):
+                        fn()
+                    dt = perf() - t
+                except Exception as exc:  # noqa: BLE001
+                    errors[name] = f"{type(exc).__name__}: {exc}"
+                    del live[name]
+                    order.remove(name)
+                    results.pop(name, None)
+                    break
+                results[name]["samples_s"].append(dt / n)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    for name, res in results.items():
+        res["median_s"] = statistics.median(res["samples_s"]) if res["samples_s"] else None
+    return results, errors
+
+
+def gemm_peak(n=2048, repeat=7):
+    """float32 n x n x n matmul with NumPy: GFLOP/s (best of the medians' spirit: median)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    out = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(repeat):
+        t = perf()
+        np.matmul(a, b, out=out)
+        times.append(perf() - t)
+    med = statistics.median(times)
+    return {"n": n, "median_s": med, "gflops": 2.0 * n ** 3 / med / 1e9,
+            "best_gflops": 2.0 * n ** 3 / min(times) / 1e9}
+
+
+_COLD_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import fastrnn
+t_import = time.perf_counter() - t0
+x = np.random.default_rng(0).standard_normal((1, 10, 4)).astype(np.float32)
+try:
+    from fastrnn.layers import LSTM
+    api = "layers"
+except ImportError:
+    LSTM = None
+    api = "ops"
+t1 = time.perf_counter()
+if LSTM is not None:
+    layer = LSTM(8, return_sequences=True, backend="numba")
+    y = layer(x)
+else:
+    from fastrnn import ops
+    from fastrnn.backends import resolve_backend
+    from fastrnn.bench.systems import keras_weights
+    z = np.zeros((1, 8), np.float32)
+    ops.recurrent_forward(resolve_backend("numba"), "lstm", x, None, [z, z],
+                          *keras_weights("lstm", 4, 8), activation=1, recurrent_activation=2)
+t_first = time.perf_counter() - t1
+t2 = time.perf_counter()
+if LSTM is not None:
+    layer(x)
+else:
+    ops.recurrent_forward(resolve_backend("numba"), "lstm", x, None, [z, z],
+                          *keras_weights("lstm", 4, 8), activation=1, recurrent_activation=2)
+t_second = time.perf_counter() - t2
+print("COLDSTART " + json.dumps(dict(api=api, import_s=t_import, first_call_s=t_first,
+                                     second_call_s=t_second,
+                                     in_process_s=time.perf_counter() - t0)))
+"""
+
+
+def cold_start(python=None, timeout=600):
+    """Fresh processes: import fastrnn + first LSTM call (tiny, numba backend),
+    once with an empty NUMBA_CACHE_DIR ("cold") and once after it ("warm")."""
+    python = python or sys.executable
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="fastrnn-numba-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold", "warm"):
+            t = perf()
+            proc = subprocess.run([python, "-c", _COLD_SCRIPT], env=env, capture_output=True,
+                                  text=True, timeout=timeout)
+            wall = perf() - t
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("COLDSTART ")]
+            if proc.returncode != 0 or not line:
+                out[label] = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1],
+                              "process_wall_s": wall}
+                continue
+            res = json.loads(line[-1][len("COLDSTART "):])
+            res["process_wall_s"] = wall
+            out[label] = res
+        out["cache_files"] = sum(len(files) for _, _, files in os.walk(cache))
+    return out
+
+
+def json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -1,0 +1,345 @@
+"""The systems the benchmark compares: fastrnn's backends and the peers.
+
+Each system turns a (cell, shape, mode) into a zero-argument callable that
+does one complete call (setup, weight creation and tracing happen before);
+the runner times the callables. Peers (PyTorch, TensorFlow/Keras, JAX) are
+imported only when available and never required.
+"""
+import numpy as np
+
+from .grid import SHAPES, STEP_SHAPE
+from .threads import THREADS
+
+PEER_NAMES = ("torch", "keras", "jax")
+LABELS = {"torch": "torch", "keras": "tf/keras", "jax": "jax"}
+PIP_HINT = {
+    "torch": "pip install torch==2.13.0",
+    "keras": "pip install tensorflow-cpu",
+    "jax": "pip install jax",
+}
+
+
+class SkipSystem(Exception):
+    """Raised when a system cannot run here; the message says why."""
+
+
+def _shape(shape):
+    return SHAPES[shape] if isinstance(shape, str) else shape
+
+
+def make_input(shape, seed=0):
+    s = _shape(shape)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((s["batch"], s["timesteps"], s["input_dim"])).astype(np.float32)
+
+
+def keras_weights(cell, input_dim, units, seed=0):
+    """Weights in the Keras layout (kernel, recurrent_kernel, bias), float32."""
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    rng = np.random.default_rng(seed)
+    lim = np.sqrt(6.0 / (input_dim + gates * units))
+    kernel = rng.uniform(-lim, lim, (input_dim, gates * units)).astype(np.float32)
+    q, _ = np.linalg.qr(rng.standard_normal((gates * units, units)))
+    recurrent = np.ascontiguousarray(q.T[:units, :gates * units]).astype(np.float32)
+    if cell == "gru":
+        bias = np.zeros((2, 3 * units), np.float32)
+    else:
+        bias = np.zeros(gates * units, np.float32)
+        if cell == "lstm":
+            bias[units:2 * units] = 1.0
+    return kernel, recurrent, bias
+
+
+# --------------------------------------------------------------------- fastrnn
+def layer_api():
+    """The fastrnn layer classes if ``fastrnn.layers`` provides them, else None."""
+    try:
+        from fastrnn.layers import GRU, LSTM, SimpleRNN
+    except ImportError:
+        return None
+    return {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+
+
+class FastrnnSystem:
+    """One fastrnn backend, driven through the public layers when they exist
+    (``api == "layers"``), else through the kernel wrappers in ``fastrnn.ops``."""
+
+    kind = "fastrnn"
+
+    def __init__(self, backend, api=None):
+        from fastrnn.backends import resolve_backend
+        self.name = backend
+        self.label = backend
+        self.module = resolve_backend(backend)
+        self.layers = layer_api() if api in (None, "layers") else None
+        self.api = "layers" if self.layers is not None else "ops"
+
+    def make(self, cell, shape, mode, x):
+        s = _shape(shape)
+        units = s["units"]
+        if self.layers is not None:
+            layer = self.layers[cell](units, return_sequences=True, backend=self.name)
+            if mode == "forward":
+                layer(x)
+                return lambda: layer(x)
+            ones = np.ones_like(np.asarray(layer(x, training=True)))
+
+            def train():
+                layer(x, training=True)
+                return layer.backward(ones)
+            return train
+
+        from fastrnn import ops
+        kernel, recurrent, bias = keras_weights(cell, s["input_dim"], units)
+        n_states = 2 if cell == "lstm" else 1
+        states = [np.zeros((s["batch"], units), np.float32) for _ in range(n_states)]
+        module = self.module
+
+        def forward():
+            return ops.recurrent_forward(module, cell, x, None, states, kernel, recurrent,
+                                         bias, activation=1, recurrent_activation=2,
+                                         reset_after=True)
+        if mode == "forward":
+            return forward
+        ones = np.ones((s["batch"], s["timesteps"], units), np.float32)
+
+        def train():
+            record = forward()
+            return ops.recurrent_backward(record, ones, [None] * n_states)
+        return train
+
+    def make_step(self):
+        """One LSTM step through ``layer.step(x_t, states)``; SkipSystem if absent."""
+        if self.layers is None:
+            raise SkipSystem("fastrnn.layers not available yet")
+        s = STEP_SHAPE
+        layer = self.layers["lstm"](s["units"], return_sequences=True, backend=self.name)
+        if not hasattr(layer, "step"):
+            raise SkipSystem("the LSTM layer has no public `step(x_t, states)` method")
+        layer(np.zeros((s["batch"], 1, s["input_dim"]), np.float32))  # build the weights
+        x_t = np.random.default_rng(1).standard_normal(
+            (s["batch"], s["input_dim"])).astype(np.float32)
+        states = [np.zeros((s["batch"], s["units"]), np.float32) for _ in range(2)]
+        return lambda: layer.step(x_t, states)
+
+
+# ----------------------------------------------------------------------- torch
+class TorchSystem:
+    kind = "peer"
+    name = "torch"
+    label = LABELS["torch"]
+
+    def __init__(self, threads=THREADS):
+        try:
+            import torch
+        except ImportError as exc:
+            raise SkipSystem(f"not installed ({exc}); {PIP_HINT['torch']}") from None
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # only settable once, before any parallel work
+            pass
+        self.torch = torch
+        self.version = torch.__version__
+
+    def make(self, cell, shape, mode, x):
+        torch, nn = self.torch, self.torch.nn
+        s = _shape(shape)
+        d, h = s["input_dim"], s["units"]
+        torch.manual_seed(0)
+        model = {"simple_rnn": lambda: nn.RNN(d, h, batch_first=True, nonlinearity="tanh"),
+                 "lstm": lambda: nn.LSTM(d, h, batch_first=True),
+                 "gru": lambda: nn.GRU(d, h, batch_first=True)}[cell]()
+        xt = torch.from_numpy(x)
+        if mode == "forward":
+            model.eval()
+
+            def forward():
+                with torch.inference_mode():
+                    return model(xt)[0]
+            return forward
+        xg = xt.clone().requires_grad_(True)
+
+        def train():
+            model.zero_grad(set_to_none=True)
+            xg.grad = None
+            y, _ = model(xg)
+            y.sum().backward()
+            return xg.grad
+        return train
+
+    def make_step(self):
+        torch = self.torch
+        s = STEP_SHAPE
+        torch.manual_seed(0)
+        cell = torch.nn.LSTMCell(s["input_dim"], s["units"])
+        x = torch.randn(s["batch"], s["input_dim"])
+        h = torch.zeros(s["batch"], s["units"])
+        c = torch.zeros(s["batch"], s["units"])
+
+        def step():
+            with torch.inference_mode():
+                return cell(x, (h, c))
+        return step
+
+
+# ----------------------------------------------------------------- tf / keras
+class KerasSystem:
+    kind = "peer"
+    name = "keras"
+    label = LABELS["keras"]
+
+    def __init__(self, threads=THREADS):
+        import os
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        try:
+            import tensorflow as tf
+        except ImportError as exc:
+            raise SkipSystem(f"not installed ({exc}); {PIP_HINT['keras']}") from None
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TF already initialized its runtime
+            pass
+        try:
+            import keras
+        except ImportError as exc:
+            raise SkipSystem(f"keras not importable ({exc})") from None
+        if keras.backend.backend() != "tensorflow":
+            raise SkipSystem(f"Keras runs on {keras.backend.backend()!r}, not tensorflow "
+                             "(set KERAS_BACKEND=tensorflow)")
+        self.tf, self.keras = tf, keras
+        self.version = f"tensorflow {tf.__version__}, keras {keras.__version__}"
+
+    def make(self, cell, shape, mode, x):
+        tf, keras = self.tf, self.keras
+        s = _shape(shape)
+        layer = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
+                 "gru": keras.layers.GRU}[cell](s["units"], return_sequences=True)
+        xt = tf.constant(x)
+        layer(xt)  # build
+        if mode == "forward":
+            f = tf.function(lambda v: layer(v))
+            return lambda: f(xt)
+
+        @tf.function
+        def grads(v):
+            with tf.GradientTape() as tape:
+                tape.watch(v)
+                loss = tf.reduce_sum(layer(v, training=True))
+            return tape.gradient(loss, [v] + list(layer.trainable_weights))
+        return lambda: grads(xt)
+
+    def make_step(self):
+        tf, keras = self.tf, self.keras
+        s = STEP_SHAPE
+        cell = keras.layers.LSTMCell(s["units"])
+        x = tf.constant(np.random.default_rng(1).standard_normal(
+            (s["batch"], s["input_dim"])).astype(np.float32))
+        states = [tf.zeros((s["batch"], s["units"])), tf.zeros((s["batch"], s["units"]))]
+        cell(x, states)  # build
+        f = tf.function(lambda v, h, c: cell(v, [h, c]))
+        return lambda: f(x, *states)
+
+
+# ------------------------------------------------------------------------- jax
+def _jax_cells(jnp):
+    sig = lambda a: 1.0 / (1.0 + jnp.exp(-a))  # noqa: E731
+
+    def simple_rnn(params, carry, xp_t):
+        (h,) = carry
+        h = jnp.tanh(xp_t + h @ params[1])
+        return (h,), h
+
+    def lstm(params, carry, xp_t):
+        h, c = carry
+        z = xp_t + h @ params[1]
+        i, f, g, o = jnp.split(z, 4, axis=-1)
+        c = sig(f) * c + sig(i) * jnp.tanh(g)
+        h = sig(o) * jnp.tanh(c)
+        return (h, c), h
+
+    def gru(params, carry, xp_t):
+        (h,) = carry
+        inner = h @ params[1] + params[2][1]
+        xz, xr, xh = jnp.split(xp_t, 3, axis=-1)
+        hz, hr, hh = jnp.split(inner, 3, axis=-1)
+        z = sig(xz + hz)
+        r = sig(xr + hr)
+        cand = jnp.tanh(xh + r * hh)
+        h = z * h + (1.0 - z) * cand
+        return (h,), h
+
+    return {"simple_rnn": simple_rnn, "lstm": lstm, "gru": gru}
+
+
+class JaxSystem:
+    kind = "peer"
+    name = "jax"
+    label = LABELS["jax"]
+
+    def __init__(self, threads=THREADS):
+        try:
+            import jax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            raise SkipSystem(f"not installed ({exc}); {PIP_HINT['jax']}") from None
+        self.jax, self.jnp = jax, jnp
+        self.cells = _jax_cells(jnp)
+        self.version = jax.__version__
+
+    def _run(self, cell):
+        jax, jnp = self.jax, self.jnp
+        step = self.cells[cell]
+        n_states = 2 if cell == "lstm" else 1
+
+        def run(params, x):
+            kernel, _, bias = params
+            input_bias = bias[0] if cell == "gru" else bias
+            xp = jnp.swapaxes(x, 0, 1) @ kernel + input_bias  # hoisted input projection
+            batch, units = x.shape[0], params[1].shape[0]
+            init = tuple(jnp.zeros((batch, units), x.dtype) for _ in range(n_states))
+            _, ys = jax.lax.scan(lambda carry, xp_t: step(params, carry, xp_t), init, xp)
+            return jnp.swapaxes(ys, 0, 1)
+        return run
+
+    def make(self, cell, shape, mode, x):
+        jax, jnp = self.jax, self.jnp
+        s = _shape(shape)
+        params = tuple(jnp.asarray(w) for w in keras_weights(cell, s["input_dim"], s["units"]))
+        xj = jnp.asarray(x)
+        run = self._run(cell)
+        if mode == "forward":
+            f = jax.jit(run)
+            return lambda: f(params, xj).block_until_ready()
+        g = jax.jit(jax.grad(lambda p, v: run(p, v).sum(), argnums=(0, 1)))
+        return lambda: jax.block_until_ready(g(params, xj))
+
+    def make_step(self):
+        jax, jnp = self.jax, self.jnp
+        s = STEP_SHAPE
+        kernel, recurrent, bias = (jnp.asarray(w) for w in
+                                   keras_weights("lstm", s["input_dim"], s["units"]))
+        lstm = self.cells["lstm"]
+        f = jax.jit(lambda k, u, b, x, h, c: lstm((k, u, b), (h, c), x @ k + b)[0])
+        x = jnp.asarray(np.random.default_rng(1).standard_normal(
+            (s["batch"], s["input_dim"])).astype(np.float32))
+        h = jnp.zeros((s["batch"], s["units"]), jnp.float32)
+        c = jnp.zeros_like(h)
+        return lambda: jax.block_until_ready(f(kernel, recurrent, bias, x, h, c))
+
+
+PEERS = {"torch": TorchSystem, "keras": KerasSystem, "jax": JaxSystem}
+
+
+def load_peers(names=PEER_NAMES, threads=THREADS):
+    """Instantiate the importable peers; return (systems, {name: why skipped})."""
+    systems, skipped = [], {}
+    for name in names:
+        try:
+            systems.append(PEERS[name](threads))
+        except SkipSystem as exc:
+            skipped[name] = str(exc)
+        except Exception as exc:  # a broken install must not end the benchmark
+            skipped[name] = f"failed to initialize: {type(exc).__name__}: {exc}"
+    return systems, skipped

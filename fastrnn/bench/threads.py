@@ -1,0 +1,73 @@
+"""Limit every framework to the same number of threads.
+
+The environment variables only take effect if they are set before the
+library that reads them is imported, so :func:`limit_thread_env` is called
+by the command line before NumPy, Numba or any peer is imported; the
+runtime calls (``torch.set_num_threads`` ...) are made by each system.
+"""
+import os
+import sys
+
+THREADS = 2
+
+#: (environment variable, module that reads it at import time)
+_ENV = (
+    ("OMP_NUM_THREADS", None),
+    ("MKL_NUM_THREADS", None),
+    ("OPENBLAS_NUM_THREADS", "numpy"),
+    ("VECLIB_MAXIMUM_THREADS", "numpy"),
+    ("NUMEXPR_NUM_THREADS", None),
+    ("NUMBA_NUM_THREADS", "numba"),
+    ("TF_NUM_INTRAOP_THREADS", "tensorflow"),
+    ("TF_NUM_INTEROP_THREADS", "tensorflow"),
+)
+_OTHER = (
+    ("KERAS_BACKEND", "tensorflow"),
+    ("TF_CPP_MIN_LOG_LEVEL", "2"),
+    ("JAX_PLATFORMS", "cpu"),
+)
+
+
+def limit_thread_env(threads=THREADS):
+    """Set the thread-count variables; return (previous values, notes).
+
+    A variable read by a module that is already imported is left alone (it
+    would have no effect, and changing ``NUMBA_NUM_THREADS`` after Numba
+    started its threads is an error); the note says so.
+    """
+    previous, notes = {}, []
+    for var, module in _ENV:
+        if module is not None and module in sys.modules:
+            if os.environ.get(var) != str(threads):
+                notes.append(f"{var} not set: {module} was already imported")
+            continue
+        previous[var] = os.environ.get(var)
+        os.environ[var] = str(threads)
+    for var, value in _OTHER:
+        previous[var] = os.environ.get(var)
+        os.environ.setdefault(var, value)
+    return previous, notes
+
+
+def restore_env(previous):
+    for var, value in previous.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+
+
+def limit_runtime_threads(threads=THREADS):
+    """Limit the already-imported libraries at run time; return notes."""
+    notes = []
+    try:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except Exception as exc:  # numba missing or no threading layer
+        notes.append(f"numba threads not set: {exc}")
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(threads)
+    except Exception:
+        pass
+    return notes
