@@ -1,0 +1,176 @@
+"""Bad input gets a clear ValueError/TypeError naming the argument, the
+expected and the given, and leaves the object unchanged."""
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
+from fastrnn.models import Sequential
+
+X = np.ones((2, 3, 4), np.float32)
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4, 1), (4,)])
+def test_recurrent_input_must_be_3d(cls, shape):
+    with pytest.raises(ValueError, match=r"3-D.*\(batch, timesteps, features\).*" +
+                       str(shape).replace("(", r"\(").replace(")", r"\)")):
+        cls(2)(np.ones(shape))
+
+
+def test_feature_size_cannot_change_after_build():
+    layer = LSTM(2)
+    layer(X)
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match=r"4 features.*\(2, 3, 5\)"):
+        layer(np.ones((2, 3, 5)))
+    for a, b in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_numeric_and_ragged_input():
+    with pytest.raises(TypeError, match="numeric.*<U"):
+        SimpleRNN(2)(np.array([[["a", "b"]]]))
+    with pytest.raises(ValueError, match="rectangular"):
+        SimpleRNN(2)([[[1.0, 2.0]], [[1.0]]])
+
+
+def test_lists_and_integers_are_accepted():
+    out = SimpleRNN(2, dtype="float64")([[[1, 2], [3, 4]]])
+    assert out.dtype == np.float64 and out.shape == (1, 2)
+
+
+@pytest.mark.parametrize("units,error", [(0, ValueError), (-3, ValueError), (2.5, TypeError),
+                                         ("4", TypeError), (True, TypeError)])
+def test_units_must_be_positive_int(units, error):
+    with pytest.raises(error, match=f"`units`.*positive integer.*{units}"):
+        LSTM(units)
+    with pytest.raises(error, match="`units`"):
+        Dense(units)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"activation": "swish"}, r"`activation`.*\['linear', 'tanh', 'sigmoid', 'relu'\].*swish"),
+    ({"kernel_initializer": "he_magic"}, r"`kernel_initializer`.*glorot_uniform.*he_magic"),
+    ({"backend": "tpu"}, r"backend.*'tpu'.*'numpy'"),
+    ({"dtype": "float16"}, r"`dtype`.*float32.*float64.*float16"),
+])
+def test_unknown_names_list_the_valid_ones(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GRU(2, **kwargs)
+
+
+def test_unknown_dense_activation_and_merge_mode():
+    with pytest.raises(ValueError, match=r"softmax.*'gelu2'"):
+        Dense(2, activation="gelu2")
+    with pytest.raises(ValueError, match=r"`merge_mode`.*'concat'.*'max'"):
+        Bidirectional(LSTM(2), merge_mode="max")
+
+
+def test_unknown_backend_names_available_ones():
+    with pytest.raises(ValueError, match=r"available here: \['numpy'"):
+        fastrnn.set_backend("gpu")
+    assert fastrnn.get_backend() == "auto"
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+def test_set_weights_wrong_count_or_shape_leaves_weights(cls):
+    layer = cls(3, input_shape=(5, 2))
+    before = layer.get_weights()
+    with pytest.raises(ValueError, match=f"expects 3 weights.*got 2"):
+        layer.set_weights(before[:2])
+    bad = [w + 1 for w in before]
+    bad[-1] = np.ones(7)
+    with pytest.raises(ValueError, match=r"`bias` must have shape .*got \(7,\)"):
+        layer.set_weights(bad)
+    for a, b in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_set_weights_checks_everything_first():
+    model = Sequential([Embedding(10, 3, input_length=4), LSTM(2), Dense(1)])
+    before = model.get_weights()
+    bad = [w + 1 for w in before]
+    bad[-1] = np.ones((3,))
+    with pytest.raises(ValueError, match=r"weight 5 must have shape \(1,\), got \(3,\)"):
+        model.set_weights(bad)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bidirectional_set_weights_is_all_or_nothing():
+    layer = Bidirectional(GRU(2), input_shape=(3, 4))
+    before = layer.get_weights()
+    bad = [w + 1 for w in before]
+    bad[-1] = np.ones((9, 9))
+    with pytest.raises(ValueError, match=r"\(9, 9\)"):
+        layer.set_weights(bad)
+    for a, b in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls,state,match", [
+    (GRU, np.zeros((2, 5)), r"initial_state\[0\]` must have shape \(2, 3\); got \(2, 5\)"),
+    (LSTM, [np.zeros((2, 3)), np.zeros((3, 3))], r"initial_state\[1\]` must have shape"),
+    (LSTM, [np.zeros((2, 3))], r"list of 2 array\(s\).*got 1"),
+])
+def test_wrong_initial_state(cls, state, match):
+    with pytest.raises(ValueError, match=match):
+        cls(3)(X, initial_state=state)
+
+
+def test_wrong_mask_shape():
+    with pytest.raises(ValueError, match=r"`mask` must have shape \(batch, timesteps\) = "
+                                         r"\(2, 3\); got \(2, 4\)"):
+        GRU(3)(X, mask=np.ones((2, 4), bool))
+
+
+@pytest.mark.parametrize("layer", [LSTM(2), Dense(2), Embedding(5, 2),
+                                   Bidirectional(GRU(2))])
+def test_backward_needs_a_training_call(layer):
+    x = np.ones((2, 3), int) if isinstance(layer, Embedding) else X
+    layer(x)
+    with pytest.raises(ValueError, match="training=True"):
+        layer.backward(np.ones((2, 2)))
+
+
+def test_backward_with_wrong_gradient_shape():
+    layer = LSTM(2, return_sequences=True)
+    layer(X, training=True)
+    with pytest.raises(ValueError, match=r"\(2, 3, 2\), got \(2, 2\)"):
+        layer.backward(np.ones((2, 2)))
+    model = Sequential([LSTM(2)])
+    with pytest.raises(ValueError, match="training=True"):
+        model.backward(np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("ids,error,match", [
+    ([[1, 5]], ValueError, r"index 5 is outside \[0, 5\)"),
+    ([[-1, 2]], ValueError, r"index -1 is outside"),
+    ([[1.5, 2]], ValueError, r"integer indices.*1.5"),
+    ([["a", "b"]], TypeError, r"integer indices"),
+])
+def test_embedding_bad_indices(ids, error, match):
+    with pytest.raises(error, match=match):
+        Embedding(5, 2)(ids)
+
+
+def test_stateful_batch_change_is_an_error():
+    layer = SimpleRNN(2, stateful=True)
+    layer(X)
+    with pytest.raises(ValueError, match="batch size 2; got a batch of 3"):
+        layer(np.ones((3, 3, 4)))
+    layer.reset_states()
+    assert layer(np.ones((3, 3, 4))).shape == (3, 2)
+
+
+def test_set_weights_before_build():
+    with pytest.raises(ValueError, match="build"):
+        LSTM(2).set_weights([])
+    with pytest.raises(ValueError, match="not built"):
+        LSTM(2).count_params()
+
+
+def test_sequential_add_checks_type():
+    with pytest.raises(TypeError, match="fastrnn layer"):
+        Sequential().add("dense")

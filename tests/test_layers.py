@@ -1,0 +1,195 @@
+"""Layer semantics (Keras 3's where API.md is silent) and the backend registry."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn import layers
+from fastrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, Masking, SimpleRNN
+from fastrnn.models import Sequential
+
+RNG = np.random.default_rng(42)
+CELLS = [SimpleRNN, LSTM, GRU]
+
+
+def make(cls, **kwargs):
+    return cls(4, seed=1, dtype="float64", bias_initializer="random_normal", **kwargs)
+
+
+def copy_weights(src, dst, x):
+    dst(x[:, :1])
+    dst.set_weights(src.get_weights())
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_go_backwards_reads_reversed_and_returns_reversed(cls):
+    x = RNG.standard_normal((2, 5, 3))
+    forward = make(cls, return_sequences=True)
+    backward = make(cls, return_sequences=True, go_backwards=True)
+    forward(x)
+    copy_weights(forward, backward, x)
+    np.testing.assert_allclose(backward(x), forward(x[:, ::-1]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_mask_carries_state_and_repeats_output(cls):
+    x = RNG.standard_normal((3, 5, 3))
+    mask = np.array([[1, 1, 0, 1, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
+    layer = make(cls, return_sequences=True, return_state=True)
+    out, *states = layer(x, mask=mask)
+    np.testing.assert_array_equal(out[0, 2], out[0, 1])            # repeats the previous
+    np.testing.assert_array_equal(out[0, 4], out[0, 3])
+    np.testing.assert_array_equal(out[1, :2], 0)                  # zeros before first valid
+    np.testing.assert_array_equal(out[2], 0)                      # all masked
+    np.testing.assert_array_equal(states[0][2], 0)                # state = initial (zeros)
+    # Row 1 equals running only its valid steps.
+    ref = make(cls, return_state=True)
+    copy_weights(layer, ref, x)
+    _, *valid_states = ref(x[1:2, 2:])
+    for s, v in zip(states, valid_states):
+        np.testing.assert_allclose(s[1], v[0], rtol=1e-12)
+
+
+def test_masked_rows_keep_a_nonzero_initial_state():
+    layer = make(GRU, return_state=True)
+    h0 = RNG.standard_normal((1, 4))
+    out, h = layer(RNG.standard_normal((1, 3, 2)), initial_state=[h0],
+                   mask=np.zeros((1, 3), bool))
+    np.testing.assert_array_equal(out, 0)
+    np.testing.assert_array_equal(h, h0)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_stateful_calls_continue_the_sequence(cls):
+    x = RNG.standard_normal((2, 6, 3))
+    whole = make(cls, return_sequences=True)
+    stateful = make(cls, return_sequences=True, stateful=True)
+    full = whole(x)
+    copy_weights(whole, stateful, x)
+    stateful.reset_states()
+    parts = np.concatenate([stateful(x[:, :2]), stateful(x[:, 2:])], axis=1)
+    np.testing.assert_allclose(parts, full, rtol=1e-12)
+    stateful.reset_states()
+    np.testing.assert_allclose(stateful(x[:, :2]), full[:, :2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_step_equals_one_timestep_of_the_call(cls):
+    x = RNG.standard_normal((2, 5, 3))
+    layer = make(cls, return_sequences=True)
+    full = layer(x)
+    states = None
+    for t in range(5):
+        out, states = layer.step(x[:, t], states)
+        np.testing.assert_allclose(out, full[:, t], rtol=1e-12, atol=1e-14)
+    assert len(states) == (2 if cls is LSTM else 1)
+
+
+def test_weight_layout_is_keras():
+    lstm = LSTM(3, input_shape=(5, 2))
+    assert [w.shape for w in lstm.get_weights()] == [(2, 12), (3, 12), (12,)]
+    np.testing.assert_array_equal(lstm.get_weights()[2], [0] * 3 + [1] * 3 + [0] * 6)
+    assert [w.shape for w in GRU(3, input_shape=(5, 2)).get_weights()] == [(2, 9), (3, 9),
+                                                                         (2, 9)]
+    assert [w.shape for w in GRU(3, reset_after=False, input_shape=(5, 2)).get_weights()] == [
+        (2, 9), (3, 9), (9,)]
+    assert len(SimpleRNN(3, use_bias=False, input_shape=(5, 2)).get_weights()) == 2
+    assert LSTM(3, unit_forget_bias=False, input_shape=(5, 2)).get_weights()[2].sum() == 0
+    bi = Bidirectional(LSTM(3), input_shape=(5, 2))
+    assert bi.count_params() == 2 * lstm.count_params() and len(bi.weights) == 6
+
+
+def test_recurrent_kernel_is_orthogonal_and_seed_reproducible():
+    a, b = LSTM(4, seed=3, input_shape=(2, 3)), LSTM(4, seed=3, input_shape=(2, 3))
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    u = a.recurrent_kernel.astype(np.float64)
+    np.testing.assert_allclose(u @ u.T, np.eye(4), atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_backends_agree_at_layer_level(cls):
+    x = RNG.standard_normal((3, 6, 2)).astype(np.float32)
+    mask = RNG.random((3, 6)) > 0.3
+    results = []
+    for name in fastrnn.available_backends():
+        layer = cls(5, seed=2, return_sequences=True, backend=name)
+        y = layer(x, mask=mask, training=True)
+        dx = layer.backward(np.ones_like(y))
+        results.append((y, dx, layer.gradients))
+    for y, dx, grads in results[1:]:
+        np.testing.assert_allclose(y, results[0][0], atol=1e-5)
+        np.testing.assert_allclose(dx, results[0][1], atol=1e-4)
+        for g, g0 in zip(grads, results[0][2]):
+            np.testing.assert_allclose(g, g0, atol=1e-4 * max(1, np.abs(g0).max()))
+
+
+def test_embedding_mask_zero_feeds_the_next_layer():
+    ids = np.array([[0, 0, 3, 4], [1, 2, 0, 0]])
+    embedding = Embedding(6, 3, mask_zero=True, seed=0)
+    lstm = LSTM(4, seed=1, return_sequences=True)
+    model = Sequential([embedding, lstm])
+    out = model(ids)
+    np.testing.assert_array_equal(model.output_mask, ids != 0)
+    np.testing.assert_allclose(out, lstm(embedding(ids), mask=ids != 0), rtol=1e-6)
+    assert Sequential([Embedding(6, 3, mask_zero=True), LSTM(4)])(ids).shape == (2, 4)
+
+
+def test_masking_layer():
+    x = RNG.standard_normal((2, 4, 3)).astype(np.float32)
+    x[0, 2] = 0
+    model = Sequential([Masking(0.0), GRU(3, seed=0, return_sequences=True)])
+    out = model(x)
+    np.testing.assert_array_equal(out[0, 2], out[0, 1])
+    np.testing.assert_array_equal(model.output_mask, np.any(x != 0, axis=-1))
+
+
+def test_bidirectional_masked_sequence_outputs_zero():
+    x = RNG.standard_normal((1, 4, 2))
+    mask = np.array([[1, 1, 1, 0]], bool)
+    out = Bidirectional(SimpleRNN(2, return_sequences=True))(x, mask=mask)
+    np.testing.assert_array_equal(out[0, 3], 0)
+
+
+@pytest.mark.parametrize("layer", [
+    LSTM(3, return_sequences=True, go_backwards=True, seed=1),
+    GRU(2, reset_after=False, activation="relu"),
+    Bidirectional(LSTM(3, return_state=True), merge_mode="ave"),
+    Dense(4, activation="softmax"), Embedding(9, 2, mask_zero=True),
+])
+def test_config_round_trip(layer):
+    clone = layers.deserialize(layers.serialize(layer))
+    assert type(clone) is type(layer)
+    assert clone.get_config().keys() == layer.get_config().keys()
+
+
+def test_dense_on_3d_input_applies_per_step():
+    dense = Dense(3, activation="relu", seed=0)
+    x = RNG.standard_normal((2, 5, 4)).astype(np.float32)
+    y = dense(x)
+    assert y.shape == (2, 5, 3)
+    np.testing.assert_allclose(y[:, 1], dense(x[:, 1]), rtol=1e-6)
+
+
+def test_backend_registry():
+    names = fastrnn.available_backends()
+    assert names[0] == "numpy"
+    assert fastrnn.get_backend() == "auto"
+    with fastrnn.use_backend("numpy"):
+        assert fastrnn.get_backend() == "numpy"
+    assert fastrnn.get_backend() == "auto"
+    fastrnn.set_backend("numpy")
+    try:
+        assert fastrnn.get_backend() == "numpy"
+    finally:
+        fastrnn.set_backend("auto")
+
+
+def test_environment_variable_sets_the_default():
+    code = "import fastrnn; print(fastrnn.get_backend())"
+    env = dict(os.environ, FASTRNN_BACKEND="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "numpy"
