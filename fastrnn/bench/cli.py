@@ -68,6 +68,13 @@ def _machine():
     return info
 
 
+def _loadavg():
+    try:
+        return list(os.getloadavg())
+    except (AttributeError, OSError):
+        return None
+
+
 def _versions(peers):
     import numpy
     import fastrnn
@@ -146,6 +153,12 @@ def _run(args, notes):
     for name, why in skipped.items():
         _log(f"skipped {name}: {why}")
 
+    load_start = _loadavg()
+    if load_start and load_start[0] > (os.cpu_count() or 1):
+        notes.append(f"machine busy at start (load average {load_start[0]:.1f} on "
+                     f"{os.cpu_count()} CPUs): timings are noisy; multi-threaded peers "
+                     "(torch's OpenMP) suffer most from contention")
+        _log("warning: " + notes[-1])
     gemm = runner.gemm_peak()
     _log(f"GEMM peak (float32 2048^3, numpy): {gemm['gflops']:.1f} GFLOP/s")
 
@@ -200,6 +213,8 @@ def _run(args, notes):
         else:
             data["cold_start"] = {"skipped": "numba backend not available"}
     data["elapsed_s"] = time.perf_counter() - t_start
+    data["machine"]["loadavg_start"] = load_start
+    data["machine"]["loadavg_end"] = _loadavg()
 
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, "bench.json")
@@ -265,11 +280,17 @@ def _step(all_systems, args, runner):
     return out
 
 
+def _fmt_load(load):
+    return "?" if not load else f"{load[0]:.1f}"
+
+
 def _text(data, report):
     parts = [f"fastrnn bench: {data['machine'].get('cpu', '?')}, {data['threads']} threads, "
              f"median of {data['repeat']} interleaved samples; times in µs unless marked; "
              f"GEMM peak {data['gemm']['gflops']:.1f} GFLOP/s "
-             f"(fastrnn via {data['fastrnn_api']})", "",
+             f"(fastrnn via {data['fastrnn_api']}); load average "
+             f"{_fmt_load(data['machine'].get('loadavg_start'))} at start, "
+             f"{_fmt_load(data['machine'].get('loadavg_end'))} at end", "",
              report.results_table(data)]
     if data["skipped"]:
         parts += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in data["skipped"].items())]
