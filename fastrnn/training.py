@@ -1,8 +1,408 @@
-"""Training for Sequential models: compile, fit, evaluate, predict, save.
+"""Training for Sequential models: compile, fit, evaluate, predict.
 
-(Placeholder: the training issue fills this module.)
+``Sequential`` inherits :class:`TrainingMixin`. The mixin relies only on the
+model interface: ``model(x, training=...)`` returns the output array,
+``model.backward(dy)`` backpropagates, ``model.gradients`` lines up with
+``model.trainable_weights`` (live arrays, updated in place by the
+optimizer), and ``model.output_mask`` is the ``(batch, timesteps)`` mask of
+the last output (or None), which the loss and metrics honour.
+
+One training step on a batch: forward with ``training=True``; loss value and
+d(loss)/d(output) (:mod:`fastrnn.losses`); ``backward``; the optimizer
+updates the weights in place; metrics are updated with that batch's
+(pre-update) outputs, as Keras does. The ``"loss"`` shown and recorded for an
+epoch is the sample-weighted mean of the batch losses of that epoch.
 """
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import callbacks as callbacks_module
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+
+__all__ = ["TrainingMixin", "NonFiniteLossError", "NotCompiledError"]
+
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """Raised by ``fit`` when the loss becomes NaN or infinite."""
+
+
+class NotCompiledError(RuntimeError, ValueError):
+    """Raised by ``fit`` / ``evaluate`` on a model that was not compiled."""
+
+
+# --------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------
+def _check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_verbose(verbose):
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    if isinstance(verbose, (int, np.integer)) and verbose in (0, 1, 2):
+        return int(verbose)
+    raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
+
+
+def _as_data(value, name):
+    if value is None:
+        raise ValueError(f"{name} is required, got None")
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a rectangular array; got ragged sequences "
+                             f"(pad them first, e.g. with fastrnn.preprocessing.pad_sequences): {exc}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a rectangular numeric array; got ragged or mixed data "
+                         f"(pad sequences first with fastrnn.preprocessing.pad_sequences)")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have a leading batch axis; got a scalar")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one sample")
+    return arr
+
+
+def _check_xy(x, y, where="x", label="y"):
+    x = _as_data(x, where)
+    y = _as_data(y, label)
+    if len(x) != len(y):
+        raise ValueError(f"{where} and {label} must have the same number of samples: {where} has "
+                         f"{len(x)} (shape {x.shape}), {label} has {len(y)} (shape {y.shape})")
+    return x, y
+
+
+def _format_logs(logs):
+    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+
+
+class _Progress:
+    """A per-epoch progress display: tqdm bar (verbose=1) or one line (verbose=2)."""
+
+    def __init__(self, verbose, steps, desc=None):
+        self.verbose = verbose
+        self.steps = steps
+        self.start = time.perf_counter()
+        self.bar = None
+        if verbose == 1:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # tqdm is optional: fall back to one line per epoch
+                self.verbose = 2
+            else:
+                self.bar = tqdm(total=steps, desc=desc, unit="step", file=sys.stdout,
+                                leave=True, dynamic_ncols=True)
+
+    def update(self, logs):
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format_logs(logs), refresh=False)
+            self.bar.update(1)
+
+    def close(self, logs):
+        if self.bar is not None:
+            self.bar.set_postfix_str(_format_logs(logs), refresh=True)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            elapsed = time.perf_counter() - self.start
+            print(f"{self.steps}/{self.steps} - {elapsed:.0f}s - {_format_logs(logs)}", flush=True)
+
+    def abort(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class TrainingMixin:
-    """Methods Sequential gets for training; see the module docstring."""
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for ``Sequential``."""
+
+    # ---------------------------------------------------------------- compile
+    def compile(self, optimizer="adam", loss=None, metrics=None):
+        """Configure training: optimizer and loss (names or objects), metric names.
+
+        ``optimizer``: "sgd" | "adam" | "rmsprop" or a :mod:`fastrnn.optimizers` object.
+        ``loss``: "mse" | "binary_crossentropy" | "categorical_crossentropy" |
+        "sparse_categorical_crossentropy" or a :mod:`fastrnn.losses` object.
+        ``metrics``: list of names, e.g. ``["accuracy"]`` (see :mod:`fastrnn.metrics`).
+        """
+        opt = optimizers_module.get(optimizer)
+        loss_obj = losses_module.get(loss) if loss is not None else None
+        if metrics is None:
+            metric_ids = []
+        elif isinstance(metrics, (str, metrics_module.Metric)):
+            metric_ids = [metrics_module.check_name(metrics)]
+        elif isinstance(metrics, (list, tuple)):
+            metric_ids = [metrics_module.check_name(m) for m in metrics]
+        else:
+            raise TypeError(f"metrics must be a list of metric names, got {type(metrics).__name__}: "
+                            f"{metrics!r}")
+        names = [m if isinstance(m, str) else m.name for m in metric_ids]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"metrics names must be unique and not 'loss', got {names}")
+        self.optimizer = opt
+        self.loss = loss_obj
+        self._metric_ids = metric_ids
+        self.compiled = True
+        self.stop_training = False
+
+    @property
+    def metrics_names(self):
+        ids = getattr(self, "_metric_ids", [])
+        return ["loss"] + [m if isinstance(m, str) else m.name for m in ids]
+
+    def _compile_config(self):
+        if not getattr(self, "compiled", False):
+            return None
+        return {
+            "optimizer": optimizers_module.serialize(self.optimizer),
+            "loss": None if self.loss is None else self.loss.get_config(),
+            "metrics": [m if isinstance(m, str) else m.get_config() for m in self._metric_ids],
+        }
+
+    def _require_compiled(self, what):
+        if not getattr(self, "compiled", False):
+            raise NotCompiledError(
+                f"You must call compile() before {what}(): e.g. "
+                f"model.compile(optimizer='adam', loss='binary_crossentropy', metrics=['accuracy'])"
+            )
+        if self.loss is None:
+            raise ValueError(f"No loss to compute in {what}(): pass loss=... to compile()")
+
+    def _make_metrics(self, y, out):
+        return [
+            metrics_module.get(m, self.loss.name, np.shape(y), np.shape(out))
+            if isinstance(m, str) else m
+            for m in self._metric_ids
+        ]
+
+    def _record_input_shape(self, x):
+        self._fastrnn_input_shape = (None,) + tuple(int(d) for d in x.shape[1:])
+
+    def _forward(self, x, training):
+        out = self(x, training=training)
+        if isinstance(out, (list, tuple)):
+            raise ValueError(
+                "fit/evaluate support models with a single output array; the last layer returns "
+                f"a list of {len(out)} arrays (return_state=True or merge_mode=None)")
+        return out, getattr(self, "output_mask", None)
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, seed=None, initial_epoch=0):
+        """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`."""
+        self._require_compiled("fit")
+        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        epochs = _check_int(epochs, "epochs", 0)
+        initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
+        verbose = _check_verbose(verbose)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be an integer or None, got {seed!r}")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                or not 0.0 <= float(validation_split) < 1.0:
+            raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+        user_callbacks = callbacks_module.check_callbacks(callbacks)
+        x, y = _check_xy(x, y)
+
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                n = len(validation_data) if isinstance(validation_data, (tuple, list)) else None
+                raise ValueError(
+                    "validation_data must be a tuple (x_val, y_val)"
+                    + (f"; got a sequence of {n} items (sample weights are not supported)"
+                       if n is not None else f"; got {type(validation_data).__name__}"))
+            val = _check_xy(validation_data[0], validation_data[1], "validation_data x", "validation_data y")
+        elif validation_split > 0:
+            n = len(x)
+            split_at = int(math.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
+                raise ValueError(
+                    f"Training data contains {n} samples, which is not sufficient to split it into a "
+                    f"validation and training set as specified by validation_split={validation_split}. "
+                    f"Either provide more data, or a different value for validation_split.")
+            # Like Keras: the LAST fraction of the data (before any shuffling) is validation.
+            x, val = x[:split_at], (x[split_at:], y[split_at:])
+            y = y[:split_at]
+        if val is not None and val[0].shape[1:] != x.shape[1:]:
+            raise ValueError(f"validation x has sample shape {val[0].shape[1:]}, but training x has "
+                             f"{x.shape[1:]}")
+        if val is not None and val[1].shape[1:] != y.shape[1:]:
+            raise ValueError(f"validation y has sample shape {val[1].shape[1:]}, but training y has "
+                             f"{y.shape[1:]}")
+
+        n = len(x)
+        steps = int(math.ceil(n / batch_size))
+        rng = np.random.default_rng(seed)
+        self._record_input_shape(x)
+        self.stop_training = False
+        history = callbacks_module.History()
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+        cbs = callbacks_module.CallbackList(user_callbacks + [history], self, params)
+        self.history = history
+
+        cbs.on_train_begin()
+        epoch_logs = {}
+        metric_objs = None
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            progress = _Progress(verbose, steps)
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total, seen = 0.0, 0
+            if metric_objs is not None:
+                for m in metric_objs:
+                    m.reset_state()
+            logs = {}
+            try:
+                for step in range(steps):
+                    idx = order[step * batch_size:(step + 1) * batch_size]
+                    xb, yb = x[idx], y[idx]
+                    cbs.on_train_batch_begin(step)
+                    out, mask = self._forward(xb, training=True)
+                    if metric_objs is None:
+                        # First batch: labels are checked against the output before any update.
+                        self.loss.check_labels(yb, out.shape)
+                        if val is not None and val[0].shape[1:] == x.shape[1:]:
+                            self.loss.check_labels(val[1][:1], (1,) + out.shape[1:])
+                        metric_objs = self._make_metrics(yb, out)
+                    value, dy = self.loss.value_and_grad(yb, out, mask)
+                    if not math.isfinite(value):
+                        raise NonFiniteLossError(
+                            f"Training stopped: the loss became {value} at epoch {epoch + 1}, step "
+                            f"{step + 1} (of {steps}). The weights are those from before this step. "
+                            f"Check the data for NaN/inf, or lower the learning rate / use "
+                            f"clipnorm= or clipvalue= on the optimizer.")
+                    self.backward(dy)
+                    self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
+                    for m in metric_objs:
+                        m.update_state(yb, out, mask)
+                    total += value * len(idx)
+                    seen += len(idx)
+                    logs = {"loss": total / seen}
+                    logs.update((m.name, m.result()) for m in metric_objs)
+                    cbs.on_train_batch_end(step, dict(logs))
+                    progress.update(logs)
+                    if self.stop_training:
+                        break
+            except BaseException:
+                progress.abort()
+                raise
+            epoch_logs = dict(logs)
+            if val is not None:
+                val_logs = self._evaluate_arrays(val[0], val[1], batch_size, verbose=0)
+                epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
+            progress.close(epoch_logs)
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        return history
+
+    # --------------------------------------------------------------- evaluate
+    def _evaluate_arrays(self, x, y, batch_size, verbose, cbs=None):
+        n = len(x)
+        steps = int(math.ceil(n / batch_size))
+        progress = _Progress(verbose, steps)
+        total, seen = 0.0, 0
+        metric_objs = None
+        logs = {}
+        try:
+            for step in range(steps):
+                xb = x[step * batch_size:(step + 1) * batch_size]
+                yb = y[step * batch_size:(step + 1) * batch_size]
+                if cbs is not None:
+                    cbs.on_test_batch_begin(step)
+                out, mask = self._forward(xb, training=False)
+                if metric_objs is None:
+                    self.loss.check_labels(yb, out.shape)
+                    metric_objs = self._make_metrics(yb, out)
+                value = self.loss(yb, out, mask)
+                for m in metric_objs:
+                    m.update_state(yb, out, mask)
+                total += value * len(xb)
+                seen += len(xb)
+                logs = {"loss": total / seen}
+                logs.update((m.name, m.result()) for m in metric_objs)
+                if cbs is not None:
+                    cbs.on_test_batch_end(step, dict(logs))
+                progress.update(logs)
+        except BaseException:
+            progress.abort()
+            raise
+        progress.close(logs)
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
+        """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict."""
+        self._require_compiled("evaluate")
+        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        verbose = _check_verbose(verbose)
+        cb_list = callbacks_module.check_callbacks(callbacks)
+        x, y = _check_xy(x, y)
+        self._record_input_shape(x)
+        cbs = callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        if cbs is not None:
+            cbs.on_test_begin()
+        logs = self._evaluate_arrays(x, y, batch_size, verbose, cbs)
+        if cbs is not None:
+            cbs.on_test_end(dict(logs))
+        if return_dict:
+            return dict(logs)
+        if len(logs) == 1:
+            return logs["loss"]
+        return [logs[k] for k in self.metrics_names]
+
+    # ---------------------------------------------------------------- predict
+    def predict(self, x, batch_size=32, verbose="auto", callbacks=None):
+        """The model's outputs on ``x``, computed in batches (``training=False``)."""
+        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        verbose = _check_verbose(verbose)
+        cb_list = callbacks_module.check_callbacks(callbacks)
+        x = _as_data(x, "x")
+        n = len(x)
+        steps = int(math.ceil(n / batch_size))
+        cbs = callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        if cbs is not None:
+            cbs.on_predict_begin()
+        progress = _Progress(verbose, steps)
+        outputs = []
+        try:
+            for step in range(steps):
+                if cbs is not None:
+                    cbs.on_predict_batch_begin(step)
+                out = self(x[step * batch_size:(step + 1) * batch_size], training=False)
+                outputs.append(out)
+                if cbs is not None:
+                    cbs.on_predict_batch_end(step, {"outputs": out})
+                progress.update({})
+        except BaseException:
+            progress.abort()
+            raise
+        progress.close({})
+        if cbs is not None:
+            cbs.on_predict_end()
+        self._record_input_shape(x)
+        if isinstance(outputs[0], (list, tuple)):
+            return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
+        return np.concatenate(outputs, axis=0)
