@@ -75,6 +75,16 @@ def available_backends():
     return [name for name in ("numpy", "numba", "cython") if _load(name) is not None]
 
 
+_available = None
+
+
+def _available_cached():
+    global _available
+    if _available is None:
+        _available = available_backends()
+    return _available
+
+
 def _check_name(name, argument="backend"):
     if not isinstance(name, str):
         raise TypeError(
@@ -140,7 +150,7 @@ def auto_choice(cell=None, batch=None, timesteps=None, units=None):
     The compiled backends beat the reference at every size; Cython has no
     JIT dispatch, so it wins where a call is only a few microseconds.
     """
-    available = available_backends()
+    available = _available_cached()
     for name in ("numba", "cython", "numpy"):
         if name in available:
             return name
@@ -151,8 +161,15 @@ def resolve_backend(name=None, **call):
     """Return the kernel module for ``name`` (None: the default).
 
     ``call`` (cell, batch, timesteps, units) informs the ``"auto"`` choice.
+    This runs on every layer call, so the common cases are dictionary
+    look-ups.
     """
-    name = get_backend() if name is None else _check_name(name)
-    if name == "auto":
-        name = auto_choice(**call)
-    return _load(name)
+    if name is None:
+        name = _default if _default is not None else get_backend()
+    module = _loaded.get(name)
+    if module is not None:
+        return module
+    if name != "auto":
+        _check_name(name)
+        return _load(name)
+    return _load(auto_choice(**call))

@@ -28,7 +28,6 @@ CELLS = {
 }
 
 
-@dataclass
 class ForwardRecord:
     """Everything a forward pass produced, kept for the backward pass.
 
@@ -40,19 +39,20 @@ class ForwardRecord:
         States in processing order; ``c_states`` is None except for LSTM.
     gates : ndarray of shape (timesteps, batch, G * units) or None
     recurrent_candidate : ndarray of shape (timesteps, batch, units) or None
+    options : tuple
+        (activation, recurrent_activation, reset_after, go_backwards,
+        zero_output_for_mask) as given to the forward kernel.
     """
 
-    backend: object
-    cell: str
-    x: np.ndarray
-    mask: np.ndarray
-    weights: tuple
-    options: dict
-    outputs: np.ndarray
-    h_states: np.ndarray
-    c_states: np.ndarray = None
-    gates: np.ndarray = None
-    recurrent_candidate: np.ndarray = None
+    __slots__ = ("backend", "cell", "x", "mask", "weights", "options", "outputs",
+                 "h_states", "c_states", "gates", "recurrent_candidate")
+
+    def __init__(self, backend, cell, x, mask, weights, options, outputs, h_states,
+                 c_states=None, gates=None, recurrent_candidate=None):
+        self.backend, self.cell, self.x, self.mask = backend, cell, x, mask
+        self.weights, self.options = weights, options
+        self.outputs, self.h_states, self.c_states = outputs, h_states, c_states
+        self.gates, self.recurrent_candidate = gates, recurrent_candidate
 
     @property
     def final_states(self):
@@ -62,7 +62,24 @@ class ForwardRecord:
         return [self.h_states[-1], self.c_states[-1]]
 
 
+_all_true_masks = {}
+
+
+def _all_true(batch, timesteps):
+    """A read-only all-True mask, reused between calls (kernels never write masks)."""
+    mask = _all_true_masks.get((batch, timesteps))
+    if mask is None:
+        if len(_all_true_masks) > 64:
+            _all_true_masks.clear()
+        mask = np.ones((batch, timesteps), dtype=bool)
+        mask.flags.writeable = False
+        _all_true_masks[(batch, timesteps)] = mask
+    return mask
+
+
 def _c(array, dtype):
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return array
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -94,33 +111,31 @@ def recurrent_forward(backend, cell, x, mask, initial_states, kernel, recurrent_
     x = _c(x, dtype)
     batch, timesteps, _ = x.shape
     units = recurrent_kernel.shape[0]
-    mask = np.ones((batch, timesteps), dtype=bool) if mask is None else _c(mask, bool)
+    mask = _all_true(batch, timesteps) if mask is None else _c(mask, np.bool_)
     states = [_c(s, dtype) for s in initial_states]
     weights = (_c(kernel, dtype), _c(recurrent_kernel, dtype), _c(bias, dtype))
 
     outputs = np.empty((batch, timesteps, units), dtype)
     h_states = np.empty((timesteps + 1, batch, units), dtype)
-    record = ForwardRecord(
-        backend=backend, cell=cell, x=x, mask=mask, weights=weights,
-        options=dict(activation=activation, recurrent_activation=recurrent_activation,
-                     reset_after=reset_after, go_backwards=go_backwards,
-                     zero_output_for_mask=zero_output_for_mask),
-        outputs=outputs, h_states=h_states)
+    activation, recurrent_activation = int(activation), int(recurrent_activation)
     flags = (bool(go_backwards), bool(zero_output_for_mask))
+    record = ForwardRecord(backend, cell, x, mask, weights,
+                           (activation, recurrent_activation, bool(reset_after), *flags),
+                           outputs, h_states)
     if cell == "simple_rnn":
-        backend.simple_rnn_forward(x, mask, states[0], *weights, int(activation), *flags,
+        backend.simple_rnn_forward(x, mask, states[0], *weights, activation, *flags,
                                    outputs, h_states)
     elif cell == "lstm":
         record.c_states = np.empty_like(h_states)
         record.gates = np.empty((timesteps, batch, spec.gates * units), dtype)
-        backend.lstm_forward(x, mask, states[0], states[1], *weights, int(activation),
-                             int(recurrent_activation), *flags, outputs, h_states,
+        backend.lstm_forward(x, mask, states[0], states[1], *weights, activation,
+                             recurrent_activation, *flags, outputs, h_states,
                              record.c_states, record.gates)
     else:
         record.gates = np.empty((timesteps, batch, spec.gates * units), dtype)
         record.recurrent_candidate = np.empty((timesteps, batch, units), dtype)
-        backend.gru_forward(x, mask, states[0], *weights, int(activation),
-                            int(recurrent_activation), bool(reset_after), *flags,
+        backend.gru_forward(x, mask, states[0], *weights, activation,
+                            recurrent_activation, bool(reset_after), *flags,
                             outputs, h_states, record.gates, record.recurrent_candidate)
     return record
 
@@ -150,27 +165,25 @@ def recurrent_backward(record, d_outputs, d_final_states):
     d_outputs = np.zeros_like(outputs) if d_outputs is None else _c(d_outputs, dtype)
     d_last = [np.zeros_like(outputs[:, 0]) if d is None else _c(d, dtype)
               for d in d_final_states]
-    opts = record.options
-    flags = (bool(opts["go_backwards"]), bool(opts["zero_output_for_mask"]))
+    activation, recurrent_activation, reset_after, *flags = record.options
     dx = np.empty_like(x)
     d_h0 = np.empty_like(d_last[0])
     d_weights = [np.empty_like(kernel), np.empty_like(recurrent_kernel), np.empty_like(bias)]
     backend = record.backend
     if record.cell == "simple_rnn":
         backend.simple_rnn_backward(x, mask, kernel, recurrent_kernel,
-                                    int(opts["activation"]), *flags, record.h_states,
+                                    activation, *flags, record.h_states,
                                     d_outputs, d_last[0], dx, d_h0, *d_weights)
         return dx, [d_h0], d_weights
     if record.cell == "lstm":
         d_c0 = np.empty_like(d_h0)
-        backend.lstm_backward(x, mask, kernel, recurrent_kernel, int(opts["activation"]),
-                              int(opts["recurrent_activation"]), *flags, record.h_states,
+        backend.lstm_backward(x, mask, kernel, recurrent_kernel, activation,
+                              recurrent_activation, *flags, record.h_states,
                               record.c_states, record.gates, d_outputs, d_last[0],
                               d_last[1], dx, d_h0, d_c0, *d_weights)
         return dx, [d_h0, d_c0], d_weights
-    backend.gru_backward(x, mask, kernel, recurrent_kernel, int(opts["activation"]),
-                         int(opts["recurrent_activation"]), bool(opts["reset_after"]),
-                         *flags, record.h_states, record.gates,
+    backend.gru_backward(x, mask, kernel, recurrent_kernel, activation,
+                         recurrent_activation, reset_after, *flags, record.h_states, record.gates,
                          record.recurrent_candidate, d_outputs, d_last[0], dx, d_h0,
                          *d_weights)
     return dx, [d_h0], d_weights
