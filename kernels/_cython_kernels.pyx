@@ -23,7 +23,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from _linalg cimport (LINEAR, RELU, SIGMOID, TANH, activate, derivative, floating, mm)
+from _linalg cimport activate_array, derivative, floating, mm
 
 __all__ = [
     "simple_rnn_forward",
@@ -172,8 +172,7 @@ cdef int _simple_rnn_forward(
            <floating> 1, h_new, units)
         for b in range(batch):
             if mask[b, t]:
-                for j in range(units):
-                    h_new[b * units + j] = activate(activation, h_new[b * units + j])
+                activate_array(activation, h_new + b * units, h_new + b * units, units)
         masked_outputs(&mask[0, 0], s, t, batch, timesteps, units, zero_output_for_mask,
                        h_new, &outputs[0, 0, 0])
         for b in range(batch):
@@ -263,8 +262,10 @@ cdef int _lstm_forward(
     cdef floating* h_new
     cdef floating* c_prev
     cdef floating* c_new
-    cdef floating c
-    cdef const floating* xw_t
+    cdef floating* zb
+    cdef floating* cb
+    cdef floating* hb
+    cdef const floating* cp
     if bh:
         memcpy(&h_states[0, 0, 0], &h0[0, 0], bh * sizeof(floating))
         memcpy(&c_states[0, 0, 0], &c0[0, 0], bh * sizeof(floating))
@@ -286,18 +287,16 @@ cdef int _lstm_forward(
         mm(False, False, batch, width, units, h_prev, units, &recurrent_kernel[0, 0], width,
            <floating> 1, z, width)
         for b in range(batch):
+            zb = z + b * width
+            cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
+            activate_array(recurrent_activation, zb, zb, 2 * units)            # i, f
+            activate_array(activation, zb + 2 * units, zb + 2 * units, units)  # g
+            activate_array(recurrent_activation, zb + 3 * units, zb + 3 * units, units)  # o
             for j in range(units):
-                z[b * width + j] = activate(recurrent_activation, z[b * width + j])
-                z[b * width + units + j] = activate(recurrent_activation,
-                                                    z[b * width + units + j])
-                z[b * width + 2 * units + j] = activate(activation,
-                                                        z[b * width + 2 * units + j])
-                z[b * width + 3 * units + j] = activate(recurrent_activation,
-                                                        z[b * width + 3 * units + j])
-                c = (z[b * width + units + j] * c_prev[b * units + j]
-                     + z[b * width + j] * z[b * width + 2 * units + j])
-                c_new[b * units + j] = c
-                h_new[b * units + j] = z[b * width + 3 * units + j] * activate(activation, c)
+                cb[j] = zb[units + j] * cp[j] + zb[j] * zb[2 * units + j]
+            activate_array(activation, cb, hb, units)
+            for j in range(units):
+                hb[j] = zb[3 * units + j] * hb[j]
         masked_outputs(&mask[0, 0], s, t, batch, timesteps, units, zero_output_for_mask,
                        h_new, &outputs[0, 0, 0])
         for b in range(batch):
@@ -328,6 +327,7 @@ cdef int _lstm_backward(
     cdef floating* d_prev_output = NULL
     cdef floating* d_h_new = NULL
     cdef floating* h_prev_all = NULL
+    cdef floating* act_row = NULL
     cdef floating* dz_t
     cdef const floating* g_s
     cdef const floating* c_prev
@@ -340,8 +340,10 @@ cdef int _lstm_backward(
     d_prev_output = <floating*> scratch(bh, sizeof(floating), True)
     d_h_new = <floating*> scratch(bh, sizeof(floating), False)
     h_prev_all = <floating*> scratch(rows * units, sizeof(floating), False)
-    if dz == NULL or d_prev_output == NULL or d_h_new == NULL or h_prev_all == NULL:
-        free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all)
+    act_row = <floating*> scratch(units, sizeof(floating), False)
+    if (dz == NULL or d_prev_output == NULL or d_h_new == NULL or h_prev_all == NULL
+            or act_row == NULL):
+        free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all); free(act_row)
         with gil:
             raise MemoryError()
     for s in range(timesteps - 1, -1, -1):
@@ -356,13 +358,14 @@ cdef int _lstm_backward(
                 for j in range(width):
                     dz_t[j] = 0
                 continue
+            activate_array(activation, c_new + b * units, act_row, units)
             for j in range(units):
                 i = g_s[b * width + j]
                 f = g_s[b * width + units + j]
                 g = g_s[b * width + 2 * units + j]
                 o = g_s[b * width + 3 * units + j]
                 dhn = d_h_new[b * units + j] + dh[b * units + j]
-                act_c = activate(activation, c_new[b * units + j])
+                act_c = act_row[j]
                 dcn = dc[b * units + j] + dhn * o * derivative(activation, act_c)
                 dz_t[j] = dcn * g * derivative(recurrent_activation, i)
                 dz_t[units + j] = dcn * c_prev[b * units + j] * derivative(
@@ -381,7 +384,7 @@ cdef int _lstm_backward(
     mm(True, False, units, width, rows, h_prev_all, units, dz, width, <floating> 0,
        &d_recurrent_kernel[0, 0], width)
     column_sums(dz, rows, width, width, &d_bias[0])
-    free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all)
+    free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all); free(act_row)
     return 0
 
 
@@ -406,6 +409,8 @@ cdef int _gru_forward(
     cdef floating* h_prev
     cdef floating* h_new
     cdef floating* u_h
+    cdef floating* gb
+    cdef floating* ub
     cdef const floating* xw_t
     cdef const floating* b_rec = &bias[1, 0]
     cdef floating zg, hh
@@ -433,14 +438,14 @@ cdef int _gru_forward(
                width, <floating> 1, u, width)
             for b in range(batch):
                 xw_t = xw + (b * timesteps + t) * width
+                gb, ub = g + b * width, u + b * width
                 for j in range(2 * units):
-                    g[b * width + j] = activate(recurrent_activation,
-                                                xw_t[j] + u[b * width + j])
+                    gb[j] = xw_t[j] + ub[j]
+                activate_array(recurrent_activation, gb, gb, 2 * units)       # z, r
                 for j in range(units):
-                    u_h[b * units + j] = u[b * width + 2 * units + j]
-                    g[b * width + 2 * units + j] = activate(
-                        activation,
-                        xw_t[2 * units + j] + g[b * width + units + j] * u_h[b * units + j])
+                    u_h[b * units + j] = ub[2 * units + j]
+                    gb[2 * units + j] = xw_t[2 * units + j] + gb[units + j] * ub[2 * units + j]
+                activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
         else:
             for b in range(batch):
                 xw_t = xw + (b * timesteps + t) * width
@@ -449,8 +454,7 @@ cdef int _gru_forward(
             mm(False, False, batch, 2 * units, units, h_prev, units, &recurrent_kernel[0, 0],
                width, <floating> 1, g, width)
             for b in range(batch):
-                for j in range(2 * units):
-                    g[b * width + j] = activate(recurrent_activation, g[b * width + j])
+                activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
                 for j in range(units):
                     u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
                     u_h[b * units + j] = b_rec[2 * units + j]
@@ -458,9 +462,10 @@ cdef int _gru_forward(
                width, <floating> 1, u_h, units)
             for b in range(batch):
                 xw_t = xw + (b * timesteps + t) * width
+                gb = g + b * width
                 for j in range(units):
-                    g[b * width + 2 * units + j] = activate(
-                        activation, xw_t[2 * units + j] + u_h[b * units + j])
+                    gb[2 * units + j] = xw_t[2 * units + j] + u_h[b * units + j]
+                activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
         for b in range(batch):
             for j in range(units):
                 zg = g[b * width + j]
