@@ -1,0 +1,176 @@
+"""SMS spam classifier: Embedding -> SimpleRNN -> Dense(1, sigmoid).
+
+The model is the one from the common Keras tutorials; only the imports name
+fastrnn. Data: the SMS Spam Collection (tab-separated ``label<TAB>text``),
+split 80/20 with a fixed seed.
+
+    python examples/spam_classifier.py --data /work/shared/data/sms_spam.tsv
+    python examples/spam_classifier.py --data ... --compare all   # + Keras, PyTorch
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import (use_fastrnn_backend, Stopwatch, base_parser, compare_table, fit_timed,  # noqa: E402
+                     import_keras, load_sms, peer_available, requested_peers, result_row,
+                     seed_peer, set_seed, split_indices, torch_batches, torch_keras_init)
+
+DEFAULT_DATA = "/work/shared/data/sms_spam.tsv"
+
+
+def parse_args(argv=None):
+    p = base_parser(__doc__.splitlines()[0], DEFAULT_DATA, default_epochs=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--vocab", type=int, default=10000, help="Tokenizer num_words")
+    p.add_argument("--maxlen", type=int, default=50, help="pad_sequences maxlen")
+    p.add_argument("--embed-dim", type=int, default=32)
+    p.add_argument("--units", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    return p.parse_args(argv)
+
+
+def prepare(args):
+    """Read, split, tokenize and pad: returns a dict of arrays shared by all frameworks."""
+    from fastrnn.preprocessing import Tokenizer, pad_sequences
+
+    texts, labels = load_sms(args.data)
+    train_idx, test_idx = split_indices(len(texts), 0.2, args.seed)
+    train_texts = [texts[i] for i in train_idx]
+    test_texts = [texts[i] for i in test_idx]
+
+    tokenizer = Tokenizer(num_words=args.vocab, oov_token="<OOV>")
+    tokenizer.fit_on_texts(train_texts)
+    vocab = min(args.vocab, len(tokenizer.word_index) + 1)
+    x_train = pad_sequences(tokenizer.texts_to_sequences(train_texts), maxlen=args.maxlen)
+    x_test = pad_sequences(tokenizer.texts_to_sequences(test_texts), maxlen=args.maxlen)
+    y_train, y_test = labels[train_idx], labels[test_idx]
+    print(f"SMS spam: {len(texts)} messages ({int(labels.sum())} spam), "
+          f"train {len(x_train)} / test {len(x_test)}, vocabulary {vocab}, maxlen {args.maxlen}")
+    print(f"majority-class (ham) test accuracy: {1 - y_test.mean():.4f}")
+    return dict(x_train=np.asarray(x_train), y_train=y_train.astype("float32"),
+                x_test=np.asarray(x_test), y_test=y_test, vocab=vocab)
+
+
+def accuracy(prob, y):
+    return float(np.mean((np.asarray(prob).reshape(-1) > 0.5) == (np.asarray(y).reshape(-1) > 0.5)))
+
+
+# ---------------------------------------------------------------------- fastrnn
+
+def run_fastrnn(data, args):
+    from fastrnn.layers import Dense, Embedding, SimpleRNN
+    from fastrnn.models import Sequential
+    from fastrnn.optimizers import Adam
+
+    set_seed(args.seed)
+    model = Sequential([
+        Embedding(data["vocab"], args.embed_dim),
+        SimpleRNN(args.units),
+        Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer=Adam(learning_rate=args.learning_rate),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
+                         batch_size=args.batch_size, verbose=args.verbose, label="fastrnn")
+    model.summary()
+    print("fastrnn evaluate [loss, accuracy]:",
+          model.evaluate(data["x_test"], data["y_test"].astype("float32"),
+                         batch_size=args.batch_size, verbose=0))
+    acc = accuracy(model.predict(data["x_test"], batch_size=256, verbose=0), data["y_test"])
+    return times, acc
+
+
+# ---------------------------------------------------------------------- Keras 3
+
+def run_keras(data, args):
+    keras = import_keras()
+    seed_peer("keras", args.seed)
+    model = keras.Sequential([
+        keras.Input(shape=(data["x_train"].shape[1],)),
+        keras.layers.Embedding(data["vocab"], args.embed_dim),
+        keras.layers.SimpleRNN(args.units),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
+                         batch_size=args.batch_size, verbose=args.verbose, label="keras")
+    acc = accuracy(model.predict(data["x_test"], batch_size=256, verbose=0), data["y_test"])
+    return times, acc
+
+
+# ---------------------------------------------------------------------- PyTorch
+
+def run_torch(data, args):
+    import torch
+    from torch import nn
+
+    seed_peer("torch", args.seed)
+
+    class SpamRNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(data["vocab"], args.embed_dim)
+            self.rnn = nn.RNN(args.embed_dim, args.units, batch_first=True, nonlinearity="tanh")
+            self.out = nn.Linear(args.units, 1)
+
+        def forward(self, x):
+            _, h = self.rnn(self.emb(x))
+            return self.out(h[-1]).squeeze(-1)  # logits
+
+    model = torch_keras_init(SpamRNN())
+    opt = torch.optim.Adam(model.parameters(), lr=args.learning_rate, eps=1e-7)
+    loss_fn = nn.BCEWithLogitsLoss()
+    x = torch.from_numpy(data["x_train"].astype("int64"))
+    y = torch.from_numpy(data["y_train"].astype("float32"))
+    rng = np.random.RandomState(args.seed)
+    times = []
+    for epoch in range(args.epochs):
+        model.train()
+        total, n = 0.0, 0
+        with Stopwatch() as t:
+            for idx in torch_batches(len(x), args.batch_size, True, rng):
+                idx = torch.from_numpy(idx)
+                opt.zero_grad()
+                loss = loss_fn(model(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+                n += len(idx)
+        times.append(t.seconds)
+        print(f"[torch] epoch {epoch + 1}/{args.epochs}: {t.seconds:.1f} s  loss={total / n:.4f}",
+              flush=True)
+    model.eval()
+    with torch.no_grad():
+        prob = torch.sigmoid(model(torch.from_numpy(data["x_test"].astype("int64")))).numpy()
+    return times, accuracy(prob, data["y_test"])
+
+
+# ---------------------------------------------------------------------- main
+
+def main(argv=None):
+    args = parse_args(argv)
+    use_fastrnn_backend(args.backend)
+    data = prepare(args)
+    times, acc = run_fastrnn(data, args)
+    print(f"fastrnn test accuracy: {acc:.4f}")
+    rows = [result_row("fastrnn", times, acc)]
+    results = {"fastrnn": {"test_accuracy": acc, "epoch_seconds": times}}
+    for peer in requested_peers(args.compare):
+        if not peer_available(peer):
+            print(f"{peer}: not installed here, skipped")
+            rows.append([peer, float("nan"), float("nan"), float("nan"), "not installed"])
+            continue
+        runner = run_keras if peer == "keras" else run_torch
+        p_times, p_acc = runner(data, args)
+        print(f"{peer} test accuracy: {p_acc:.4f}")
+        rows.append(result_row(peer, p_times, p_acc))
+        results[peer] = {"test_accuracy": p_acc, "epoch_seconds": p_times}
+    compare_table("test accuracy", rows)
+    return results
+
+
+if __name__ == "__main__":
+    main()
