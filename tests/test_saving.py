@@ -1,0 +1,153 @@
+"""save / load round trips and every way a model file can be wrong."""
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastrnn import optimizers, saving
+
+models = pytest.importorskip("fastrnn.models")
+layers = pytest.importorskip("fastrnn.layers")
+Sequential = models.Sequential
+
+
+def data(n=64, t=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 10, size=(n, t))
+    return x, (x == 3).any(axis=1).astype("float32")
+
+
+def trained(build, optimizer="adam", epochs=1):
+    x, y = data()
+    model = build()
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=epochs, batch_size=16, seed=0, verbose=0)
+    return model
+
+
+BUILDERS = {
+    "simple_rnn": lambda: Sequential([layers.Embedding(10, 4, seed=1), layers.SimpleRNN(5, seed=1),
+                                      layers.Dense(1, activation="sigmoid", seed=1)]),
+    "bilstm_masked": lambda: Sequential([layers.Embedding(10, 4, mask_zero=True, seed=1),
+                                         layers.Bidirectional(layers.LSTM(3, seed=1)),
+                                         layers.Dense(1, activation="sigmoid", seed=1)]),
+    "gru_stack": lambda: Sequential([layers.Embedding(10, 4, seed=1),
+                                     layers.GRU(3, return_sequences=True, seed=1),
+                                     layers.GRU(3, seed=1, reset_after=False),
+                                     layers.Dense(1, activation="sigmoid", seed=1)]),
+}
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+@pytest.mark.parametrize("opt", ["adam", "sgd_momentum", "rmsprop"])
+def test_round_trip_bit_identical_and_training_continues(tmp_path, name, opt):
+    optimizer = optimizers.SGD(0.1, momentum=0.9) if opt == "sgd_momentum" else opt
+    model = trained(BUILDERS[name], optimizer)
+    path = tmp_path / "model.fastrnn"
+    model.save(str(path))
+    assert os.listdir(tmp_path) == ["model.fastrnn"]        # no suffix added, no temp left
+    loaded = models.load_model(path)
+    x, y = data(seed=3)
+    assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert type(loaded.optimizer) is type(model.optimizer)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert loaded.optimizer.iterations == model.optimizer.iterations
+    assert loaded.metrics_names == ["loss", "accuracy"]
+    h1 = model.fit(x, y, epochs=2, batch_size=16, seed=7, verbose=0)
+    h2 = loaded.fit(x, y, epochs=2, batch_size=16, seed=7, verbose=0)
+    assert h1.history == h2.history
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        assert np.array_equal(a, b)
+
+
+def test_uncompiled_model_round_trip(tmp_path):
+    model = Sequential([layers.LSTM(3, input_shape=(None, 2), seed=0), layers.Dense(2)])
+    path = tmp_path / "m.bin"
+    saving.save_model(model, path)
+    loaded = saving.load_model(path)
+    x = np.random.default_rng(0).normal(size=(4, 5, 2))
+    assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert not getattr(loaded, "compiled", False)
+
+
+def test_model_built_by_calling_only(tmp_path):
+    model = Sequential([layers.SimpleRNN(3, seed=0), layers.Dense(1)])
+    x = np.random.default_rng(0).normal(size=(4, 5, 2)).astype("float32")
+    model(x)
+    path = tmp_path / "m"
+    model.save(path)
+    assert np.array_equal(models.load_model(path)(x), model(x))
+
+
+def test_unbuilt_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="not built"):
+        Sequential([layers.SimpleRNN(3)]).save(tmp_path / "m")
+
+
+def test_no_pickle_in_file(tmp_path):
+    path = tmp_path / "m"
+    trained(BUILDERS["simple_rnn"]).save(path)
+    with np.load(path, allow_pickle=False) as npz:   # loads without pickle
+        assert "__fastrnn__" in npz.files
+        for k in npz.files:
+            assert npz[k].dtype != object
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.fastrnn"
+    with pytest.raises(FileNotFoundError, match="nope.fastrnn"):
+        models.load_model(path)
+
+
+@pytest.fixture(scope="module")
+def good_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "m"
+    trained(BUILDERS["simple_rnn"]).save(path)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.5, 0.9, 0.999])
+def test_truncated_file(tmp_path, good_bytes, fraction):
+    path = tmp_path / "cut"
+    path.write_bytes(good_bytes[:int(len(good_bytes) * fraction)])
+    with pytest.raises(ValueError, match="not a fastrnn model file"):
+        models.load_model(path)
+
+
+def test_corrupted_bytes(tmp_path, good_bytes):
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        data = bytearray(good_bytes)
+        for i in rng.integers(0, len(data), size=20):
+            data[i] ^= 0xFF
+        path = tmp_path / "bad"
+        path.write_bytes(bytes(data))
+        try:
+            models.load_model(path)
+        except ValueError as exc:
+            assert "fastrnn" in str(exc)
+
+
+def test_foreign_files(tmp_path):
+    text = tmp_path / "a.txt"
+    text.write_text("hello")
+    npz = tmp_path / "b.npz"
+    np.savez(npz, a=np.arange(3))
+    zipf = tmp_path / "c.zip"
+    with zipfile.ZipFile(zipf, "w") as z:
+        z.writestr("x.txt", "hi")
+    pickled = tmp_path / "d.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    header_only = tmp_path / "e.npz"
+    np.savez(header_only, __fastrnn__=np.array('{"format": "something else"}'))
+    bad_json = tmp_path / "f.npz"
+    np.savez(bad_json, __fastrnn__=np.array("{not json"))
+    for path in (text, npz, zipf, pickled, header_only, bad_json, tmp_path):
+        with pytest.raises(ValueError, match="not a fastrnn model file"):
+            models.load_model(path)
+
+
+def test_bad_path_type():
+    with pytest.raises(TypeError, match="path"):
+        saving.load_model(42)
