@@ -302,7 +302,7 @@ def _fmt_load(load):
 
 def _text(data, report):
     parts = [f"fastrnn bench: {data['machine'].get('cpu', '?')}, {data['threads']} threads, "
-             f"median of up to {data["repeat"]} interleaved samples; times in µs unless marked; "
+             f"median of up to {data['repeat']} interleaved samples; times in µs unless marked; "
              f"GEMM peak {data['peak_gflops']:.1f} GFLOP/s (best float32 2048^3 matmul) "
              f"(fastrnn via {data['fastrnn_api']}); load average "
              f"{_fmt_load(data['machine'].get('loadavg_start'))} at start, "
