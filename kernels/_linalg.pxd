@@ -52,11 +52,10 @@ cdef inline floating activate(int code, floating a) noexcept nogil:
     if code == SIGMOID:
         if floating is float:
             return 0.5 + 0.5 * tanh_f32(0.5 * a)
-        # Split by sign so exp never overflows, as the reference does.
-        e = exp(-a if a >= 0 else a)
-        if a >= 0:
-            return 1 / (1 + e)
-        return e / (1 + e)
+        else:
+            # Split by sign so exp never overflows, as the reference does.
+            e = exp(-a if a >= 0 else a)
+            return 1 / (1 + e) if a >= 0 else e / (1 + e)
     if code == RELU:
         return a if a > 0 else 0
     return a
