@@ -94,12 +94,17 @@ class Loss:
         yp = y_pred.reshape(-1, 1) if squeeze else y_pred
         y_true = _as_float_array(y_true, "y (labels)")
         yt = self._check_labels(y_true, yp)
-        per_pos, dper = self._elementwise(yt, yp.astype(np.float64))
+        # Compute in the output's float dtype (as Keras does): float32 models
+        # do not pay for float64 copies of large (batch, steps, vocab) outputs.
+        cdt = yp.dtype if np.issubdtype(yp.dtype, np.floating) else np.dtype(np.float64)
+        if yt.dtype.kind == "f":
+            yt = yt.astype(cdt, copy=False)
+        per_pos, dper = self._elementwise(yt, yp.astype(cdt, copy=False))
         w = _reduction_weights(per_pos.shape, mask)
-        value = float(np.sum(w * per_pos))
+        value = float(np.sum(w * per_pos, dtype=np.float64))
         if not need_grad:
             return value, None
-        grad = (w[..., None] * dper).astype(y_pred.dtype if np.issubdtype(y_pred.dtype, np.floating) else np.float64)
+        grad = (w.astype(cdt)[..., None] * dper).astype(cdt, copy=False)
         if squeeze:
             grad = grad.reshape(y_pred.shape)
         return value, grad
@@ -108,11 +113,15 @@ class Loss:
         """Loss per sample (2-D outputs) or per (sample, step) (3-D), unreduced."""
         y_pred = _as_float_array(y_pred, "y_pred")
         yt = self._check_labels(_as_float_array(y_true, "y (labels)"), y_pred)
-        return self._elementwise(yt, y_pred.astype(np.float64))[0]
+        return self._elementwise(yt, y_pred.astype(np.float64))[0]  # float64 for inspection
 
-    def check_labels(self, y_true, y_pred_shape):
-        """Raise ``ValueError`` if labels shaped like ``y_true`` do not fit the output shape."""
-        self._check_labels(_as_float_array(y_true, "y (labels)"), np.empty(tuple(y_pred_shape)), check_values=False)
+    def check_labels(self, y_true, y_pred_shape, check_values=False):
+        """Raise ``ValueError`` if labels shaped like ``y_true`` do not fit the output shape.
+
+        With ``check_values`` (sparse loss) also check every label is a valid class index.
+        """
+        self._check_labels(_as_float_array(y_true, "y (labels)"), np.broadcast_to(np.float64(0), tuple(y_pred_shape)),
+                           check_values=check_values)
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
@@ -241,25 +250,46 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             )
         if not check_values:
             return labels
-        classes = ps[-1]
-        if labels.size:
-            if not np.issubdtype(labels.dtype, np.integer):
-                if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-                    raise ValueError(
-                        f"y (labels) for loss '{self.name}' must be integer class indices, got "
-                        f"non-integer values of dtype {labels.dtype}"
-                    )
-            lo, hi = labels.min(), labels.max()
-            if lo < 0 or hi >= classes:
-                bad = lo if lo < 0 else hi
-                raise ValueError(
-                    f"y (labels) for loss '{self.name}' must be class indices in [0, {classes}) "
-                    f"for an output with {classes} units, got {int(bad)}"
-                )
-        idx = labels.astype(np.int64)
-        onehot = np.zeros(ps, dtype=np.float64)
-        np.put_along_axis(onehot, idx[..., None], 1.0, axis=-1)
-        return onehot
+        _check_class_indices(labels, ps[-1], self.name)
+        return labels.astype(np.int64)
+
+    def _elementwise(self, labels, yp):
+        # Index-based (no one-hot copy): the same values as the categorical
+        # loss on one-hot labels, cheaper for large vocabularies.
+        idx = labels[..., None]
+        if self.from_logits:
+            shifted = yp - np.max(yp, axis=-1, keepdims=True)
+            lse = np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+            loss = (lse - np.take_along_axis(shifted, idx, axis=-1))[..., 0]
+            d = np.exp(shifted - lse)
+            np.put_along_axis(d, idx, np.take_along_axis(d, idx, axis=-1) - 1.0, axis=-1)
+            return loss, d
+        s = np.sum(yp, axis=-1, keepdims=True)
+        s_safe = np.where(s == 0, EPSILON, s)
+        q = np.clip(np.take_along_axis(yp, idx, axis=-1) / s_safe, EPSILON, 1.0 - EPSILON)
+        loss = -np.log(q)[..., 0]
+        d = np.broadcast_to(1.0 / s_safe, yp.shape).copy()
+        np.put_along_axis(d, idx, (1.0 - 1.0 / q) / s_safe, axis=-1)
+        return loss, d
+
+
+
+def _check_class_indices(labels, classes, name):
+    if not labels.size:
+        return
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(
+                f"y (labels) for loss '{name}' must be integer class indices, got "
+                f"non-integer values of dtype {labels.dtype}"
+            )
+    lo, hi = labels.min(), labels.max()
+    if lo < 0 or hi >= classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"y (labels) for loss '{name}' must be class indices in [0, {classes}) "
+            f"for an output with {classes} units, got {int(bad)}"
+        )
 
 
 _ALIASES = {

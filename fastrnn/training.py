@@ -281,10 +281,11 @@ class TrainingMixin:
                     cbs.on_train_batch_begin(step)
                     out, mask = self._forward(xb, training=True)
                     if metric_objs is None:
-                        # First batch: labels are checked against the output before any update.
-                        self.loss.check_labels(yb, out.shape)
+                        # First batch: all labels are checked against the output before any update.
+                        self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
                         if val is not None and val[0].shape[1:] == x.shape[1:]:
-                            self.loss.check_labels(val[1][:1], (1,) + out.shape[1:])
+                            self.loss.check_labels(val[1], (len(val[1]),) + out.shape[1:],
+                                                   check_values=True)
                         metric_objs = self._make_metrics(yb, out)
                     value, dy = self.loss.value_and_grad(yb, out, mask)
                     if not math.isfinite(value):
@@ -335,7 +336,7 @@ class TrainingMixin:
                     cbs.on_test_batch_begin(step)
                 out, mask = self._forward(xb, training=False)
                 if metric_objs is None:
-                    self.loss.check_labels(yb, out.shape)
+                    self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
                     metric_objs = self._make_metrics(yb, out)
                 value = self.loss(yb, out, mask)
                 for m in metric_objs:

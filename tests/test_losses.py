@@ -195,3 +195,22 @@ def test_accuracy_resolution_like_keras():
     assert metrics.get("acc", "categorical_crossentropy", (4, 3), (4, 3)).name == "acc"
     with pytest.raises(ValueError, match="accuracy"):
         metrics.check_name("f1")
+
+
+@pytest.mark.parametrize("loss,kind", CASES, ids=lambda c: repr(c))
+def test_float32_outputs_match_float64(loss, kind):
+    rng = np.random.default_rng(2)
+    yt, yp = _data(loss, kind, (4, 6, 5), rng)
+    mask = rng.random((4, 6)) > 0.4
+    v64, g64 = loss.value_and_grad(yt, yp, mask)
+    v32, g32 = loss.value_and_grad(yt, yp.astype(np.float32), mask)
+    assert g32.dtype == np.float32
+    assert v32 == pytest.approx(v64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-6)
+
+
+def test_sparse_check_labels_values():
+    loss = losses.SparseCategoricalCrossentropy()
+    loss.check_labels(np.array([0, 5]), (2, 3))            # shape only by default
+    with pytest.raises(ValueError, match=r"got 5"):
+        loss.check_labels(np.array([0, 5]), (2, 3), check_values=True)

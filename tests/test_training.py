@@ -288,3 +288,18 @@ def test_bad_fit_arguments():
         model.fit(x[:0], y[:0], verbose=0)
     with pytest.raises(ValueError, match="ragged"):
         model.fit([[1, 2], [1]], [0, 1], verbose=0)
+
+
+def test_bad_label_in_a_later_batch_fails_before_any_update():
+    x = np.random.default_rng(0).integers(1, 10, size=(40, 5))
+    y = np.zeros(40, dtype=int)
+    y[-1] = 7                                   # out of range for 3 classes, last batch
+    model = Sequential([Embedding(10, 4, seed=0), SimpleRNN(4, seed=0),
+                        Dense(3, activation="softmax", seed=0)])
+    model.compile(loss="sparse_categorical_crossentropy")
+    model(x[:1])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"\[0, 3\).*got 7"):
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.optimizer.iterations == 0
