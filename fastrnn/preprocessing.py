@@ -14,7 +14,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-__all__ = ["Tokenizer", "text_to_word_sequence", "pad_sequences"]
+__all__ = ["Tokenizer", "text_to_word_sequence", "pad_sequences", "to_categorical"]
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -219,3 +219,32 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         else:
             x[idx, -len(trunc):] = trunc
     return x
+
+
+def to_categorical(x, num_classes=None, dtype="float32"):
+    """One-hot encode integer class labels (``keras.utils.to_categorical``).
+
+    A trailing axis of size 1 is dropped first, so ``(n, 1)`` labels give
+    ``(n, num_classes)``; ``num_classes`` defaults to ``max(x) + 1``.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"x must be an array of integer class labels, got dtype {arr.dtype}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError("x must hold integer class labels; got non-integer values")
+    y = arr.astype(np.int64)
+    shape = y.shape
+    if shape and shape[-1] == 1 and len(shape) > 1:
+        shape = shape[:-1]
+    y = y.reshape(-1)
+    if num_classes is None:
+        num_classes = int(y.max()) + 1 if y.size else 0
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise ValueError(f"x must hold class indices in [0, {num_classes}), got {bad}")
+    out = np.zeros((y.size, int(num_classes)), dtype=dtype)
+    out[np.arange(y.size), y] = 1
+    return out.reshape(shape + (int(num_classes),))

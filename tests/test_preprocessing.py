@@ -110,3 +110,15 @@ def test_tokenizer_to_model_input():
     tok.fit_on_texts(TEXTS)
     x = pad_sequences(tok.texts_to_sequences(TEXTS), maxlen=6)
     assert x.shape == (3, 6) and x.max() < 50 and x.min() >= 0
+
+
+def test_to_categorical():
+    from fastrnn.preprocessing import to_categorical
+    np.testing.assert_array_equal(to_categorical([0, 2, 1]), np.eye(3)[[0, 2, 1]])
+    out = to_categorical(np.array([[1], [0]]), num_classes=4)
+    assert out.shape == (2, 4) and out.dtype == np.float32
+    assert to_categorical(np.array([[0, 1], [1, 1]])).shape == (2, 2, 2)
+    with pytest.raises(ValueError, match="got 3"):
+        to_categorical([0, 3], num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        to_categorical([0], num_classes=0)
