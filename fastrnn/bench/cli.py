@@ -46,6 +46,9 @@ def build_parser(parser=None):
                    help="seconds of timed samples per system and grid point after which "
                         "a slow system stops sampling (it keeps at least 3); default 3")
     p.add_argument("--threads", type=int, default=THREADS, help=argparse.SUPPRESS)
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="before each grid point wait up to SECONDS for other processes to "
+                        "leave the CPUs (< 0.3 cores busy); default 0 (do not wait)")
     p.add_argument("--no-step", action="store_true", help="skip the single-step benchmark")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start runs")
     p.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
@@ -200,10 +203,17 @@ def _run(args, notes):
                         fns[s.name] = s.make(cell, shape, mode, x)
                     except Exception as exc:  # noqa: BLE001
                         errors[s.name] = f"setup: {type(exc).__name__}: {exc}"
+                waited = 0.0
+                if args.wait_quiet > 0:
+                    waited, _ = runner.wait_for_quiet(args.wait_quiet)
+                monitor = runner.CpuMonitor()
                 res, run_errors = runner.interleaved(fns, repeat=args.repeat,
                                                      warmup=args.warmup, budget=args.budget)
+                others = monitor.others()
                 errors.update(run_errors)
                 row = _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak)
+                row["others_cores"] = others
+                row["waited_quiet_s"] = waited
                 data["results"].append(row)
                 _log(f"[{i}/{total}] {cell} {shape} {mode}: " + ", ".join(
                     f"{n} {report.fmt_us(v)}" for n, v in row["medians_s"].items())

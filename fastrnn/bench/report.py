@@ -32,7 +32,8 @@ def results_table(data):
     labels = {s["name"]: s["label"] for s in systems}
     names = [s["name"] for s in systems]
     header = (["cell", "shape", "mode"] + [labels[n] for n in names]
-              + ["best peer", "speed-up vs best peer", "GEMM bound", "fastest / bound"])
+              + ["best peer", "speed-up vs best peer", "GEMM bound", "fastest / bound",
+                 "others' load"])
     rows = []
     for r in data["results"]:
         med = r["medians_s"]
@@ -49,6 +50,8 @@ def results_table(data):
         row.append(fmt_us(r["bound_s"]))
         row.append(f"{r['bound_ratio']:.1f}x ({r['best_fastrnn']})"
                    if r["bound_ratio"] is not None else "-")
+        others = r.get("others_cores")
+        row.append("?" if others is None else f"{others:.1f}")
         rows.append(row)
     return _table(header, rows, ["l"] * 3 + ["r"] * (len(header) - 3))
 

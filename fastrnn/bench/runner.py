@@ -83,6 +83,59 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
     return results, errors
 
 
+class CpuMonitor:
+    """How many cores other processes kept busy (Linux ``/proc/stat``; else None).
+
+    ``others()`` is the machine's busy CPU time since ``start()`` minus this
+    process's own CPU time, divided by the wall time: 0 on an idle machine,
+    about 2 when the neighbours keep both cores of a 2-core machine busy.
+    """
+
+    def __init__(self):
+        try:
+            self.hz = os.sysconf("SC_CLK_TCK")
+        except (AttributeError, ValueError, OSError):
+            self.hz = 100
+        self.start()
+
+    @staticmethod
+    def _stat():
+        try:
+            with open("/proc/stat") as fh:
+                vals = [int(v) for v in fh.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        return sum(vals) - vals[3] - vals[4]  # busy = total - idle - iowait
+
+    def start(self):
+        self.t0, self.p0, self.s0 = perf(), time.process_time(), self._stat()
+
+    def others(self):
+        s1 = self._stat()
+        if s1 is None or self.s0 is None:
+            return None
+        wall = perf() - self.t0
+        if wall <= 0:
+            return None
+        busy = (s1 - self.s0) / self.hz
+        return max(0.0, (busy - (time.process_time() - self.p0)) / wall)
+
+
+def wait_for_quiet(max_wait, threshold=0.3, probe=0.5):
+    """Wait (up to ``max_wait`` s) until other processes use < ``threshold`` cores.
+
+    Returns (seconds waited, the last measured load of the others).
+    """
+    mon, waited, load = CpuMonitor(), 0.0, None
+    while True:
+        mon.start()
+        time.sleep(probe)
+        load = mon.others()
+        waited += probe
+        if load is None or load < threshold or waited >= max_wait:
+            return waited, load
+
+
 def gemm_peak(n=2048, repeat=7):
     """float32 n x n x n matmul with NumPy: GFLOP/s, from the median and the best call.
 
