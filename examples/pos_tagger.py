@@ -72,7 +72,7 @@ def prepare(args):
     train_texts = [words_to_text(w) for w, _ in train_pieces]
     test_texts = [words_to_text(w) for w, _ in test]
 
-    tokenizer = Tokenizer(filters="", lower=False, split=" ", oov_token="<unk>")
+    tokenizer = Tokenizer(filters="", lower=False, split=" ", oov_token="<oov>")
     tokenizer.fit_on_texts(train_texts)
     vocab = len(tokenizer.word_index) + 1  # + index 0, the padding (masked)
 
