@@ -13,7 +13,8 @@ Formulas (``g`` after clipping; ``t`` = ``iterations + 1``):
 * Adam: ``m += (g - m)*(1 - beta_1)``; ``v += (g*g - v)*(1 - beta_2)``;
   ``alpha = lr*sqrt(1 - beta_2**t)/(1 - beta_1**t)``;
   ``w -= alpha*m/(sqrt(v) + epsilon)``.
-* RMSprop: ``v = rho*v + (1 - rho)*g*g``; ``inc = lr*g/sqrt(v + epsilon)``;
+* RMSprop: ``v = rho*v + (1 - rho)*g*g``; ``inc = lr*g/sqrt(v + epsilon)``
+  (``centered=True``: ``a = rho*a + (1 - rho)*g``, ``inc = lr*g/sqrt(v - a*a + epsilon)``);
   with momentum ``m = momentum*m + inc; w -= m``, else ``w -= inc``.
 
 Clipping (Keras 3): ``clipnorm`` rescales each gradient whose own L2 norm
@@ -257,17 +258,21 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     name = "rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
         super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
         self.rho = _check_unit("rho", rho)
         self.momentum = _check_unit("momentum", momentum)
         self.epsilon = _check_positive("epsilon", epsilon, allow_zero=True)
-        self._slot_names = ("velocity", "momentum") if self.momentum > 0 else ("velocity",)
+        if not isinstance(centered, (bool, np.bool_)):
+            raise TypeError(f"centered must be a bool, got {centered!r}")
+        self.centered = bool(centered)
+        self._slot_names = ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + (
+            ("average_gradient",) if self.centered else ())
 
     def get_config(self):
         c = super().get_config()
-        c.update(rho=self.rho, momentum=self.momentum, epsilon=self.epsilon)
+        c.update(rho=self.rho, momentum=self.momentum, epsilon=self.epsilon, centered=self.centered)
         return c
 
     def _update(self, var, g, slots):
@@ -275,7 +280,14 @@ class RMSprop(Optimizer):
         v = slots["velocity"]
         v *= dt(self.rho)
         v += dt(1 - self.rho) * np.square(g)
-        increment = dt(self.learning_rate) * g / np.sqrt(v + dt(self.epsilon))
+        if self.centered:
+            a = slots["average_gradient"]
+            a *= dt(self.rho)
+            a += dt(1 - self.rho) * g
+            denominator = v - np.square(a) + dt(self.epsilon)
+        else:
+            denominator = v + dt(self.epsilon)
+        increment = dt(self.learning_rate) * g / np.sqrt(denominator)
         if self.momentum > 0:
             m = slots["momentum"]
             m *= dt(self.momentum)

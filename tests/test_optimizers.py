@@ -133,3 +133,13 @@ def test_get_and_bad_input():
         optimizers.SGD().apply_gradients([np.ones(2), np.ones(2)], [np.ones(2)])
     with pytest.raises(TypeError, match="in place"):
         optimizers.SGD().apply_gradients([np.ones(2)], [[1.0, 2.0]])
+
+
+def test_rmsprop_centered():
+    w = f64(1.0)
+    opt = optimizers.RMSprop(learning_rate=0.01, rho=0.9, centered=True)
+    opt.apply_gradients([f64(2.0)], [w])
+    # v = 0.4, a = 0.2 -> denominator 0.4 - 0.04 + eps
+    np.testing.assert_allclose(w, [1.0 - 0.01 * 2 / np.sqrt(0.36 + 1e-7)], rtol=1e-12)
+    again = optimizers.deserialize(optimizers.serialize(opt))
+    assert again.centered and len(opt.get_state()) == 1 + 2
