@@ -303,3 +303,17 @@ def test_bad_label_in_a_later_batch_fails_before_any_update():
         model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert model.optimizer.iterations == 0
+
+
+def test_one_sgd_step_matches_hand_computation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 3))
+    t = rng.normal(size=(6, 2))
+    model = Sequential([Dense(2, input_shape=(3,), dtype="float64", seed=0)])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
+    w0, b0 = model.get_weights()
+    model.fit(x, t, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    dy = 2 * (x @ w0 + b0 - t) / t.size          # d mean((y - t)^2) / dy
+    w1, b1 = model.get_weights()
+    np.testing.assert_allclose(w1, w0 - 0.1 * x.T @ dy, rtol=1e-12)
+    np.testing.assert_allclose(b1, b0 - 0.1 * dy.sum(0), rtol=1e-12)
