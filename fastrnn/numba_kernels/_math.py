@@ -14,11 +14,15 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..activations import LINEAR, RELU, SIGMOID, TANH
-from .config import JIT_OPTIONS, SMALL_GEMM
+from .config import (
+    JIT_OPTIONS, PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK, SMALL_GEMM,
+)
 
 __all__ = ["LINEAR", "TANH", "SIGMOID", "RELU", "tanh_", "sigmoid_", "act_add",
            "act_inplace", "dact", "mul_dact", "matmul", "matmul_tn", "transpose",
-           "time_major", "scatter_batch_major", "column_sums", "add_rows"]
+           "time_major", "scatter_batch_major", "column_sums", "add_rows",
+           "act_bias_inplace", "mul_dact_inplace", "matmul_acc_hand", "use_row_threads",
+           "row_chunks", "backward_input_grads"]
 
 
 def tanh_(x):
@@ -237,22 +241,78 @@ def add_rows(a, b):
 
 
 @njit(**JIT_OPTIONS)
+def matmul_acc_hand(a, b, out):
+    """out += a @ b by hand (2-D, C-contiguous): rows in blocks of four, so
+    each row of b is loaded once per four output rows; single rows unroll
+    the inner dimension by four instead. Each output element is summed in
+    the same order whatever the blocking, so results do not depend on how
+    the rows are split between threads."""
+    m, k = a.shape
+    n = b.shape[1]
+    i = 0
+    while i + 4 <= m:
+        r0 = out[i]
+        r1 = out[i + 1]
+        r2 = out[i + 2]
+        r3 = out[i + 3]
+        a0 = a[i]
+        a1 = a[i + 1]
+        a2 = a[i + 2]
+        a3 = a[i + 3]
+        for p in range(k):
+            bp = b[p]
+            v0 = a0[p]
+            v1 = a1[p]
+            v2 = a2[p]
+            v3 = a3[p]
+            for j in range(n):
+                w = bp[j]
+                r0[j] += v0 * w
+                r1[j] += v1 * w
+                r2[j] += v2 * w
+                r3[j] += v3 * w
+        i += 4
+    for ii in range(i, m):
+        row = out[ii]
+        ai = a[ii]
+        for p in range(k):
+            v = ai[p]
+            bp = b[p]
+            for j in range(n):
+                row[j] += v * bp[j]
+
+
+@njit(**JIT_OPTIONS)
 def matmul_acc(a, b, out, tmp):
     """out += a @ b (2-D, C-contiguous); tmp shaped as out, used when large."""
     m, k = a.shape
     n = b.shape[1]
     if m * k * n <= SMALL_GEMM:
-        for i in range(m):
-            row = out[i]
-            ai = a[i]
-            for p in range(k):
-                v = ai[p]
-                bp = b[p]
-                for j in range(n):
-                    row[j] += v * bp[j]
+        matmul_acc_hand(a, b, out)
     else:
         np.dot(a, b, tmp)
         add_rows(out, tmp)
+
+
+@njit(**JIT_OPTIONS)
+def use_row_threads(batch, timesteps, units, width):
+    """Whether the time loop runs as independent batch slices on Numba threads
+    (hand-written recurrent products) rather than serially with BLAS.
+
+    The slices need no synchronisation at all: the recurrence couples time
+    steps, never batch rows.
+    """
+    per_step = batch * units * width
+    return (batch >= PARALLEL_MIN_BATCH and per_step <= PARALLEL_MAX_GEMM and timesteps * per_step >= PARALLEL_MIN_WORK)
+
+
+@njit(**JIT_OPTIONS)
+def row_chunks(batch):
+    """Number of batch slices for the threaded time loop: slices of at least
+    PARALLEL_MIN_BATCH rows, which ``prange`` shares out among however many
+    threads Numba runs (the count is not read here: that would make the
+    kernels uncacheable)."""
+    return max(batch // PARALLEL_MIN_BATCH, 1)
 
 
 @njit(**JIT_OPTIONS)
@@ -267,3 +327,41 @@ def backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel):
         dxt = np.empty((timesteps * batch, features), dx.dtype)
         matmul(dgates, kernel_t, dxt)
         scatter_batch_major(dxt, go_backwards, dx)
+
+
+# In-place variants. LLVM vectorizes ``a[j] = f(a[j])`` but not
+# ``dst[j] = f(a[j])`` when dst and a are the same array passed twice (its
+# runtime overlap check then takes the scalar loop): 16x slower for tanh.
+
+@njit(**JIT_OPTIONS)
+def act_bias_inplace(g, bias, lo, hi, code):
+    """g[j] = act(g[j] + bias[j]) for lo <= j < hi."""
+    if code == TANH:
+        for j in range(lo, hi):
+            g[j] = tanh_(g[j] + bias[j])
+    elif code == SIGMOID:
+        for j in range(lo, hi):
+            g[j] = sigmoid_(g[j] + bias[j])
+    elif code == RELU:
+        zero = g.dtype.type(0)
+        for j in range(lo, hi):
+            g[j] = max(g[j] + bias[j], zero)
+    else:
+        for j in range(lo, hi):
+            g[j] = g[j] + bias[j]
+
+
+@njit(**JIT_OPTIONS)
+def mul_dact_inplace(d, y, lo, hi, code):
+    """d[j] *= act'(.) written from the output y[j], lo <= j < hi."""
+    one = d.dtype.type(1)
+    if code == TANH:
+        for j in range(lo, hi):
+            d[j] = d[j] * (one - y[j] * y[j])
+    elif code == SIGMOID:
+        for j in range(lo, hi):
+            d[j] = d[j] * (y[j] * (one - y[j]))
+    elif code == RELU:
+        zero = one - one
+        for j in range(lo, hi):
+            d[j] = d[j] if y[j] > zero else zero

@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit
 
 from ._math import (
-    act_add, act_inplace, backward_input_grads, column_sums, matmul, matmul_acc,
-    matmul_tn, mul_dact, time_major, transpose,
+    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul, matmul_acc,
+    matmul_tn, mul_dact, mul_dact_inplace, time_major, transpose,
 )
 from .config import JIT_OPTIONS
 
@@ -65,7 +65,7 @@ def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
                 uh = recurrent_candidate[s, b]
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
-                act_add(g, g, b_in, 0, h2, recurrent_activation)
+                act_bias_inplace(g, b_in, 0, h2, recurrent_activation)
                 for j in range(units):
                     v = ub[h2 + j] + b_rec[h2 + j]
                     uh[j] = v
@@ -89,7 +89,7 @@ def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
                 ub = u[b]
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
-                act_add(g, g, b_in, 0, h2, recurrent_activation)
+                act_bias_inplace(g, b_in, 0, h2, recurrent_activation)
                 hp = h_prev[b]
                 rb = rh[b]
                 for j in range(units):
@@ -160,7 +160,7 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
                     row[h2 + j] = v * (one - g[j])
                     dhb[j] = v * g[j]
                 mul_dact(row, dz, g, 0, h1, recurrent_activation)
-                mul_dact(row, row, g, h2, h3, activation)
+                mul_dact_inplace(row, g, h2, h3, activation)
                 if reset_after:
                     uh = recurrent_candidate[s, b]
                     rrow = d_rec[lo + b]

@@ -6,15 +6,79 @@ Forward: one GEMM puts ``x_t @ W_x`` of every step into the time-major
 the gate nonlinearities in place, then the cell update. Backward carries
 ``dh``/``dc`` only; ``dW_x``, ``dW_h``, ``db`` and ``dx`` are bulk GEMMs
 after the loop.
+
+The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
+run disjoint slices on Numba threads (``_*_threaded``), all others one
+slice serially.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._math import (
-    act_add, act_inplace, backward_input_grads, column_sums, matmul, matmul_acc,
-    matmul_tn, mul_dact, time_major, transpose,
+    act_bias_inplace, act_inplace, add_rows, backward_input_grads, column_sums, matmul,
+    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, row_chunks, time_major, transpose,
+    use_row_threads,
 )
-from .config import JIT_OPTIONS, SMALL_GEMM
+from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
+
+
+@njit(**JIT_OPTIONS)
+def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
+                  recurrent_activation, go_backwards, zero_output_for_mask,
+                  outputs, h_states, c_states, gates):
+    timesteps = gates.shape[0]
+    units = h_states.shape[2]
+    h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
+    act_c = np.empty(units, gates.dtype)
+    tmp = np.empty((b1 - b0, h4), gates.dtype)
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        h_prev = h_states[s, b0:b1]
+        c_prev = c_states[s, b0:b1]
+        cur = gates[s, b0:b1]
+        if hand:
+            matmul_acc_hand(h_prev, recurrent_kernel, cur)
+        else:
+            matmul_acc(h_prev, recurrent_kernel, cur, tmp)
+        for i in range(b1 - b0):
+            b = b0 + i
+            g = cur[i]
+            act_bias_inplace(g, bias, 0, h2, recurrent_activation)
+            act_bias_inplace(g, bias, h2, h3, activation)
+            act_bias_inplace(g, bias, h3, h4, recurrent_activation)
+            hn = h_states[s + 1, b]
+            cn = c_states[s + 1, b]
+            cp = c_prev[i]
+            out = outputs[b, s]
+            if mask[b, t]:
+                for j in range(units):
+                    cn[j] = g[h1 + j] * cp[j] + g[j] * g[h2 + j]
+                act_inplace(act_c, cn, units, activation)
+                for j in range(units):
+                    v = g[h3 + j] * act_c[j]
+                    hn[j] = v
+                    out[j] = v
+            else:
+                hp = h_prev[i]
+                for j in range(units):
+                    hn[j] = hp[j]
+                    cn[j] = cp[j]
+                if zero_output_for_mask or s == 0:
+                    out[:] = 0
+                else:
+                    out[:] = outputs[b, s - 1]
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _forward_threaded(mask, recurrent_kernel, bias, activation, recurrent_activation,
+                      go_backwards, zero_output_for_mask, outputs, h_states, c_states,
+                      gates):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
+                      bias, activation, recurrent_activation, go_backwards,
+                      zero_output_for_mask, outputs, h_states, c_states, gates)
 
 
 @njit(**JIT_OPTIONS)
@@ -29,41 +93,86 @@ def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
         return
     xt = time_major(x, go_backwards)
     matmul(xt, kernel, gates.reshape(timesteps * batch, 4 * units))
-    act_c = np.empty(units, x.dtype)
-    tmp = np.empty((batch, 4 * units), x.dtype)
+    if use_row_threads(batch, timesteps, units, 4 * units):
+        _forward_threaded(mask, recurrent_kernel, bias, activation, recurrent_activation,
+                          go_backwards, zero_output_for_mask, outputs, h_states, c_states,
+                          gates)
+    else:
+        _forward_rows(0, batch, False, mask, recurrent_kernel, bias, activation,
+                      recurrent_activation, go_backwards, zero_output_for_mask,
+                      outputs, h_states, c_states, gates)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
+                   zero_output_for_mask, go_backwards, h_states, c_states, gates,
+                   d_outputs, dh, dc, dgates):
+    """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, 4H)
+    and leaves dh, dc (B, H) holding the gradients into h0, c0 there."""
+    timesteps = gates.shape[0]
+    batch = h_states.shape[1]
+    units = h_states.shape[2]
     h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
-    for s in range(timesteps):
+    rows = b1 - b0
+    d_prev_out = np.zeros((rows, units), gates.dtype)
+    dhn = np.empty(units, gates.dtype)
+    act_c = np.empty(units, gates.dtype)
+    dtmp = np.empty(units, gates.dtype)
+    tmp = np.empty((rows, units), gates.dtype)
+    dh_rows = dh[b0:b1]
+    for s in range(timesteps - 1, -1, -1):
         t = timesteps - 1 - s if go_backwards else s
-        h_prev = h_states[s]
-        c_prev = c_states[s]
-        cur = gates[s]
-        matmul_acc(h_prev, recurrent_kernel, cur, tmp)
-        for b in range(batch):
-            g = cur[b]
-            act_add(g, g, bias, 0, h2, recurrent_activation)
-            act_add(g, g, bias, h2, h3, activation)
-            act_add(g, g, bias, h3, h4, recurrent_activation)
-            hn = h_states[s + 1, b]
-            cn = c_states[s + 1, b]
-            cp = c_prev[b]
-            out = outputs[b, s]
+        dg = dgates[s * batch + b0:s * batch + b1]
+        for i in range(rows):
+            b = b0 + i
+            row = dg[i]
+            dout = d_outputs[b, s]
+            dpo = d_prev_out[i]
             if mask[b, t]:
+                dhb = dh[b]
+                dcb = dc[b]
+                g = gates[s, b]
+                cp = c_states[s, b]
                 for j in range(units):
-                    cn[j] = g[h1 + j] * cp[j] + g[j] * g[h2 + j]
-                act_inplace(act_c, cn, units, activation)
+                    dhn[j] = dout[j] + dpo[j] + dhb[j]
+                    dpo[j] = 0
+                    dhb[j] = 0
+                act_inplace(act_c, c_states[s + 1, b], units, activation)
                 for j in range(units):
-                    v = g[h3 + j] * act_c[j]
-                    hn[j] = v
-                    out[j] = v
+                    dtmp[j] = dhn[j] * g[h3 + j]
+                mul_dact_inplace(dtmp, act_c, 0, units, activation)
+                for j in range(units):
+                    dcn = dcb[j] + dtmp[j]
+                    row[j] = dcn * g[h2 + j]
+                    row[h1 + j] = dcn * cp[j]
+                    row[h2 + j] = dcn * g[j]
+                    row[h3 + j] = dhn[j] * act_c[j]
+                    dcb[j] = dcn * g[h1 + j]
+                mul_dact_inplace(row, g, 0, h2, recurrent_activation)
+                mul_dact_inplace(row, g, h2, h3, activation)
+                mul_dact_inplace(row, g, h3, h4, recurrent_activation)
             else:
-                hp = h_prev[b]
                 for j in range(units):
-                    hn[j] = hp[j]
-                    cn[j] = cp[j]
-                if zero_output_for_mask or s == 0:
-                    out[:] = 0
-                else:
-                    out[:] = outputs[b, s - 1]
+                    v = dout[j] + dpo[j]
+                    dpo[j] = 0 if zero_output_for_mask else v
+                for j in range(h4):
+                    row[j] = 0
+        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
+        if hand:
+            matmul_acc_hand(dg, rk_t, dh_rows)
+        else:
+            matmul_acc(dg, rk_t, dh_rows, tmp)
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _backward_threaded(mask, rk_t, activation, recurrent_activation, zero_output_for_mask,
+                       go_backwards, h_states, c_states, gates, d_outputs, dh, dc, dgates):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, activation,
+                       recurrent_activation, zero_output_for_mask, go_backwards,
+                       h_states, c_states, gates, d_outputs, dh, dc, dgates)
 
 
 @njit(**JIT_OPTIONS)
@@ -81,70 +190,18 @@ def lstm_backward(x, mask, kernel, recurrent_kernel,
         d_c0[:, :] = d_c_last
         dx[:, :, :] = 0
         return
-    h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
-    dgates = np.empty((timesteps * batch, h4), x.dtype)
-    dh = d_h_last.copy()
-    dc = d_c_last.copy()
-    d_prev_out = np.zeros((batch, units), x.dtype)
-    dhn = np.empty(units, x.dtype)
-    act_c = np.empty(units, x.dtype)
-    dtmp = np.empty(units, x.dtype)
+    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
+    d_h0[:, :] = d_h_last
+    d_c0[:, :] = d_c_last
     rk_t = transpose(recurrent_kernel)
-    tmp = np.empty((batch, units), x.dtype)
-    small = batch * units * h4 <= SMALL_GEMM
-    for s in range(timesteps - 1, -1, -1):
-        t = timesteps - 1 - s if go_backwards else s
-        dg = dgates[s * batch:(s + 1) * batch]
-        for b in range(batch):
-            row = dg[b]
-            dout = d_outputs[b, s]
-            dpo = d_prev_out[b]
-            if mask[b, t]:
-                dhb = dh[b]
-                dcb = dc[b]
-                g = gates[s, b]
-                cp = c_states[s, b]
-                for j in range(units):
-                    dhn[j] = dout[j] + dpo[j] + dhb[j]
-                    dpo[j] = 0
-                act_inplace(act_c, c_states[s + 1, b], units, activation)
-                for j in range(units):
-                    dtmp[j] = dhn[j] * g[h3 + j]
-                mul_dact(dtmp, dtmp, act_c, 0, units, activation)
-                for j in range(units):
-                    dcn = dcb[j] + dtmp[j]
-                    row[j] = dcn * g[h2 + j]
-                    row[h1 + j] = dcn * cp[j]
-                    row[h2 + j] = dcn * g[j]
-                    row[h3 + j] = dhn[j] * act_c[j]
-                    dcb[j] = dcn * g[h1 + j]
-                mul_dact(row, row, g, 0, h2, recurrent_activation)
-                mul_dact(row, row, g, h2, h3, activation)
-                mul_dact(row, row, g, h3, h4, recurrent_activation)
-            else:
-                for j in range(units):
-                    v = dout[j] + dpo[j]
-                    dpo[j] = 0 if zero_output_for_mask else v
-                for j in range(h4):
-                    row[j] = 0
-        if small:
-            for b in range(batch):
-                dhb = dh[b]
-                if mask[b, t]:
-                    dhb[:] = 0
-                    row = dg[b]
-                    for j in range(h4):
-                        v = row[j]
-                        wj = rk_t[j]
-                        for k in range(units):
-                            dhb[k] += v * wj[k]
-        else:
-            np.dot(dg, rk_t, tmp)
-            for b in range(batch):
-                if mask[b, t]:
-                    dh[b] = tmp[b]
-    d_h0[:, :] = dh
-    d_c0[:, :] = dc
+    if use_row_threads(batch, timesteps, units, 4 * units):
+        _backward_threaded(mask, rk_t, activation, recurrent_activation,
+                           zero_output_for_mask, go_backwards, h_states, c_states, gates,
+                           d_outputs, d_h0, d_c0, dgates)
+    else:
+        _backward_rows(0, batch, False, mask, rk_t, activation, recurrent_activation,
+                       zero_output_for_mask, go_backwards, h_states, c_states, gates,
+                       d_outputs, d_h0, d_c0, dgates)
     xt = time_major(x, go_backwards)
     matmul_tn(h_states[:timesteps].reshape(timesteps * batch, units), dgates,
               d_recurrent_kernel)

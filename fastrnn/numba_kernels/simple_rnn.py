@@ -11,7 +11,7 @@ from numba import njit
 
 from ._math import (
     act_add, backward_input_grads, column_sums, matmul, matmul_acc, matmul_tn,
-    mul_dact, time_major, transpose,
+    mul_dact_inplace, time_major, transpose,
 )
 from .config import JIT_OPTIONS, SMALL_GEMM
 
@@ -85,7 +85,7 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
                 for j in range(units):
                     row[j] = dout[j] + dpo[j] + dhb[j]
                     dpo[j] = 0
-                mul_dact(row, row, h_states[s + 1, b], 0, units, activation)
+                mul_dact_inplace(row, h_states[s + 1, b], 0, units, activation)
             else:
                 for j in range(units):
                     v = dout[j] + dpo[j]
