@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: install test bench bench-full clean
 
-$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard kernels/*.pyx) $(wildcard kernels/*.pxd)
+$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard kernels/*.pyx) $(wildcard kernels/*.pxd) $(wildcard kernels/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e ".[test,bench,train]"

@@ -21,8 +21,7 @@ from setuptools.command.build_ext import build_ext
 
 PURE_PYTHON = bool(os.environ.get("FASTRNN_PUREPYTHON"))
 STRICT = bool(os.environ.get("FASTRNN_STRICT_BUILD"))
-HERE = os.path.dirname(os.path.abspath(__file__))
-KERNELS = os.path.join("kernels")
+KERNELS = "kernels"
 
 
 def _warn(message):
@@ -57,6 +56,12 @@ class OptionalBuildExt(build_ext):
             quiet=True,
         )
         ext.sources = compiled.sources  # the generated .c; keep setuptools' own Extension
+        if self.compiler.compiler_type == "msvc":
+            ext.extra_compile_args = ["/O2"]
+        else:
+            # -fno-trapping-math lets GCC/Clang vectorize the clamped float32
+            # tanh/sigmoid loops (kernels/_fastmath.h); fastrnn never traps on FP.
+            ext.extra_compile_args = ["-O3", "-fno-trapping-math"]
         super().build_extension(ext)
 
 
@@ -67,8 +72,8 @@ def extensions():
         Extension(
             "fastrnn._cython_kernels",
             sources=[os.path.join(KERNELS, "_cython_kernels.pyx")],
-            depends=[os.path.join(KERNELS, "_linalg.pxd")],
-            extra_compile_args=["-O3"] if os.name != "nt" else ["/O2"],
+            depends=[os.path.join(KERNELS, "_linalg.pxd"), os.path.join(KERNELS, "_fastmath.h")],
+            include_dirs=[KERNELS],
             optional=not STRICT,
         )
     ]
