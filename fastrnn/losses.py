@@ -76,6 +76,7 @@ class Loss:
     """Base class. Subclasses implement ``_check_labels`` and ``_elementwise``."""
 
     name = "loss"
+    _checks_values = False  # only the sparse loss validates label values
 
     def __init__(self, from_logits=False):
         if not isinstance(from_logits, (bool, np.bool_)):
@@ -120,8 +121,9 @@ class Loss:
 
         With ``check_values`` (sparse loss) also check every label is a valid class index.
         """
-        self._check_labels(_as_float_array(y_true, "y (labels)"), np.broadcast_to(np.float64(0), tuple(y_pred_shape)),
-                           check_values=check_values)
+        self._check_labels(_as_float_array(y_true, "y (labels)"),
+                           np.broadcast_to(np.float64(0), tuple(y_pred_shape)),
+                           check_values=check_values and self._checks_values)
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
@@ -136,12 +138,12 @@ class Loss:
         return f"{type(self).__name__}(from_logits={self.from_logits})"
 
     # --- helpers --------------------------------------------------------
-    def _same_shape_labels(self, y_true, y_pred):
+    def _same_shape_labels(self, y_true, y_pred, convert=True):
         ts, ps = _shape(y_true), _shape(y_pred)
         if ts == ps:
-            return y_true.astype(np.float64)
+            return y_true.astype(np.float64) if convert else None
         if ps[-1] == 1 and ts == ps[:-1]:
-            return y_true.astype(np.float64)[..., None]
+            return y_true.astype(np.float64)[..., None] if convert else None
         raise ValueError(
             f"y (labels) has shape {ts}, which does not fit the model output shape {ps} for "
             f"loss '{self.name}': expected labels of shape {ps}"
@@ -164,7 +166,7 @@ class MeanSquaredError(Loss):
         return "MeanSquaredError()"
 
     def _check_labels(self, y_true, y_pred, check_values=True):
-        return self._same_shape_labels(y_true, y_pred)
+        return self._same_shape_labels(y_true, y_pred, convert=check_values)
 
     def _elementwise(self, yt, yp):
         units = yp.shape[-1]
@@ -178,7 +180,7 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
 
     def _check_labels(self, y_true, y_pred, check_values=True):
-        return self._same_shape_labels(y_true, y_pred)
+        return self._same_shape_labels(y_true, y_pred, convert=check_values)
 
     def _elementwise(self, yt, yp):
         units = yp.shape[-1]
@@ -203,7 +205,7 @@ class CategoricalCrossentropy(Loss):
     def _check_labels(self, y_true, y_pred, check_values=True):
         ts, ps = _shape(y_true), _shape(y_pred)
         if ts == ps:
-            return y_true.astype(np.float64)
+            return y_true.astype(np.float64) if check_values else None
         hint = ""
         if ts == ps[:-1] or (ts == ps[:-1] + (1,)):
             hint = (" (these look like integer class labels: use "
@@ -233,6 +235,7 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """Cross-entropy against integer class labels (``(batch,)`` or ``(batch, timesteps)``)."""
 
     name = "sparse_categorical_crossentropy"
+    _checks_values = True
 
     def _check_labels(self, y_true, y_pred, check_values=True):
         ts, ps = _shape(y_true), _shape(y_pred)
