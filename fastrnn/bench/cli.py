@@ -45,7 +45,9 @@ def build_parser(parser=None):
     p.add_argument("--budget", type=float, default=3.0,
                    help="seconds of timed samples per system and grid point after which "
                         "a slow system stops sampling (it keeps at least 3); default 3")
-    p.add_argument("--threads", type=int, default=THREADS, help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=THREADS,
+                   help=f"threads per framework (default {THREADS}, the standard; 1 gives "
+                        "steadier numbers when other processes keep the CPUs busy)")
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each grid point wait up to SECONDS for other processes to "
                         "leave the CPUs (< 0.3 cores busy); default 0 (do not wait)")
