@@ -5,7 +5,9 @@ suffix is added) holding:
 
 * ``__fastrnn__``: a JSON string with the format name and version, the
   architecture (``model.get_config()``), the input shape to build with, the
-  compile configuration (optimizer, loss, metrics) and the array counts;
+  compile configuration (optimizer, loss, metrics), each layer's random
+  generator state (so Dropout continues the same random stream) and the
+  array counts;
 * ``weight_0 .. weight_{n-1}``: the model's weights (``get_weights()`` order);
 * ``optimizer_0 ..``: the optimizer state (iteration count, then slots).
 
@@ -50,6 +52,40 @@ def _infer_input_shape(model):
     return None
 
 
+def _rng_state(layer):
+    """The layer's random generator state (Dropout draws from it), JSON-able, or None."""
+    rng = getattr(layer, "_rng", None)
+    try:
+        return rng.bit_generator.state if rng is not None else None
+    except AttributeError:
+        return None
+
+
+def _restore_rng_states(model, states):
+    if not isinstance(states, list) or len(states) != len(model.layers):
+        return
+    for layer, state in zip(model.layers, states):
+        rng = getattr(layer, "_rng", None)
+        if rng is None or not isinstance(state, dict):
+            continue
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError):
+            pass  # another bit generator: keep the fresh one
+
+
+def _build(model, shape):
+    """``model.build(shape)``; if some layer cannot build from a shape, call it on dummy input."""
+    try:
+        model.build(shape)
+        return
+    except (AttributeError, NotImplementedError, TypeError):
+        pass
+    dims = [1 if d is None else int(d) for d in shape]
+    dtype = "int64" if type(model.layers[0]).__name__ == "Embedding" else "float64"
+    model(np.zeros(dims, dtype=dtype), training=False)
+
+
 def _path_str(path):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}: {path!r}")
@@ -75,6 +111,7 @@ def save_model(model, path):
         "config": model.get_config(),
         "input_shape": _infer_input_shape(model),
         "compile": compile_config,
+        "rng_states": [_rng_state(layer) for layer in getattr(model, "layers", [])],
         "num_weights": len(weights),
         "num_optimizer_arrays": len(optimizer_state),
     }
@@ -154,10 +191,11 @@ def load_model(path, compile=True):
             shape = header.get("input_shape")
             if shape is None:
                 raise ValueError("the file does not record an input shape to build with")
-            model.build(tuple(shape))
+            _build(model, tuple(shape))
         model.set_weights(weights)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path!r}: could not rebuild the saved model: {exc}") from None
+    _restore_rng_states(model, header.get("rng_states"))
     if shape_hint := header.get("input_shape"):
         model._fastrnn_input_shape = tuple(shape_hint)
 

@@ -151,3 +151,17 @@ def test_foreign_files(tmp_path):
 def test_bad_path_type():
     with pytest.raises(TypeError, match="path"):
         saving.load_model(42)
+
+
+def test_dropout_model_continues_identically(tmp_path):
+    build = lambda: Sequential([layers.Embedding(10, 4, seed=1), layers.Dropout(0.3, seed=2),  # noqa: E731
+                                layers.SimpleRNN(5, seed=1), layers.Dense(1, activation="sigmoid", seed=1)])
+    model = trained(build)
+    model.save(tmp_path / "m")
+    loaded = models.load_model(tmp_path / "m")
+    x, y = data(seed=4)
+    h1 = model.fit(x, y, epochs=2, batch_size=16, seed=3, verbose=0)
+    h2 = loaded.fit(x, y, epochs=2, batch_size=16, seed=3, verbose=0)
+    assert h1.history == h2.history
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        assert np.array_equal(a, b)
