@@ -23,7 +23,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from _linalg cimport activate_array, derivative, floating, mm
+from _linalg cimport SMALL_PRODUCT, activate_array, derivative, floating, mm
 
 __all__ = [
     "simple_rnn_forward",
@@ -133,6 +133,37 @@ cdef void gather_states(const floating* h_states, Py_ssize_t batch, Py_ssize_t t
                    units * sizeof(floating))
 
 
+cdef floating* small_transpose(const floating* w, Py_ssize_t rows, Py_ssize_t cols,
+                               Py_ssize_t batch) noexcept nogil:
+    """``w.T`` (cols, rows) as a new buffer if the per-step product is small, else NULL.
+
+    The backward step multiplies by ``W_h.T``; for the small products that
+    run as plain loops, a transposed copy made once per call turns the
+    strided dot products into contiguous row updates that vectorize.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating* out
+    if batch * rows * cols > SMALL_PRODUCT:
+        return NULL
+    out = <floating*> scratch(rows * cols, sizeof(floating), False)
+    if out != NULL:
+        for i in range(rows):
+            for j in range(cols):
+                out[j * rows + i] = w[i * cols + j]
+    return out
+
+
+cdef inline void times_wt(Py_ssize_t m, Py_ssize_t units, Py_ssize_t k,
+                          const floating* a, Py_ssize_t lda, const floating* w,
+                          Py_ssize_t ldw, const floating* wt, Py_ssize_t col0,
+                          floating* c) noexcept nogil:
+    """``c[m, units] += a[m, k] @ w[:, col0:col0 + k].T``, via ``wt = w.T`` if given."""
+    if wt != NULL:
+        mm(False, False, m, units, k, a, lda, wt + col0 * units, units, <floating> 1, c, units)
+    else:
+        mm(False, True, m, units, k, a, lda, w + col0, ldw, <floating> 1, c, units)
+
+
 # --------------------------------------------------------------------------
 # SimpleRNN
 # --------------------------------------------------------------------------
@@ -200,6 +231,7 @@ cdef int _simple_rnn_backward(
     cdef floating* d_h_new = NULL
     cdef floating* h_prev_all = NULL
     cdef floating* da_t
+    cdef floating* wt = small_transpose(&recurrent_kernel[0, 0], units, units, batch)
     cdef const floating* h_new
     if bh:
         memcpy(dh, &d_h_last[0, 0], bh * sizeof(floating))
@@ -208,7 +240,7 @@ cdef int _simple_rnn_backward(
     d_h_new = <floating*> scratch(bh, sizeof(floating), False)
     h_prev_all = <floating*> scratch(rows * units, sizeof(floating), False)
     if da == NULL or d_prev_output == NULL or d_h_new == NULL or h_prev_all == NULL:
-        free(da); free(d_prev_output); free(d_h_new); free(h_prev_all)
+        free(da); free(d_prev_output); free(d_h_new); free(h_prev_all); free(wt)
         with gil:
             raise MemoryError()
     for s in range(timesteps - 1, -1, -1):
@@ -227,8 +259,8 @@ cdef int _simple_rnn_backward(
                 for j in range(units):
                     da_t[j] = 0
         # dh_{s-1} = da @ W_h^T (+ dh itself on masked rows, kept above)
-        mm(False, True, batch, units, units, da + t * units, timesteps * units,
-           &recurrent_kernel[0, 0], units, <floating> 1, dh, units)
+        times_wt(batch, units, units, da + t * units, timesteps * units,
+                 &recurrent_kernel[0, 0], units, wt, 0, dh)
     gather_states(&h_states[0, 0, 0], batch, timesteps, units, go_backwards, h_prev_all)
     mm(False, True, rows, features, units, da, units, &kernel[0, 0], units, <floating> 0,
        &dx[0, 0, 0] if rows else NULL, features)
@@ -237,7 +269,7 @@ cdef int _simple_rnn_backward(
     mm(True, False, units, units, rows, h_prev_all, units, da, units, <floating> 0,
        &d_recurrent_kernel[0, 0], units)
     column_sums(da, rows, units, units, &d_bias[0])
-    free(da); free(d_prev_output); free(d_h_new); free(h_prev_all)
+    free(da); free(d_prev_output); free(d_h_new); free(h_prev_all); free(wt)
     return 0
 
 
@@ -328,6 +360,7 @@ cdef int _lstm_backward(
     cdef floating* d_h_new = NULL
     cdef floating* h_prev_all = NULL
     cdef floating* act_row = NULL
+    cdef floating* wt = small_transpose(&recurrent_kernel[0, 0], units, width, batch)
     cdef floating* dz_t
     cdef const floating* g_s
     cdef const floating* c_prev
@@ -344,6 +377,7 @@ cdef int _lstm_backward(
     if (dz == NULL or d_prev_output == NULL or d_h_new == NULL or h_prev_all == NULL
             or act_row == NULL):
         free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all); free(act_row)
+        free(wt)
         with gil:
             raise MemoryError()
     for s in range(timesteps - 1, -1, -1):
@@ -374,8 +408,8 @@ cdef int _lstm_backward(
                 dz_t[3 * units + j] = dhn * act_c * derivative(recurrent_activation, o)
                 dc[b * units + j] = dcn * f
                 dh[b * units + j] = 0
-        mm(False, True, batch, units, width, dz + t * width, timesteps * width,
-           &recurrent_kernel[0, 0], width, <floating> 1, dh, units)
+        times_wt(batch, units, width, dz + t * width, timesteps * width,
+                 &recurrent_kernel[0, 0], width, wt, 0, dh)
     gather_states(&h_states[0, 0, 0], batch, timesteps, units, go_backwards, h_prev_all)
     mm(False, True, rows, features, width, dz, width, &kernel[0, 0], width, <floating> 0,
        &dx[0, 0, 0] if rows else NULL, features)
@@ -385,6 +419,7 @@ cdef int _lstm_backward(
        &d_recurrent_kernel[0, 0], width)
     column_sums(dz, rows, width, width, &d_bias[0])
     free(dz); free(d_prev_output); free(d_h_new); free(h_prev_all); free(act_row)
+    free(wt)
     return 0
 
 
@@ -502,6 +537,7 @@ cdef int _gru_backward(
     cdef floating* d_h_new = NULL
     cdef floating* d_rh = NULL
     cdef floating* h_prev_all = NULL
+    cdef floating* wt = small_transpose(&recurrent_kernel[0, 0], units, width, batch)
     cdef floating* d_t
     cdef floating* aux_t
     cdef const floating* g_s
@@ -519,7 +555,7 @@ cdef int _gru_backward(
     if (d_in == NULL or aux == NULL or d_prev_output == NULL or d_h_new == NULL
             or d_rh == NULL or h_prev_all == NULL):
         free(d_in); free(aux); free(d_prev_output); free(d_h_new); free(d_rh)
-        free(h_prev_all)
+        free(h_prev_all); free(wt)
         with gil:
             raise MemoryError()
     for s in range(timesteps - 1, -1, -1):
@@ -557,9 +593,10 @@ cdef int _gru_backward(
                 dh[b * units + j] = dhn * zg
         if not reset_after:
             # d(r * h_prev) = da_h @ W_h[:, h]^T; then dr and the reset path into dh.
-            mm(False, True, batch, units, units, d_in + t * width + 2 * units,
-               timesteps * width, &recurrent_kernel[0, 2 * units], width, <floating> 0,
-               d_rh, units)
+            for j in range(bh):
+                d_rh[j] = 0
+            times_wt(batch, units, units, d_in + t * width + 2 * units, timesteps * width,
+                     &recurrent_kernel[0, 0], width, wt, 2 * units, d_rh)
             for b in range(batch):
                 if not mask[b, t]:
                     continue
@@ -570,11 +607,11 @@ cdef int _gru_backward(
                     d_t[units + j] = dr * derivative(recurrent_activation, r)
                     dh[b * units + j] += d_rh[b * units + j] * r
         else:
-            mm(False, True, batch, units, units, aux + t * units, timesteps * units,
-               &recurrent_kernel[0, 2 * units], width, <floating> 1, dh, units)
+            times_wt(batch, units, units, aux + t * units, timesteps * units,
+                     &recurrent_kernel[0, 0], width, wt, 2 * units, dh)
         # Masked rows carried dh unchanged above; d_in is zero there.
-        mm(False, True, batch, units, 2 * units, d_in + t * width, timesteps * width,
-           &recurrent_kernel[0, 0], width, <floating> 1, dh, units)
+        times_wt(batch, units, 2 * units, d_in + t * width, timesteps * width,
+                 &recurrent_kernel[0, 0], width, wt, 0, dh)
     gather_states(&h_states[0, 0, 0], batch, timesteps, units, go_backwards, h_prev_all)
     mm(False, True, rows, features, width, d_in, width, &kernel[0, 0], width, <floating> 0,
        &dx[0, 0, 0] if rows else NULL, features)
@@ -593,7 +630,7 @@ cdef int _gru_backward(
            <floating> 0, &d_recurrent_kernel[0, 2 * units], width)
         column_sums(d_in, rows, width, width, &d_bias[1, 0])
     free(d_in); free(aux); free(d_prev_output); free(d_h_new); free(d_rh)
-    free(h_prev_all)
+    free(h_prev_all); free(wt)
     return 0
 
 
