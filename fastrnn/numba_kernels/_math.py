@@ -22,7 +22,7 @@ __all__ = ["LINEAR", "TANH", "SIGMOID", "RELU", "tanh_", "sigmoid_", "act_add",
            "act_inplace", "dact", "mul_dact", "matmul", "matmul_tn", "transpose",
            "time_major", "scatter_batch_major", "column_sums", "add_rows",
            "act_bias_inplace", "mul_dact_inplace", "matmul_acc_hand", "use_row_threads",
-           "row_chunks", "backward_input_grads"]
+           "row_chunks", "backward_input_grads", "matmul_rows", "matmul_acc_rows"]
 
 
 def tanh_(x):
@@ -365,3 +365,22 @@ def mul_dact_inplace(d, y, lo, hi, code):
         zero = one - one
         for j in range(lo, hi):
             d[j] = d[j] if y[j] > zero else zero
+
+
+@njit(**JIT_OPTIONS)
+def matmul_rows(a, b, out, hand):
+    """out = a @ b: by hand if ``hand``, else by size (see :func:`matmul`)."""
+    if hand:
+        out[:, :] = 0
+        matmul_acc_hand(a, b, out)
+    else:
+        matmul(a, b, out)
+
+
+@njit(**JIT_OPTIONS)
+def matmul_acc_rows(a, b, out, tmp, hand):
+    """out += a @ b: by hand if ``hand``, else by size (see :func:`matmul_acc`)."""
+    if hand:
+        matmul_acc_hand(a, b, out)
+    else:
+        matmul_acc(a, b, out, tmp)

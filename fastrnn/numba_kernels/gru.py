@@ -4,15 +4,19 @@ Contract and math: :mod:`fastrnn.reference.gru`. The input projection of
 all steps is one GEMM into the time-major ``gates`` buffer, which the time
 loop turns into z, r, hh in place. Backward carries ``dh`` only and ends in
 bulk GEMMs for the weight and input gradients.
+
+The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
+run disjoint slices on Numba threads, all others one slice serially.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._math import (
-    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul, matmul_acc,
-    matmul_tn, mul_dact, mul_dact_inplace, time_major, transpose,
+    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
+    matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, row_chunks,
+    time_major, transpose, use_row_threads,
 )
-from .config import JIT_OPTIONS
+from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
@@ -38,30 +42,26 @@ def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for
 
 
 @njit(**JIT_OPTIONS)
-def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
-                activation, recurrent_activation, reset_after, go_backwards,
-                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
-    batch, timesteps, _ = x.shape
-    units = h0.shape[1]
-    h_states[0] = h0
-    if batch == 0 or timesteps == 0:
-        return
+def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activation,
+                  recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                  outputs, h_states, gates, recurrent_candidate):
+    timesteps = gates.shape[0]
+    units = h_states.shape[2]
+    rows = b1 - b0
     h1, h2, h3 = units, 2 * units, 3 * units
     b_in = bias[0]
     b_rec = bias[1]
-    xt = time_major(x, go_backwards)
-    matmul(xt, kernel, gates.reshape(timesteps * batch, h3))
-    pre = np.empty(units, x.dtype)
+    pre = np.empty(units, gates.dtype)
     if reset_after:
-        u = np.empty((batch, h3), x.dtype)
+        u = np.empty((rows, h3), gates.dtype)
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
-            h_prev = h_states[s]
-            cur = gates[s]
-            matmul(h_prev, recurrent_kernel, u)
-            for b in range(batch):
-                g = cur[b]
-                ub = u[b]
+            h_prev = h_states[s, b0:b1]
+            matmul_rows(h_prev, recurrent_kernel, u, hand)
+            for i in range(rows):
+                b = b0 + i
+                g = gates[s, b]
+                ub = u[i]
                 uh = recurrent_candidate[s, b]
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
@@ -71,41 +71,184 @@ def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
                     uh[j] = v
                     pre[j] = g[h2 + j] + b_in[h2 + j] + g[h1 + j] * v
                 act_inplace(g[h2:], pre, units, activation)
-                _finish_step(s, t, b, units, g, h_prev[b], h_states, outputs, mask,
+                _finish_step(s, t, b, units, g, h_prev[i], h_states, outputs, mask,
                              zero_output_for_mask)
     else:
-        w_zr = np.ascontiguousarray(recurrent_kernel[:, :h2])
-        w_h = np.ascontiguousarray(recurrent_kernel[:, h2:])
-        u = np.empty((batch, h2), x.dtype)
-        rh = np.empty((batch, units), x.dtype)
-        uh_all = np.empty((batch, units), x.dtype)
+        u = np.empty((rows, h2), gates.dtype)
+        rh = np.empty((rows, units), gates.dtype)
+        uh_all = np.empty((rows, units), gates.dtype)
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
-            h_prev = h_states[s]
-            cur = gates[s]
-            matmul(h_prev, w_zr, u)
-            for b in range(batch):
-                g = cur[b]
-                ub = u[b]
+            h_prev = h_states[s, b0:b1]
+            matmul_rows(h_prev, w_zr, u, hand)
+            for i in range(rows):
+                g = gates[s, b0 + i]
+                ub = u[i]
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
                 act_bias_inplace(g, b_in, 0, h2, recurrent_activation)
-                hp = h_prev[b]
-                rb = rh[b]
+                hp = h_prev[i]
+                rb = rh[i]
                 for j in range(units):
                     rb[j] = g[h1 + j] * hp[j]
-            matmul(rh, w_h, uh_all)
-            for b in range(batch):
-                g = cur[b]
+            matmul_rows(rh, w_h, uh_all, hand)
+            for i in range(rows):
+                b = b0 + i
+                g = gates[s, b]
                 uh = recurrent_candidate[s, b]
-                ub = uh_all[b]
+                ub = uh_all[i]
                 for j in range(units):
                     v = ub[j] + b_rec[h2 + j]
                     uh[j] = v
                     pre[j] = g[h2 + j] + b_in[h2 + j] + v
                 act_inplace(g[h2:], pre, units, activation)
-                _finish_step(s, t, b, units, g, h_prev[b], h_states, outputs, mask,
+                _finish_step(s, t, b, units, g, h_prev[i], h_states, outputs, mask,
                              zero_output_for_mask)
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _forward_threaded(mask, recurrent_kernel, w_zr, w_h, bias, activation,
+                      recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                      outputs, h_states, gates, recurrent_candidate):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
+                      w_zr, w_h, bias, activation, recurrent_activation, reset_after,
+                      go_backwards, zero_output_for_mask, outputs, h_states, gates,
+                      recurrent_candidate)
+
+
+@njit(**JIT_OPTIONS)
+def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+                activation, recurrent_activation, reset_after, go_backwards,
+                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+    batch, timesteps, _ = x.shape
+    units = h0.shape[1]
+    h_states[0] = h0
+    if batch == 0 or timesteps == 0:
+        return
+    xt = time_major(x, go_backwards)
+    matmul(xt, kernel, gates.reshape(timesteps * batch, 3 * units))
+    if reset_after:
+        w_zr = recurrent_kernel[:0, :0]
+        w_h = w_zr
+    else:
+        w_zr = np.ascontiguousarray(recurrent_kernel[:, :2 * units])
+        w_h = np.ascontiguousarray(recurrent_kernel[:, 2 * units:])
+    if use_row_threads(batch, timesteps, units, 3 * units):
+        _forward_threaded(mask, recurrent_kernel, w_zr, w_h, bias, activation,
+                          recurrent_activation, reset_after, go_backwards,
+                          zero_output_for_mask, outputs, h_states, gates,
+                          recurrent_candidate)
+    else:
+        _forward_rows(0, batch, False, mask, recurrent_kernel, w_zr, w_h, bias, activation,
+                      recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                      outputs, h_states, gates, recurrent_candidate)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
+                   recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                   h_states, gates, recurrent_candidate, d_outputs, dh,
+                   d_in, d_rec, d_ah, rh_all):
+    """BPTT over batch rows [b0, b1): fills their rows of d_in (T*B, 3H),
+    d_rec (T*B, 3H; reset_after=False: 2H) and, for reset_after=False, d_ah
+    and rh_all (T*B, H); leaves dh (B, H) holding the gradient into h0."""
+    timesteps = gates.shape[0]
+    batch = h_states.shape[1]
+    units = h_states.shape[2]
+    rows = b1 - b0
+    one = gates.dtype.type(1)
+    h1, h2, h3 = units, 2 * units, 3 * units
+    d_prev_out = np.zeros((rows, units), gates.dtype)
+    dz = np.empty(units, gates.dtype)
+    tmp = np.empty((rows, units), gates.dtype)
+    d_rh = np.empty((rows, units), gates.dtype)
+    dh_rows = dh[b0:b1]
+    for s in range(timesteps - 1, -1, -1):
+        t = timesteps - 1 - s if go_backwards else s
+        lo, hi = s * batch + b0, s * batch + b1
+        for i in range(rows):
+            b = b0 + i
+            row = d_in[lo + i]
+            dout = d_outputs[b, s]
+            dpo = d_prev_out[i]
+            if mask[b, t]:
+                dhb = dh[b]
+                g = gates[s, b]
+                hp = h_states[s, b]
+                for j in range(units):
+                    v = dout[j] + dpo[j] + dhb[j]
+                    dpo[j] = 0
+                    dz[j] = v * (hp[j] - g[h2 + j])
+                    row[h2 + j] = v * (one - g[j])
+                    dhb[j] = v * g[j]
+                mul_dact(row, dz, g, 0, h1, recurrent_activation)
+                mul_dact_inplace(row, g, h2, h3, activation)
+                if reset_after:
+                    uh = recurrent_candidate[s, b]
+                    rrow = d_rec[lo + i]
+                    for j in range(units):
+                        dz[j] = row[h2 + j] * uh[j]
+                        rrow[h2 + j] = row[h2 + j] * g[h1 + j]
+                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
+                    for j in range(h2):
+                        rrow[j] = row[j]
+                else:
+                    ah = d_ah[lo + i]
+                    rhb = rh_all[lo + i]
+                    for j in range(units):
+                        ah[j] = row[h2 + j]
+                        rhb[j] = g[h1 + j] * hp[j]
+            else:
+                for j in range(units):
+                    v = dout[j] + dpo[j]
+                    dpo[j] = 0 if zero_output_for_mask else v
+                for j in range(h3):
+                    row[j] = 0
+                if reset_after:
+                    d_rec[lo + i, :] = 0
+                else:
+                    d_ah[lo + i, :] = 0
+                    hp = h_states[s, b]
+                    g = gates[s, b]
+                    rhb = rh_all[lo + i]
+                    for j in range(units):
+                        rhb[j] = g[h1 + j] * hp[j]
+        if reset_after:
+            matmul_acc_rows(d_rec[lo:hi], rk_t, dh_rows, tmp, hand)
+        else:
+            matmul_rows(d_ah[lo:hi], w_h_t, d_rh, hand)
+            for i in range(rows):
+                b = b0 + i
+                row = d_in[lo + i]
+                rrow = d_rec[lo + i]
+                if mask[b, t]:
+                    g = gates[s, b]
+                    hp = h_states[s, b]
+                    dhb = dh[b]
+                    drb = d_rh[i]
+                    for j in range(units):
+                        dz[j] = drb[j] * hp[j]
+                        dhb[j] += drb[j] * g[h1 + j]
+                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
+                for j in range(h2):
+                    rrow[j] = row[j]
+            matmul_acc_rows(d_rec[lo:hi], w_zr_t, dh_rows, tmp, hand)
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _backward_threaded(mask, rk_t, w_zr_t, w_h_t, activation, recurrent_activation,
+                       reset_after, go_backwards, zero_output_for_mask, h_states, gates,
+                       recurrent_candidate, d_outputs, dh, d_in, d_rec, d_ah, rh_all):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, w_zr_t,
+                       w_h_t, activation, recurrent_activation, reset_after, go_backwards,
+                       zero_output_for_mask, h_states, gates, recurrent_candidate,
+                       d_outputs, dh, d_in, d_rec, d_ah, rh_all)
 
 
 @njit(**JIT_OPTIONS)
@@ -123,95 +266,34 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
         d_h0[:, :] = d_h_last
         dx[:, :, :] = 0
         return
-    one = x.dtype.type(1)
-    h1, h2, h3 = units, 2 * units, 3 * units
-    d_in = np.empty((timesteps * batch, h3), x.dtype)
-    dh = d_h_last.copy()
-    d_prev_out = np.zeros((batch, units), x.dtype)
-    dhn = np.empty(units, x.dtype)
-    dz = np.empty(units, x.dtype)
-    tmp = np.empty((batch, units), x.dtype)
+    h2, h3 = 2 * units, 3 * units
+    rows = timesteps * batch
+    d_in = np.empty((rows, h3), x.dtype)
     if reset_after:
-        d_rec = np.empty((timesteps * batch, h3), x.dtype)
+        d_rec = np.empty((rows, h3), x.dtype)
         rk_t = transpose(recurrent_kernel)
+        w_zr_t = rk_t[:0, :0]
+        w_h_t = w_zr_t
+        d_ah = np.empty((0, units), x.dtype)
+        rh_all = d_ah
     else:
-        d_rec = np.empty((timesteps * batch, h2), x.dtype)   # d(z, r pre-activations)
-        d_ah = np.empty((timesteps * batch, units), x.dtype)  # d(candidate pre-activation)
-        rh_all = np.empty((timesteps * batch, units), x.dtype)
+        d_rec = np.empty((rows, h2), x.dtype)      # d(z, r pre-activations)
+        d_ah = np.empty((rows, units), x.dtype)    # d(candidate pre-activation)
+        rh_all = np.empty((rows, units), x.dtype)  # r * h_prev
+        rk_t = recurrent_kernel[:0, :0]
         w_zr_t = transpose(np.ascontiguousarray(recurrent_kernel[:, :h2]))
         w_h_t = transpose(np.ascontiguousarray(recurrent_kernel[:, h2:]))
-        d_rh = np.empty((batch, units), x.dtype)
-    for s in range(timesteps - 1, -1, -1):
-        t = timesteps - 1 - s if go_backwards else s
-        lo, hi = s * batch, (s + 1) * batch
-        for b in range(batch):
-            row = d_in[lo + b]
-            dout = d_outputs[b, s]
-            dpo = d_prev_out[b]
-            if mask[b, t]:
-                dhb = dh[b]
-                g = gates[s, b]
-                hp = h_states[s, b]
-                for j in range(units):
-                    v = dout[j] + dpo[j] + dhb[j]
-                    dpo[j] = 0
-                    dhn[j] = v
-                    dz[j] = v * (hp[j] - g[h2 + j])
-                    row[h2 + j] = v * (one - g[j])
-                    dhb[j] = v * g[j]
-                mul_dact(row, dz, g, 0, h1, recurrent_activation)
-                mul_dact_inplace(row, g, h2, h3, activation)
-                if reset_after:
-                    uh = recurrent_candidate[s, b]
-                    rrow = d_rec[lo + b]
-                    for j in range(units):
-                        dz[j] = row[h2 + j] * uh[j]
-                        rrow[h2 + j] = row[h2 + j] * g[h1 + j]
-                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
-                    for j in range(h2):
-                        rrow[j] = row[j]
-                else:
-                    ah = d_ah[lo + b]
-                    rhb = rh_all[lo + b]
-                    for j in range(units):
-                        ah[j] = row[h2 + j]
-                        rhb[j] = g[h1 + j] * hp[j]
-            else:
-                for j in range(units):
-                    v = dout[j] + dpo[j]
-                    dpo[j] = 0 if zero_output_for_mask else v
-                for j in range(h3):
-                    row[j] = 0
-                if reset_after:
-                    d_rec[lo + b, :] = 0
-                else:
-                    d_ah[lo + b, :] = 0
-                    hp = h_states[s, b]
-                    g = gates[s, b]
-                    rhb = rh_all[lo + b]
-                    for j in range(units):
-                        rhb[j] = g[h1 + j] * hp[j]
-        if reset_after:
-            matmul_acc(d_rec[lo:hi], rk_t, dh, tmp)
-        else:
-            matmul(d_ah[lo:hi], w_h_t, d_rh)
-            for b in range(batch):
-                row = d_in[lo + b]
-                rrow = d_rec[lo + b]
-                if mask[b, t]:
-                    g = gates[s, b]
-                    hp = h_states[s, b]
-                    dhb = dh[b]
-                    drb = d_rh[b]
-                    for j in range(units):
-                        dz[j] = drb[j] * hp[j]
-                        dhb[j] += drb[j] * g[h1 + j]
-                    mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
-                for j in range(h2):
-                    rrow[j] = row[j]
-            matmul_acc(d_rec[lo:hi], w_zr_t, dh, tmp)
-    d_h0[:, :] = dh
-    h_prev = h_states[:timesteps].reshape(timesteps * batch, units)
+    d_h0[:, :] = d_h_last
+    if use_row_threads(batch, timesteps, units, h3):
+        _backward_threaded(mask, rk_t, w_zr_t, w_h_t, activation, recurrent_activation,
+                           reset_after, go_backwards, zero_output_for_mask, h_states, gates,
+                           recurrent_candidate, d_outputs, d_h0, d_in, d_rec, d_ah, rh_all)
+    else:
+        _backward_rows(0, batch, False, mask, rk_t, w_zr_t, w_h_t, activation,
+                       recurrent_activation, reset_after, go_backwards,
+                       zero_output_for_mask, h_states, gates, recurrent_candidate,
+                       d_outputs, d_h0, d_in, d_rec, d_ah, rh_all)
+    h_prev = h_states[:timesteps].reshape(rows, units)
     if reset_after:
         matmul_tn(h_prev, d_rec, d_recurrent_kernel)
         column_sums(d_rec, d_bias[1])

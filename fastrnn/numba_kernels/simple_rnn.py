@@ -5,15 +5,60 @@ The input projection of all steps is one GEMM into the time-major
 adds ``h_{s-1} @ W_h`` and the bias, applies the activation and writes the
 state in place. Backward keeps only ``dh`` in the time loop; the weight and
 input gradients are bulk GEMMs over the recorded pre-activation gradients.
+
+The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
+run disjoint slices on Numba threads, all others one slice serially.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._math import (
-    act_add, backward_input_grads, column_sums, matmul, matmul_acc, matmul_tn,
-    mul_dact_inplace, time_major, transpose,
+    act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
+    mul_dact_inplace, row_chunks, time_major, transpose, use_row_threads,
 )
-from .config import JIT_OPTIONS, SMALL_GEMM
+from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
+
+
+@njit(**JIT_OPTIONS)
+def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation, go_backwards,
+                  zero_output_for_mask, outputs, h_states):
+    timesteps = h_states.shape[0] - 1
+    units = h_states.shape[2]
+    h_new = np.empty(units, h_states.dtype)
+    tmp = np.empty((b1 - b0, units), h_states.dtype)
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        h_prev = h_states[s, b0:b1]
+        cur = h_states[s + 1, b0:b1]
+        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand)
+        for i in range(b1 - b0):
+            b = b0 + i
+            row = cur[i]
+            act_add(h_new, row, bias, 0, units, activation)
+            out = outputs[b, s]
+            if mask[b, t]:
+                for j in range(units):
+                    row[j] = h_new[j]
+                    out[j] = h_new[j]
+            else:
+                hp = h_prev[i]
+                for j in range(units):
+                    row[j] = hp[j]
+                if zero_output_for_mask or s == 0:
+                    out[:] = 0
+                else:
+                    out[:] = outputs[b, s - 1]
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _forward_threaded(mask, recurrent_kernel, bias, activation, go_backwards,
+                      zero_output_for_mask, outputs, h_states):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
+                      bias, activation, go_backwards, zero_output_for_mask, outputs,
+                      h_states)
 
 
 @njit(**JIT_OPTIONS)
@@ -26,31 +71,59 @@ def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
     if batch == 0 or timesteps == 0:
         return
     xt = time_major(x, go_backwards)
-    work = h_states[1:].reshape(timesteps * batch, units)
-    matmul(xt, kernel, work)
-    h_new = np.empty(units, x.dtype)
-    tmp = np.empty((batch, units), x.dtype)
-    for s in range(timesteps):
+    matmul(xt, kernel, h_states[1:].reshape(timesteps * batch, units))
+    if use_row_threads(batch, timesteps, units, units):
+        _forward_threaded(mask, recurrent_kernel, bias, activation, go_backwards,
+                          zero_output_for_mask, outputs, h_states)
+    else:
+        _forward_rows(0, batch, False, mask, recurrent_kernel, bias, activation,
+                      go_backwards, zero_output_for_mask, outputs, h_states)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_rows(b0, b1, hand, mask, rk_t, activation, go_backwards,
+                   zero_output_for_mask, h_states, d_outputs, dh, dgates):
+    """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, H)
+    and leaves dh (B, H) holding the gradient into h0 there."""
+    timesteps = h_states.shape[0] - 1
+    batch = h_states.shape[1]
+    units = h_states.shape[2]
+    rows = b1 - b0
+    d_prev_out = np.zeros((rows, units), h_states.dtype)
+    tmp = np.empty((rows, units), h_states.dtype)
+    dh_rows = dh[b0:b1]
+    for s in range(timesteps - 1, -1, -1):
         t = timesteps - 1 - s if go_backwards else s
-        h_prev = h_states[s]
-        cur = h_states[s + 1]
-        matmul_acc(h_prev, recurrent_kernel, cur, tmp)
-        for b in range(batch):
-            row = cur[b]
-            act_add(h_new, row, bias, 0, units, activation)
-            out = outputs[b, s]
+        dg = dgates[s * batch + b0:s * batch + b1]
+        for i in range(rows):
+            b = b0 + i
+            row = dg[i]
+            dout = d_outputs[b, s]
+            dpo = d_prev_out[i]
             if mask[b, t]:
+                dhb = dh[b]
                 for j in range(units):
-                    row[j] = h_new[j]
-                    out[j] = h_new[j]
+                    row[j] = dout[j] + dpo[j] + dhb[j]
+                    dpo[j] = 0
+                    dhb[j] = 0
+                mul_dact_inplace(row, h_states[s + 1, b], 0, units, activation)
             else:
-                hp = h_prev[b]
                 for j in range(units):
-                    row[j] = hp[j]
-                if zero_output_for_mask or s == 0:
-                    out[:] = 0
-                else:
-                    out[:] = outputs[b, s - 1]
+                    v = dout[j] + dpo[j]
+                    dpo[j] = 0 if zero_output_for_mask else v
+                    row[j] = 0
+        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
+        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand)
+
+
+@njit(**JIT_PARALLEL_OPTIONS)
+def _backward_threaded(mask, rk_t, activation, go_backwards, zero_output_for_mask,
+                       h_states, d_outputs, dh, dgates):
+    batch = h_states.shape[1]
+    n = row_chunks(batch)
+    for c in prange(n):
+        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, activation,
+                       go_backwards, zero_output_for_mask, h_states, d_outputs, dh, dgates)
 
 
 @njit(**JIT_OPTIONS)
@@ -68,47 +141,14 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
         dx[:, :, :] = 0
         return
     dgates = np.empty((timesteps * batch, units), x.dtype)
-    dh = d_h_last.copy()
-    d_prev_out = np.zeros((batch, units), x.dtype)
+    d_h0[:, :] = d_h_last
     rk_t = transpose(recurrent_kernel)
-    tmp = np.empty((batch, units), x.dtype)
-    small = batch * units * units <= SMALL_GEMM
-    for s in range(timesteps - 1, -1, -1):
-        t = timesteps - 1 - s if go_backwards else s
-        dg = dgates[s * batch:(s + 1) * batch]
-        for b in range(batch):
-            row = dg[b]
-            dout = d_outputs[b, s]
-            dpo = d_prev_out[b]
-            if mask[b, t]:
-                dhb = dh[b]
-                for j in range(units):
-                    row[j] = dout[j] + dpo[j] + dhb[j]
-                    dpo[j] = 0
-                mul_dact_inplace(row, h_states[s + 1, b], 0, units, activation)
-            else:
-                for j in range(units):
-                    v = dout[j] + dpo[j]
-                    dpo[j] = 0 if zero_output_for_mask else v
-                    row[j] = 0
-        # dh_{s-1} = dG_s @ W_h^T, plus dh itself where the step was masked
-        if small:
-            for b in range(batch):
-                dhb = dh[b]
-                if mask[b, t]:
-                    dhb[:] = 0
-                    row = dg[b]
-                    for j in range(units):
-                        v = row[j]
-                        wj = rk_t[j]
-                        for k in range(units):
-                            dhb[k] += v * wj[k]
-        else:
-            np.dot(dg, rk_t, tmp)
-            for b in range(batch):
-                if mask[b, t]:
-                    dh[b] = tmp[b]
-    d_h0[:, :] = dh
+    if use_row_threads(batch, timesteps, units, units):
+        _backward_threaded(mask, rk_t, activation, go_backwards, zero_output_for_mask,
+                           h_states, d_outputs, d_h0, dgates)
+    else:
+        _backward_rows(0, batch, False, mask, rk_t, activation, go_backwards,
+                       zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
     xt = time_major(x, go_backwards)
     matmul_tn(h_states[:timesteps].reshape(timesteps * batch, units), dgates,
               d_recurrent_kernel)
