@@ -174,7 +174,7 @@ def _run(args, notes):
     data = {
         "schema": 1,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "argv": sys.argv[1:] if args.argv is None else list(args.argv),
+        "argv": sys.argv[1:] if getattr(args, "argv", None) is None else list(args.argv),
         "machine": _machine(),
         "versions": _versions(peers),
         "threads": args.threads,
