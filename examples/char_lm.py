@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100, help="characters per training sequence")
     p.add_argument("--embed-dim", type=int, default=32)
-    p.add_argument("--units", type=int, default=256)
+    p.add_argument("--units", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--clipnorm", type=float, default=5.0)
     p.add_argument("--chunk-batches", type=int, default=10,
