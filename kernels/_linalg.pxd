@@ -21,9 +21,17 @@ cdef enum:
     SIGMOID = 2
     RELU = 3
 
-# Products with at most this many multiply-adds run as loops, not BLAS.
+# Products with at most SMALL_PRODUCT multiply-adds run as loops, not BLAS.
+# Up to SERIAL_PRODUCT they run as several BLAS calls of about SERIAL_BLOCK
+# each (at least 8 rows or columns), which OpenBLAS keeps on one thread:
+# measured on a busy 2-core machine, one threaded call in a call of a few
+# milliseconds (worker wake-up, then workers spinning while the time loop
+# runs) made the whole call 5-10x slower. Bigger products, and those that
+# do not split well, are one BLAS call, threaded as BLAS decides.
 cdef enum:
     SMALL_PRODUCT = 32768
+    SERIAL_BLOCK = 131072
+    SERIAL_PRODUCT = 134217728
 
 
 # float32 tanh and sigmoid: a rational approximation (max abs error 1e-7),
@@ -91,6 +99,25 @@ cdef inline floating derivative(int code, floating y) noexcept nogil:
     return 1
 
 
+cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                      floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
+    """One BLAS call for the row-major product of ``mm`` (sizes all positive)."""
+    # Column-major BLAS sees each row-major matrix transposed:
+    # C.T = op(B).T @ op(A).T, so swap the operands.
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef int im = <int> n, in_ = <int> m, ik = <int> k
+    cdef int ilda = <int> ldb, ildb = <int> lda, ildc = <int> ldc
+    cdef floating one = 1
+    if floating is float:
+        sgemm(&ta, &tb, &im, &in_, &ik, &one, <float*> b, &ilda, <float*> a, &ildb,
+              &beta, c, &ildc)
+    else:
+        dgemm(&ta, &tb, &im, &in_, &ik, &one, <double*> b, &ilda, <double*> a, &ildb,
+              &beta, c, &ildc)
+
+
 cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                     const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
                     floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
@@ -100,26 +127,31 @@ cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_s
     ``op(A)`` is ``A`` stored (m, k), or with ``trans_a`` ``A.T`` with A
     stored (k, m); likewise ``op(B)``.
     """
-    cdef Py_ssize_t i, j, p
+    cdef Py_ssize_t i, j, p, block
     cdef floating s, aip
-    cdef int im, in_, ik, ilda, ildb, ildc
-    cdef char ta, tb
-    cdef floating one = 1
     if m <= 0 or n <= 0:
         return
     if k > 0 and m * n * k > SMALL_PRODUCT:
-        # Column-major BLAS sees each row-major matrix transposed:
-        # C.T = op(B).T @ op(A).T, so swap the operands.
-        ta = b'T' if trans_b else b'N'
-        tb = b'T' if trans_a else b'N'
-        im, in_, ik = <int> n, <int> m, <int> k
-        ilda, ildb, ildc = <int> ldb, <int> lda, <int> ldc
-        if floating is float:
-            sgemm(&ta, &tb, &im, &in_, &ik, &one, <float*> b, &ilda, <float*> a, &ildb,
-                  &beta, c, &ildc)
+        # Blocks small enough to stay single-threaded: column blocks of op(B)
+        # and C when A is small (each call packs its own slice of B), else
+        # row blocks of op(A) and C when B is small, else one call.
+        if m * n * k > SERIAL_PRODUCT or (8 * m * k > SERIAL_BLOCK
+                                          and 8 * n * k > SERIAL_BLOCK):
+            gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc)
+        elif 8 * m * k <= SERIAL_BLOCK:
+            block = SERIAL_BLOCK // (m * k)
+            j = 0
+            while j < n:
+                gemm(trans_a, trans_b, m, block if j + block <= n else n - j, k, a, lda,
+                     b + (j * ldb if trans_b else j), ldb, beta, c + j, ldc)
+                j += block
         else:
-            dgemm(&ta, &tb, &im, &in_, &ik, &one, <double*> b, &ilda, <double*> a, &ildb,
-                  &beta, c, &ildc)
+            block = SERIAL_BLOCK // (n * k)
+            i = 0
+            while i < m:
+                gemm(trans_a, trans_b, block if i + block <= m else m - i, n, k,
+                     a + (i if trans_a else i * lda), lda, b, ldb, beta, c + i * ldc, ldc)
+                i += block
         return
     if beta == 0:
         for i in range(m):
