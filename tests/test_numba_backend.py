@@ -63,17 +63,18 @@ def restore_threads():
     numba.set_num_threads(before)
 
 
-# Serial hand loops; serial BLAS products; batch slices on Numba threads.
+# Serial hand loops; serial BLAS products; batch slices on threads.
 THREADED_SHAPE = (16, 32, 7, 96)
 PATH_SHAPES = [(3, 6, 5, 4), (8, 3, 40, 300), THREADED_SHAPE]
 
 
-def test_threaded_shape_takes_the_threaded_path():
-    from fastrnn.numba_kernels._math import use_row_threads
+def test_threaded_shape_takes_the_threaded_path(restore_threads):
+    from fastrnn.numba_kernels._threads import slices
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     batch, timesteps, _, units = THREADED_SHAPE
-    assert use_row_threads(batch, timesteps, units, units)
+    assert slices(batch, timesteps, units, units) == numba.get_num_threads()
     batch, timesteps, _, units = PATH_SHAPES[1]
-    assert not use_row_threads(batch, timesteps, units, units)
+    assert slices(batch, timesteps, units, units) == 0
 
 
 @pytest.mark.parametrize("cell,variant", VARIANTS)

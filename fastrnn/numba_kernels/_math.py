@@ -15,14 +15,14 @@ from numba.extending import overload
 
 from ..activations import LINEAR, RELU, SIGMOID, TANH
 from .config import (
-    JIT_OPTIONS, PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK, SMALL_GEMM,
+    JIT_OPTIONS, SMALL_GEMM,
 )
 
 __all__ = ["LINEAR", "TANH", "SIGMOID", "RELU", "tanh_", "sigmoid_", "act_add",
            "act_inplace", "dact", "mul_dact", "matmul", "matmul_tn", "transpose",
            "time_major", "scatter_batch_major", "column_sums", "add_rows",
-           "act_bias_inplace", "mul_dact_inplace", "matmul_acc_hand", "use_row_threads",
-           "row_chunks", "backward_input_grads", "matmul_rows", "matmul_acc_rows"]
+           "act_bias_inplace", "mul_dact_inplace", "matmul_acc_hand",
+           "backward_input_grads", "matmul_rows", "matmul_acc_rows"]
 
 
 def tanh_(x):
@@ -292,27 +292,6 @@ def matmul_acc(a, b, out, tmp):
     else:
         np.dot(a, b, tmp)
         add_rows(out, tmp)
-
-
-@njit(**JIT_OPTIONS)
-def use_row_threads(batch, timesteps, units, width):
-    """Whether the time loop runs as independent batch slices on Numba threads
-    (hand-written recurrent products) rather than serially with BLAS.
-
-    The slices need no synchronisation at all: the recurrence couples time
-    steps, never batch rows.
-    """
-    per_step = batch * units * width
-    return (batch >= PARALLEL_MIN_BATCH and per_step <= PARALLEL_MAX_GEMM and timesteps * per_step >= PARALLEL_MIN_WORK)
-
-
-@njit(**JIT_OPTIONS)
-def row_chunks(batch):
-    """Number of batch slices for the threaded time loop: slices of at least
-    PARALLEL_MIN_BATCH rows, which ``prange`` shares out among however many
-    threads Numba runs (the count is not read here: that would make the
-    kernels uncacheable)."""
-    return max(batch // PARALLEL_MIN_BATCH, 1)
 
 
 @njit(**JIT_OPTIONS)

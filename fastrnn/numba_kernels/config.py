@@ -16,11 +16,10 @@ Choices
   ``ninf`` (the activations rely on inf arithmetic for large inputs) and not
   ``reassoc`` (summation order stays that of the loops, so results do not
   depend on the vector width).
-* ``parallel=False`` for every kernel except the row-sliced drivers
-  (``JIT_PARALLEL_OPTIONS``): those run the whole time loop for disjoint
-  slices of the batch on Numba threads, each thread owning its rows of
-  every output, with hand-written recurrent products (never BLAS inside a
-  Numba thread, so no oversubscription). The big GEMMs outside the time
+* ``parallel=False``: no ``prange``. Mid-size calls run disjoint batch
+  slices of the time loop on Python threads instead (the kernels are
+  ``nogil``; see ``_threads.py``), with hand-written recurrent products, so
+  BLAS is never called inside those threads. The big GEMMs outside the time
   loop use BLAS's own threads.
 """
 
@@ -33,18 +32,17 @@ JIT_OPTIONS = dict(
     boundscheck=False,
 )
 
-#: The same, for the few drivers that use ``prange`` over batch slices.
-JIT_PARALLEL_OPTIONS = dict(JIT_OPTIONS, parallel=True)
-
 #: A matrix product of m*k*n multiply-adds at most this size runs as a
 #: hand-written loop (no BLAS call overhead); larger ones call BLAS
 #: through ``np.dot``. Measured on the 2-core benchmark machine.
 SMALL_GEMM = 1 << 19
 
-#: The time loop runs as independent batch slices on Numba threads when the
-#: batch has at least PARALLEL_MIN_BATCH rows, the per-step recurrent product
-#: (batch*units*G*units multiply-adds) is at most PARALLEL_MAX_GEMM (beyond that BLAS beats the hand loop), and the whole
-#: loop is worth a thread launch (timesteps * per-step >= PARALLEL_MIN_WORK).
+#: The time loop runs as independent batch slices on threads when the batch
+#: has at least 2 * PARALLEL_MIN_BATCH rows (slices of at least
+#: PARALLEL_MIN_BATCH), the per-step recurrent product (batch * units *
+#: G*units multiply-adds) is at most PARALLEL_MAX_GEMM (beyond that BLAS
+#: beats the hand loop) and the whole loop is worth a thread hand-off
+#: (timesteps * per-step >= PARALLEL_MIN_WORK).
 PARALLEL_MIN_BATCH = 8
 PARALLEL_MAX_GEMM = 1 << 23
 PARALLEL_MIN_WORK = 1 << 22

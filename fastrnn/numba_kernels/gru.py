@@ -6,17 +6,19 @@ loop turns into z, r, hh in place. Backward carries ``dh`` only and ends in
 bulk GEMMs for the weight and input gradients.
 
 The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on Numba threads, all others one slice serially.
+run disjoint slices on threads (``_threads.py``), all others one slice
+serially.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
-    matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, row_chunks,
-    time_major, transpose, use_row_threads,
+    matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, time_major,
+    transpose,
 )
-from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
+from ._threads import run_slices, slices
+from .config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
@@ -106,45 +108,54 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activat
                              zero_output_for_mask)
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _forward_threaded(mask, recurrent_kernel, w_zr, w_h, bias, activation,
-                      recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
-                      outputs, h_states, gates, recurrent_candidate):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
-                      w_zr, w_h, bias, activation, recurrent_activation, reset_after,
-                      go_backwards, zero_output_for_mask, outputs, h_states, gates,
-                      recurrent_candidate)
-
-
 @njit(**JIT_OPTIONS)
-def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
-                activation, recurrent_activation, reset_after, go_backwards,
-                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+def _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after, go_backwards,
+                     h_states, gates):
+    """Initial state, the input projection of every step into ``gates``, and
+    (reset_after=False) contiguous copies of the two recurrent kernel blocks."""
     batch, timesteps, _ = x.shape
     units = h0.shape[1]
     h_states[0] = h0
-    if batch == 0 or timesteps == 0:
-        return
-    xt = time_major(x, go_backwards)
-    matmul(xt, kernel, gates.reshape(timesteps * batch, 3 * units))
     if reset_after:
         w_zr = recurrent_kernel[:0, :0]
         w_h = w_zr
     else:
         w_zr = np.ascontiguousarray(recurrent_kernel[:, :2 * units])
         w_h = np.ascontiguousarray(recurrent_kernel[:, 2 * units:])
-    if use_row_threads(batch, timesteps, units, 3 * units):
-        _forward_threaded(mask, recurrent_kernel, w_zr, w_h, bias, activation,
-                          recurrent_activation, reset_after, go_backwards,
-                          zero_output_for_mask, outputs, h_states, gates,
-                          recurrent_candidate)
-    else:
-        _forward_rows(0, batch, False, mask, recurrent_kernel, w_zr, w_h, bias, activation,
-                      recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
-                      outputs, h_states, gates, recurrent_candidate)
+    if batch > 0 and timesteps > 0:
+        xt = time_major(x, go_backwards)
+        matmul(xt, kernel, gates.reshape(timesteps * batch, 3 * units))
+    return w_zr, w_h
+
+
+@njit(**JIT_OPTIONS)
+def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias,
+                    activation, recurrent_activation, reset_after, go_backwards,
+                    zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+    w_zr, w_h = _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after,
+                                 go_backwards, h_states, gates)
+    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, w_zr, w_h, bias,
+                  activation, recurrent_activation, reset_after, go_backwards,
+                  zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
+
+
+def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+                activation, recurrent_activation, reset_after, go_backwards,
+                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+    """The GRU forward kernel (contract: :func:`fastrnn.reference.gru_forward`)."""
+    batch, timesteps = mask.shape
+    units = h0.shape[1]
+    n = slices(batch, timesteps, units, 3 * units)
+    if not n:
+        _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, reset_after, go_backwards,
+                        zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
+        return
+    w_zr, w_h = _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after,
+                                 go_backwards, h_states, gates)
+    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, w_zr, w_h, bias,
+               activation, recurrent_activation, reset_after, go_backwards,
+               zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
 
 
 @njit(**JIT_OPTIONS)
@@ -238,34 +249,11 @@ def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
             matmul_acc_rows(d_rec[lo:hi], w_zr_t, dh_rows, tmp, hand)
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _backward_threaded(mask, rk_t, w_zr_t, w_h_t, activation, recurrent_activation,
-                       reset_after, go_backwards, zero_output_for_mask, h_states, gates,
-                       recurrent_candidate, d_outputs, dh, d_in, d_rec, d_ah, rh_all):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, w_zr_t,
-                       w_h_t, activation, recurrent_activation, reset_after, go_backwards,
-                       zero_output_for_mask, h_states, gates, recurrent_candidate,
-                       d_outputs, dh, d_in, d_rec, d_ah, rh_all)
-
-
 @njit(**JIT_OPTIONS)
-def gru_backward(x, mask, kernel, recurrent_kernel,
-                 activation, recurrent_activation, reset_after, go_backwards,
-                 zero_output_for_mask, h_states, gates, recurrent_candidate,
-                 d_outputs, d_h_last,
-                 dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+def _backward_buffers(x, recurrent_kernel, reset_after):
+    """Workspaces and transposed weights of the backward time loop."""
     batch, timesteps, _ = x.shape
-    units = d_h_last.shape[1]
-    if batch == 0 or timesteps == 0:
-        d_kernel[:, :] = 0
-        d_recurrent_kernel[:, :] = 0
-        d_bias[:, :] = 0
-        d_h0[:, :] = d_h_last
-        dx[:, :, :] = 0
-        return
+    units = recurrent_kernel.shape[0]
     h2, h3 = 2 * units, 3 * units
     rows = timesteps * batch
     d_in = np.empty((rows, h3), x.dtype)
@@ -283,17 +271,17 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
         rk_t = recurrent_kernel[:0, :0]
         w_zr_t = transpose(np.ascontiguousarray(recurrent_kernel[:, :h2]))
         w_h_t = transpose(np.ascontiguousarray(recurrent_kernel[:, h2:]))
-    d_h0[:, :] = d_h_last
-    if use_row_threads(batch, timesteps, units, h3):
-        _backward_threaded(mask, rk_t, w_zr_t, w_h_t, activation, recurrent_activation,
-                           reset_after, go_backwards, zero_output_for_mask, h_states, gates,
-                           recurrent_candidate, d_outputs, d_h0, d_in, d_rec, d_ah, rh_all)
-    else:
-        _backward_rows(0, batch, False, mask, rk_t, w_zr_t, w_h_t, activation,
-                       recurrent_activation, reset_after, go_backwards,
-                       zero_output_for_mask, h_states, gates, recurrent_candidate,
-                       d_outputs, d_h0, d_in, d_rec, d_ah, rh_all)
-    h_prev = h_states[:timesteps].reshape(rows, units)
+    return d_in, d_rec, d_ah, rh_all, rk_t, w_zr_t, w_h_t
+
+
+@njit(**JIT_OPTIONS)
+def _backward_finish(x, kernel, reset_after, go_backwards, h_states, d_in, d_rec, d_ah,
+                     rh_all, dx, d_kernel, d_recurrent_kernel, d_bias):
+    """The bulk GEMMs after the time loop: dW_h, both bias rows, dW_x and dx."""
+    batch, timesteps, _ = x.shape
+    units = h_states.shape[2]
+    h2 = 2 * units
+    h_prev = h_states[:timesteps].reshape(timesteps * batch, units)
     if reset_after:
         matmul_tn(h_prev, d_rec, d_recurrent_kernel)
         column_sums(d_rec, d_bias[1])
@@ -308,3 +296,53 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
     column_sums(d_in, d_bias[0])
     xt = time_major(x, go_backwards)
     backward_input_grads(xt, d_in, kernel, go_backwards, dx, d_kernel)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_serial(x, mask, kernel, recurrent_kernel,
+                     activation, recurrent_activation, reset_after, go_backwards,
+                     zero_output_for_mask, h_states, gates, recurrent_candidate,
+                     d_outputs, d_h_last, dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+    batch, timesteps, _ = x.shape
+    d_h0[:, :] = d_h_last
+    if batch == 0 or timesteps == 0:
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:, :] = 0
+        dx[:, :, :] = 0
+        return
+    d_in, d_rec, d_ah, rh_all, rk_t, w_zr_t, w_h_t = _backward_buffers(
+        x, recurrent_kernel, reset_after)
+    _backward_rows(0, batch, False, mask, rk_t, w_zr_t, w_h_t, activation,
+                   recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                   h_states, gates, recurrent_candidate, d_outputs, d_h0,
+                   d_in, d_rec, d_ah, rh_all)
+    _backward_finish(x, kernel, reset_after, go_backwards, h_states, d_in, d_rec, d_ah,
+                     rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+def gru_backward(x, mask, kernel, recurrent_kernel,
+                 activation, recurrent_activation, reset_after, go_backwards,
+                 zero_output_for_mask, h_states, gates, recurrent_candidate,
+                 d_outputs, d_h_last,
+                 dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+    """The GRU backward kernel (contract: :func:`fastrnn.reference.gru_backward`)."""
+    batch, timesteps = mask.shape
+    units = d_h_last.shape[1]
+    n = slices(batch, timesteps, units, 3 * units)
+    if not n:
+        _backward_serial(x, mask, kernel, recurrent_kernel, activation,
+                         recurrent_activation, reset_after, go_backwards,
+                         zero_output_for_mask, h_states, gates, recurrent_candidate,
+                         d_outputs, d_h_last, dx, d_h0, d_kernel, d_recurrent_kernel,
+                         d_bias)
+        return
+    d_h0[...] = d_h_last
+    d_in, d_rec, d_ah, rh_all, rk_t, w_zr_t, w_h_t = _backward_buffers(
+        x, recurrent_kernel, reset_after)
+    run_slices(n, batch, _backward_rows, mask, rk_t, w_zr_t, w_h_t, activation,
+               recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+               h_states, gates, recurrent_candidate, d_outputs, d_h0,
+               d_in, d_rec, d_ah, rh_all)
+    _backward_finish(x, kernel, reset_after, go_backwards, h_states, d_in, d_rec, d_ah,
+                     rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)

@@ -8,18 +8,18 @@ the gate nonlinearities in place, then the cell update. Backward carries
 after the loop.
 
 The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on Numba threads (``_*_threaded``), all others one
-slice serially.
+run disjoint slices on threads (``_threads.py``), all others one slice
+serially.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._math import (
-    act_bias_inplace, act_inplace, add_rows, backward_input_grads, column_sums, matmul,
-    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, row_chunks, time_major, transpose,
-    use_row_threads,
+    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
+    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, time_major, transpose,
 )
-from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
+from ._threads import run_slices, slices
+from .config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
@@ -69,38 +69,44 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
                     out[:] = outputs[b, s - 1]
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _forward_threaded(mask, recurrent_kernel, bias, activation, recurrent_activation,
-                      go_backwards, zero_output_for_mask, outputs, h_states, c_states,
-                      gates):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
-                      bias, activation, recurrent_activation, go_backwards,
-                      zero_output_for_mask, outputs, h_states, c_states, gates)
-
-
 @njit(**JIT_OPTIONS)
-def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
-                 activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                 outputs, h_states, c_states, gates):
+def _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates):
+    """Initial states, and the input projection of every step into ``gates``."""
     batch, timesteps, _ = x.shape
-    units = h0.shape[1]
     h_states[0] = h0
     c_states[0] = c0
     if batch == 0 or timesteps == 0:
         return
     xt = time_major(x, go_backwards)
-    matmul(xt, kernel, gates.reshape(timesteps * batch, 4 * units))
-    if use_row_threads(batch, timesteps, units, 4 * units):
-        _forward_threaded(mask, recurrent_kernel, bias, activation, recurrent_activation,
-                          go_backwards, zero_output_for_mask, outputs, h_states, c_states,
-                          gates)
-    else:
-        _forward_rows(0, batch, False, mask, recurrent_kernel, bias, activation,
-                      recurrent_activation, go_backwards, zero_output_for_mask,
-                      outputs, h_states, c_states, gates)
+    matmul(xt, kernel, gates.reshape(timesteps * batch, gates.shape[2]))
+
+
+@njit(**JIT_OPTIONS)
+def _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias,
+                    activation, recurrent_activation, go_backwards, zero_output_for_mask,
+                    outputs, h_states, c_states, gates):
+    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates)
+    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
+                  recurrent_activation, go_backwards, zero_output_for_mask,
+                  outputs, h_states, c_states, gates)
+
+
+def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
+                 activation, recurrent_activation, go_backwards, zero_output_for_mask,
+                 outputs, h_states, c_states, gates):
+    """The LSTM forward kernel (contract: :func:`fastrnn.reference.lstm_forward`)."""
+    batch, timesteps = mask.shape
+    units = h0.shape[1]
+    n = slices(batch, timesteps, units, 4 * units)
+    if not n:
+        _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias, activation,
+                        recurrent_activation, go_backwards, zero_output_for_mask,
+                        outputs, h_states, c_states, gates)
+        return
+    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates)
+    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, bias, activation,
+               recurrent_activation, go_backwards, zero_output_for_mask, outputs,
+               h_states, c_states, gates)
 
 
 @njit(**JIT_OPTIONS)
@@ -164,46 +170,61 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
             matmul_acc(dg, rk_t, dh_rows, tmp)
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _backward_threaded(mask, rk_t, activation, recurrent_activation, zero_output_for_mask,
-                       go_backwards, h_states, c_states, gates, d_outputs, dh, dc, dgates):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, activation,
-                       recurrent_activation, zero_output_for_mask, go_backwards,
-                       h_states, c_states, gates, d_outputs, dh, dc, dgates)
-
-
 @njit(**JIT_OPTIONS)
-def lstm_backward(x, mask, kernel, recurrent_kernel,
-                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                  h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
-                  dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
+def _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias):
+    """The bulk GEMMs after the time loop: dW_h, db, dW_x and dx."""
     batch, timesteps, _ = x.shape
-    units = d_h_last.shape[1]
-    if batch == 0 or timesteps == 0:
-        d_kernel[:, :] = 0
-        d_recurrent_kernel[:, :] = 0
-        d_bias[:] = 0
-        d_h0[:, :] = d_h_last
-        d_c0[:, :] = d_c_last
-        dx[:, :, :] = 0
-        return
-    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
-    d_h0[:, :] = d_h_last
-    d_c0[:, :] = d_c_last
-    rk_t = transpose(recurrent_kernel)
-    if use_row_threads(batch, timesteps, units, 4 * units):
-        _backward_threaded(mask, rk_t, activation, recurrent_activation,
-                           zero_output_for_mask, go_backwards, h_states, c_states, gates,
-                           d_outputs, d_h0, d_c0, dgates)
-    else:
-        _backward_rows(0, batch, False, mask, rk_t, activation, recurrent_activation,
-                       zero_output_for_mask, go_backwards, h_states, c_states, gates,
-                       d_outputs, d_h0, d_c0, dgates)
+    units = h_states.shape[2]
     xt = time_major(x, go_backwards)
     matmul_tn(h_states[:timesteps].reshape(timesteps * batch, units), dgates,
               d_recurrent_kernel)
     column_sums(dgates, d_bias)
     backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_serial(x, mask, kernel, recurrent_kernel,
+                     activation, recurrent_activation, go_backwards, zero_output_for_mask,
+                     h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
+                     dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
+    batch, timesteps, _ = x.shape
+    units = d_h_last.shape[1]
+    d_h0[:, :] = d_h_last
+    d_c0[:, :] = d_c_last
+    if batch == 0 or timesteps == 0:
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:] = 0
+        dx[:, :, :] = 0
+        return
+    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
+    _backward_rows(0, batch, False, mask, transpose(recurrent_kernel), activation,
+                   recurrent_activation, zero_output_for_mask, go_backwards, h_states,
+                   c_states, gates, d_outputs, d_h0, d_c0, dgates)
+    _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+def lstm_backward(x, mask, kernel, recurrent_kernel,
+                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
+                  h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
+                  dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
+    """The LSTM backward kernel (contract: :func:`fastrnn.reference.lstm_backward`)."""
+    batch, timesteps = mask.shape
+    units = d_h_last.shape[1]
+    n = slices(batch, timesteps, units, 4 * units)
+    if not n:
+        _backward_serial(x, mask, kernel, recurrent_kernel, activation,
+                         recurrent_activation, go_backwards, zero_output_for_mask,
+                         h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
+                         dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias)
+        return
+    d_h0[...] = d_h_last
+    d_c0[...] = d_c_last
+    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
+    run_slices(n, batch, _backward_rows, mask, transpose(recurrent_kernel), activation,
+               recurrent_activation, zero_output_for_mask, go_backwards, h_states,
+               c_states, gates, d_outputs, d_h0, d_c0, dgates)
+    _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias)

@@ -7,16 +7,18 @@ state in place. Backward keeps only ``dh`` in the time loop; the weight and
 input gradients are bulk GEMMs over the recorded pre-activation gradients.
 
 The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on Numba threads, all others one slice serially.
+run disjoint slices on threads (``_threads.py``), all others one slice
+serially.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._math import (
     act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
-    mul_dact_inplace, row_chunks, time_major, transpose, use_row_threads,
+    mul_dact_inplace, time_major, transpose,
 )
-from .config import JIT_OPTIONS, JIT_PARALLEL_OPTIONS
+from ._threads import run_slices, slices
+from .config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
@@ -50,34 +52,39 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation, go_bac
                     out[:] = outputs[b, s - 1]
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _forward_threaded(mask, recurrent_kernel, bias, activation, go_backwards,
-                      zero_output_for_mask, outputs, h_states):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _forward_rows(c * batch // n, (c + 1) * batch // n, True, mask, recurrent_kernel,
-                      bias, activation, go_backwards, zero_output_for_mask, outputs,
-                      h_states)
-
-
 @njit(**JIT_OPTIONS)
-def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
-                       activation, go_backwards, zero_output_for_mask,
-                       outputs, h_states):
+def _forward_prepare(x, h0, kernel, go_backwards, h_states):
+    """Initial state, and the input projection of every step into h_states[1:]."""
     batch, timesteps, _ = x.shape
-    units = h0.shape[1]
     h_states[0] = h0
     if batch == 0 or timesteps == 0:
         return
     xt = time_major(x, go_backwards)
-    matmul(xt, kernel, h_states[1:].reshape(timesteps * batch, units))
-    if use_row_threads(batch, timesteps, units, units):
-        _forward_threaded(mask, recurrent_kernel, bias, activation, go_backwards,
-                          zero_output_for_mask, outputs, h_states)
-    else:
-        _forward_rows(0, batch, False, mask, recurrent_kernel, bias, activation,
-                      go_backwards, zero_output_for_mask, outputs, h_states)
+    matmul(xt, kernel, h_states[1:].reshape(timesteps * batch, h_states.shape[2]))
+
+
+@njit(**JIT_OPTIONS)
+def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation, go_backwards,
+                    zero_output_for_mask, outputs, h_states):
+    _forward_prepare(x, h0, kernel, go_backwards, h_states)
+    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
+                  go_backwards, zero_output_for_mask, outputs, h_states)
+
+
+def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+                       activation, go_backwards, zero_output_for_mask,
+                       outputs, h_states):
+    """The SimpleRNN forward kernel (contract: fastrnn.reference.simple_rnn_forward)."""
+    batch, timesteps = mask.shape
+    units = h0.shape[1]
+    n = slices(batch, timesteps, units, units)
+    if not n:
+        _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation,
+                        go_backwards, zero_output_for_mask, outputs, h_states)
+        return
+    _forward_prepare(x, h0, kernel, go_backwards, h_states)
+    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, bias, activation,
+               go_backwards, zero_output_for_mask, outputs, h_states)
 
 
 @njit(**JIT_OPTIONS)
@@ -116,41 +123,55 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, go_backwards,
         matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand)
 
 
-@njit(**JIT_PARALLEL_OPTIONS)
-def _backward_threaded(mask, rk_t, activation, go_backwards, zero_output_for_mask,
-                       h_states, d_outputs, dh, dgates):
-    batch = h_states.shape[1]
-    n = row_chunks(batch)
-    for c in prange(n):
-        _backward_rows(c * batch // n, (c + 1) * batch // n, True, mask, rk_t, activation,
-                       go_backwards, zero_output_for_mask, h_states, d_outputs, dh, dgates)
-
-
 @njit(**JIT_OPTIONS)
-def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
-                        activation, go_backwards, zero_output_for_mask,
-                        h_states, d_outputs, d_h_last,
-                        dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+def _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias):
+    """The bulk GEMMs after the time loop: dW_h, db, dW_x and dx."""
     batch, timesteps, _ = x.shape
-    units = d_h_last.shape[1]
-    if batch == 0 or timesteps == 0:
-        d_kernel[:, :] = 0
-        d_recurrent_kernel[:, :] = 0
-        d_bias[:] = 0
-        d_h0[:, :] = d_h_last
-        dx[:, :, :] = 0
-        return
-    dgates = np.empty((timesteps * batch, units), x.dtype)
-    d_h0[:, :] = d_h_last
-    rk_t = transpose(recurrent_kernel)
-    if use_row_threads(batch, timesteps, units, units):
-        _backward_threaded(mask, rk_t, activation, go_backwards, zero_output_for_mask,
-                           h_states, d_outputs, d_h0, dgates)
-    else:
-        _backward_rows(0, batch, False, mask, rk_t, activation, go_backwards,
-                       zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
+    units = h_states.shape[2]
     xt = time_major(x, go_backwards)
     matmul_tn(h_states[:timesteps].reshape(timesteps * batch, units), dgates,
               d_recurrent_kernel)
     column_sums(dgates, d_bias)
     backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel)
+
+
+@njit(**JIT_OPTIONS)
+def _backward_serial(x, mask, kernel, recurrent_kernel, activation, go_backwards,
+                     zero_output_for_mask, h_states, d_outputs, d_h_last,
+                     dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+    batch, timesteps, _ = x.shape
+    units = d_h_last.shape[1]
+    d_h0[:, :] = d_h_last
+    if batch == 0 or timesteps == 0:
+        d_kernel[:, :] = 0
+        d_recurrent_kernel[:, :] = 0
+        d_bias[:] = 0
+        dx[:, :, :] = 0
+        return
+    dgates = np.empty((timesteps * batch, units), x.dtype)
+    _backward_rows(0, batch, False, mask, transpose(recurrent_kernel), activation,
+                   go_backwards, zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
+    _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
+                        activation, go_backwards, zero_output_for_mask,
+                        h_states, d_outputs, d_h_last,
+                        dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+    """The SimpleRNN backward kernel (contract: fastrnn.reference.simple_rnn_backward)."""
+    batch, timesteps = mask.shape
+    units = d_h_last.shape[1]
+    n = slices(batch, timesteps, units, units)
+    if not n:
+        _backward_serial(x, mask, kernel, recurrent_kernel, activation, go_backwards,
+                         zero_output_for_mask, h_states, d_outputs, d_h_last,
+                         dx, d_h0, d_kernel, d_recurrent_kernel, d_bias)
+        return
+    d_h0[...] = d_h_last
+    dgates = np.empty((timesteps * batch, units), x.dtype)
+    run_slices(n, batch, _backward_rows, mask, transpose(recurrent_kernel), activation,
+               go_backwards, zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
+    _backward_finish(x, kernel, go_backwards, h_states, dgates,
+                     dx, d_kernel, d_recurrent_kernel, d_bias)

@@ -1,0 +1,62 @@
+"""Python-thread driver for the batch-sliced time loops.
+
+Mid-size calls run the time loop as disjoint slices of the batch, one per
+thread. The recurrence couples time steps, never batch rows, so the slices
+need no synchronisation until the end; each thread owns its rows of every
+output. The slice kernels are ``@njit(nogil=True)``, so plain Python threads
+run them truly in parallel; this avoids Numba's ``parallel=True`` (slow to
+compile, and its OpenMP layer stalls badly on a loaded machine) and never
+puts BLAS calls inside these threads (the slices use hand-written products).
+
+The thread count follows ``numba.get_num_threads()``; results do not depend
+on it (every row is computed by the same code whatever slice it is in).
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+from .config import PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
+
+_pool = None
+_pool_size = 0
+_lock = threading.Lock()
+
+
+def slices(batch, timesteps, units, width):
+    """Number of batch slices to run on threads; 0 means: run serially with
+    products chosen by size. A sliced call (even with one slice, when Numba
+    runs one thread) uses the hand-written products, so that the results do
+    not depend on the thread count."""
+    per_step = batch * units * width
+    if (batch < 2 * PARALLEL_MIN_BATCH or per_step > PARALLEL_MAX_GEMM
+            or timesteps * per_step < PARALLEL_MIN_WORK):
+        return 0
+    return max(1, min(numba.get_num_threads(), batch // PARALLEL_MIN_BATCH))
+
+
+def _get_pool(workers):
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers,
+                                       thread_name_prefix="fastrnn-numba")
+            _pool_size = workers
+        return _pool
+
+
+def run_slices(n, batch, kernel, *args):
+    """Call ``kernel(b0, b1, True, *args)`` for n slices of the batch, in parallel."""
+    if n == 1:
+        kernel(0, batch, True, *args)
+        return
+    bounds = [(c * batch // n, (c + 1) * batch // n) for c in range(n)]
+    pool = _get_pool(n - 1)
+    futures = [pool.submit(kernel, b0, b1, True, *args) for b0, b1 in bounds[1:]]
+    try:
+        kernel(bounds[0][0], bounds[0][1], True, *args)
+    finally:
+        for f in futures:
+            f.result()
