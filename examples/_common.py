@@ -42,7 +42,12 @@ def use_fastrnn_backend(name):
     """Set fastrnn's default backend for this run and say which one is used."""
     import fastrnn
     fastrnn.set_backend(name)
-    print(f"fastrnn {fastrnn.__version__}, backend {fastrnn.get_backend()!r} "
+    chosen = fastrnn.get_backend()
+    if chosen == "auto":
+        from fastrnn import backends
+        if hasattr(backends, "auto_choice"):
+            chosen = f"auto -> {backends.auto_choice()}"
+    print(f"fastrnn {fastrnn.__version__}, backend {chosen!r} "
           f"(available: {', '.join(fastrnn.available_backends())})")
 
 

@@ -28,6 +28,8 @@ def parse_args(argv=None):
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--units", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--clipnorm", type=float, default=1.0,
+                   help="gradient norm clipping (SimpleRNN gradients can explode; 0 = off)")
     return p.parse_args(argv)
 
 
@@ -70,7 +72,8 @@ def run_fastrnn(data, args):
         SimpleRNN(args.units),
         Dense(1, activation="sigmoid"),
     ])
-    model.compile(optimizer=Adam(learning_rate=args.learning_rate),
+    clip = {"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}
+    model.compile(optimizer=Adam(learning_rate=args.learning_rate, **clip),
                   loss="binary_crossentropy", metrics=["accuracy"])
     times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
                          batch_size=args.batch_size, verbose=args.verbose, label="fastrnn")
@@ -93,7 +96,8 @@ def run_keras(data, args):
         keras.layers.SimpleRNN(args.units),
         keras.layers.Dense(1, activation="sigmoid"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
+    clip = {"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate, **clip),
                   loss="binary_crossentropy", metrics=["accuracy"])
     times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
                          batch_size=args.batch_size, verbose=args.verbose, label="keras")
@@ -136,6 +140,8 @@ def run_torch(data, args):
                 opt.zero_grad()
                 loss = loss_fn(model(x[idx]), y[idx])
                 loss.backward()
+                if args.clipnorm > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), args.clipnorm)
                 opt.step()
                 total += loss.item() * len(idx)
                 n += len(idx)
