@@ -187,7 +187,7 @@ def epoch_summary(times):
 
 
 def fit_timed(model, x, y, *, epochs, batch_size, verbose, label="fastrnn",
-              validation_data=None):
+              validation_data=None, seed=None):
     """Train a Keras-style model one epoch at a time, timing each ``fit`` call.
 
     Works for fastrnn and Keras models alike (both keep optimizer state across
@@ -195,11 +195,13 @@ def fit_timed(model, x, y, *, epochs, batch_size, verbose, label="fastrnn",
     """
     times, history = [], {}
     for epoch in range(epochs):
+        # fastrnn's fit takes seed= (its shuffling ignores np.random.seed); Keras's does not
+        extra = {} if seed is None else {"seed": seed + epoch}
         if verbose:
             print(f"[{label}] epoch {epoch + 1}/{epochs}", flush=True)
         with Stopwatch() as t:
             h = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True,
-                          verbose=verbose, validation_data=validation_data)
+                          verbose=verbose, validation_data=validation_data, **extra)
         times.append(t.seconds)
         for k, v in getattr(h, "history", {}).items():
             history.setdefault(k, []).extend(float(a) for a in v)

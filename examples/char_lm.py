@@ -148,9 +148,10 @@ def build_fastrnn(data, args):
 
     set_seed(args.seed)
     model = Sequential([
-        Embedding(data["vocab"], args.embed_dim),
-        LSTM(args.units, return_sequences=True),
-        Dense(data["vocab"], activation="softmax"),
+        # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
+        Embedding(data["vocab"], args.embed_dim, seed=args.seed),
+        LSTM(args.units, return_sequences=True, seed=args.seed + 1),
+        Dense(data["vocab"], activation="softmax", seed=args.seed + 2),
     ])
     model.compile(optimizer=Adam(learning_rate=args.learning_rate, clipnorm=args.clipnorm),
                   loss="sparse_categorical_crossentropy")

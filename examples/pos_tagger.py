@@ -122,14 +122,16 @@ def run_fastrnn(data, args):
 
     set_seed(args.seed)
     model = Sequential([
-        Embedding(data["vocab"], args.embed_dim, mask_zero=True),
-        Bidirectional(LSTM(args.units, return_sequences=True)),
-        Dense(data["n_tags"], activation="softmax"),
+        # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
+        Embedding(data["vocab"], args.embed_dim, mask_zero=True, seed=args.seed),
+        Bidirectional(LSTM(args.units, return_sequences=True, seed=args.seed + 1)),
+        Dense(data["n_tags"], activation="softmax", seed=args.seed + 2),
     ])
     model.compile(optimizer=Adam(learning_rate=args.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
-                         batch_size=args.batch_size, verbose=args.verbose, label="fastrnn")
+                         batch_size=args.batch_size, verbose=args.verbose, label="fastrnn",
+                         seed=args.seed)
     model.summary()
     print("fastrnn evaluate [loss, accuracy] (masked):",
           model.evaluate(data["x_test"], data["y_test"], batch_size=args.batch_size, verbose=0))
