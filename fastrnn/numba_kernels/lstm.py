@@ -11,6 +11,8 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -18,8 +20,9 @@ from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
     matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, time_major, transpose,
 )
-from ._threads import run_slices, slices
+from ._threads import MIN_BATCH, bind, run_slices, slices
 from .config import JIT_OPTIONS
+from .. import reference as _reference
 
 
 @njit(**JIT_OPTIONS)
@@ -91,7 +94,7 @@ def _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias,
                   outputs, h_states, c_states, gates)
 
 
-def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
+def _lstm_forward_sliced(x, mask, h0, c0, kernel, recurrent_kernel, bias,
                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
                  outputs, h_states, c_states, gates):
     """The LSTM forward kernel (contract: :func:`fastrnn.reference.lstm_forward`)."""
@@ -206,7 +209,7 @@ def _backward_serial(x, mask, kernel, recurrent_kernel,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-def lstm_backward(x, mask, kernel, recurrent_kernel,
+def _lstm_backward_sliced(x, mask, kernel, recurrent_kernel,
                   activation, recurrent_activation, go_backwards, zero_output_for_mask,
                   h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
                   dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
@@ -228,3 +231,33 @@ def lstm_backward(x, mask, kernel, recurrent_kernel,
                c_states, gates, d_outputs, d_h0, d_c0, dgates)
     _backward_finish(x, kernel, go_backwards, h_states, dgates,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+_SIG_FORWARD = inspect.signature(_reference.lstm_forward)
+
+
+def lstm_forward(*args, **kwargs):
+    """The LSTM forward kernel; contract and signature: ``fastrnn.reference.lstm_forward``."""
+    if kwargs:
+        args = bind(_SIG_FORWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _forward_serial(*args)
+    return _lstm_forward_sliced(*args)
+
+
+lstm_forward.__signature__ = _SIG_FORWARD
+
+
+_SIG_BACKWARD = inspect.signature(_reference.lstm_backward)
+
+
+def lstm_backward(*args, **kwargs):
+    """The LSTM backward kernel; contract and signature: ``fastrnn.reference.lstm_backward``."""
+    if kwargs:
+        args = bind(_SIG_BACKWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _backward_serial(*args)
+    return _lstm_backward_sliced(*args)
+
+
+lstm_backward.__signature__ = _SIG_BACKWARD

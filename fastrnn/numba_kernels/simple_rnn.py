@@ -10,6 +10,8 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -17,8 +19,9 @@ from ._math import (
     act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
     mul_dact_inplace, time_major, transpose,
 )
-from ._threads import run_slices, slices
+from ._threads import MIN_BATCH, bind, run_slices, slices
 from .config import JIT_OPTIONS
+from .. import reference as _reference
 
 
 @njit(**JIT_OPTIONS)
@@ -71,7 +74,7 @@ def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation, go_
                   go_backwards, zero_output_for_mask, outputs, h_states)
 
 
-def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
+def _simple_rnn_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
                        activation, go_backwards, zero_output_for_mask,
                        outputs, h_states):
     """The SimpleRNN forward kernel (contract: fastrnn.reference.simple_rnn_forward)."""
@@ -156,7 +159,7 @@ def _backward_serial(x, mask, kernel, recurrent_kernel, activation, go_backwards
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
+def _simple_rnn_backward_sliced(x, mask, kernel, recurrent_kernel,
                         activation, go_backwards, zero_output_for_mask,
                         h_states, d_outputs, d_h_last,
                         dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
@@ -175,3 +178,33 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
                go_backwards, zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
     _backward_finish(x, kernel, go_backwards, h_states, dgates,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
+
+
+_SIG_FORWARD = inspect.signature(_reference.simple_rnn_forward)
+
+
+def simple_rnn_forward(*args, **kwargs):
+    """The SimpleRNN forward kernel; contract and signature: ``fastrnn.reference.simple_rnn_forward``."""
+    if kwargs:
+        args = bind(_SIG_FORWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _forward_serial(*args)
+    return _simple_rnn_forward_sliced(*args)
+
+
+simple_rnn_forward.__signature__ = _SIG_FORWARD
+
+
+_SIG_BACKWARD = inspect.signature(_reference.simple_rnn_backward)
+
+
+def simple_rnn_backward(*args, **kwargs):
+    """The SimpleRNN backward kernel; contract and signature: ``fastrnn.reference.simple_rnn_backward``."""
+    if kwargs:
+        args = bind(_SIG_BACKWARD, args, kwargs)
+    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
+        return _backward_serial(*args)
+    return _simple_rnn_backward_sliced(*args)
+
+
+simple_rnn_backward.__signature__ = _SIG_BACKWARD
