@@ -73,6 +73,11 @@ class FastrnnSystem:
         self.module = resolve_backend(backend)
         self.layers = layer_api() if api in (None, "layers") else None
         self.api = "layers" if self.layers is not None else "ops"
+        try:
+            import numba
+            self.threads = {"numba": numba.get_num_threads()}
+        except Exception:  # noqa: BLE001
+            self.threads = {}
 
     def make(self, cell, shape, mode, x):
         s = _shape(shape)
@@ -141,6 +146,8 @@ class TorchSystem:
             pass
         self.torch = torch
         self.version = torch.__version__
+        self.threads = {"intra_op": torch.get_num_threads(),
+                        "inter_op": torch.get_num_interop_threads()}
 
     def make(self, cell, shape, mode, x):
         torch, nn = self.torch, self.torch.nn
@@ -209,6 +216,8 @@ class KerasSystem:
             raise SkipSystem(f"Keras runs on {keras.backend.backend()!r}, not tensorflow "
                              "(set KERAS_BACKEND=tensorflow)")
         self.tf, self.keras = tf, keras
+        self.threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
         self.version = f"tensorflow {tf.__version__}, keras {keras.__version__}"
 
     def make(self, cell, shape, mode, x):
@@ -287,6 +296,7 @@ class JaxSystem:
         self.jax, self.jnp = jax, jnp
         self.cells = _jax_cells(jnp)
         self.version = jax.__version__
+        self.threads = {"note": "XLA CPU has no thread-count switch; uses the machine's cores"}
 
     def _run(self, cell):
         jax, jnp = self.jax, self.jnp
