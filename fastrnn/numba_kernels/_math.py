@@ -130,16 +130,8 @@ def matmul(a, b, out):
         out[:, :] = 0
         return
     if m * k * n <= SMALL_GEMM:
-        for i in range(m):
-            row = out[i]
-            ai = a[i]
-            for j in range(n):
-                row[j] = 0
-            for p in range(k):
-                v = ai[p]
-                bp = b[p]
-                for j in range(n):
-                    row[j] += v * bp[j]
+        out[:, :] = 0
+        matmul_acc_hand(a, b, out)
     else:
         np.dot(a, b, out)
 

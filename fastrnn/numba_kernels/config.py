@@ -34,8 +34,12 @@ JIT_OPTIONS = dict(
 
 #: A matrix product of m*k*n multiply-adds at most this size runs as a
 #: hand-written loop (no BLAS call overhead); larger ones call BLAS
-#: through ``np.dot``. Measured on the 2-core benchmark machine.
-SMALL_GEMM = 1 << 19
+#: through ``np.dot``. Measured on the 2-core benchmark machine: the hand
+#: loop (about 50 GFLOP/s on one core with AVX-512) is on par with BLAS up to
+#: about 0.5M, and BLAS's two threads stall for tens of ms when the machine
+#: is loaded, so the small-shape GEMMs (e.g. the input projection of the
+#: "small" shape, 0.8M) stay on one core.
+SMALL_GEMM = 1 << 20
 
 #: The time loop runs as independent batch slices on threads when the batch
 #: has at least 2 * PARALLEL_MIN_BATCH rows (slices of at least
