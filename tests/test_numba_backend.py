@@ -65,7 +65,7 @@ def restore_threads():
 
 # Serial hand loops; serial BLAS products; batch slices on threads.
 THREADED_SHAPE = (16, 32, 7, 96)
-PATH_SHAPES = [(3, 6, 5, 4), (8, 3, 40, 300), THREADED_SHAPE]
+PATH_SHAPES = [(3, 6, 5, 4), (8, 3, 40, 520), THREADED_SHAPE]
 
 
 def test_threaded_shape_takes_the_threaded_path(restore_threads):

@@ -146,9 +146,28 @@ def matmul_tn(a, b, out):
         return
     if m * k * n <= SMALL_GEMM:
         out[:, :] = 0
-        for i in range(m):
-            ai = a[i]
-            bi = b[i]
+        i = 0
+        while i + 4 <= m:  # four rows of b per pass over out
+            a0 = a[i]
+            a1 = a[i + 1]
+            a2 = a[i + 2]
+            a3 = a[i + 3]
+            b0 = b[i]
+            b1 = b[i + 1]
+            b2 = b[i + 2]
+            b3 = b[i + 3]
+            for p in range(k):
+                v0 = a0[p]
+                v1 = a1[p]
+                v2 = a2[p]
+                v3 = a3[p]
+                row = out[p]
+                for j in range(n):
+                    row[j] += v0 * b0[j] + v1 * b1[j] + v2 * b2[j] + v3 * b3[j]
+            i += 4
+        for ii in range(i, m):
+            ai = a[ii]
+            bi = b[ii]
             for p in range(k):
                 v = ai[p]
                 row = out[p]

@@ -37,9 +37,10 @@ JIT_OPTIONS = dict(
 #: through ``np.dot``. Measured on the 2-core benchmark machine: the hand
 #: loop (about 50 GFLOP/s on one core with AVX-512) is on par with BLAS up to
 #: about 0.5M, and BLAS's two threads stall for tens of ms when the machine
-#: is loaded, so the small-shape GEMMs (e.g. the input projection of the
-#: "small" shape, 0.8M) stay on one core.
-SMALL_GEMM = 1 << 20
+#: is loaded (measured: the "small" LSTM's train step went from 0.4 ms to
+#: 24 ms on its 1.6M weight-gradient GEMM), so every GEMM of the "small"
+#: shape stays on one core.
+SMALL_GEMM = 1 << 21
 
 #: The time loop runs as independent batch slices on threads when the batch
 #: has at least 2 * PARALLEL_MIN_BATCH rows (slices of at least
