@@ -158,8 +158,13 @@ class Layer:
         return int(sum(w.size for w in self.weights))
 
     def _add_weight(self, name, shape, initializer):
-        setattr(self, name, initializer(tuple(shape), self.dtype, rng=self._rng))
+        value = initializer(tuple(shape), self.dtype, rng=self._rng)
+        setattr(self, name, np.ascontiguousarray(value, dtype=self.dtype))
         self._weight_names.append(name)
+
+    def build(self, input_shape=None):
+        """Create the weights (layers without weights have nothing to do)."""
+        self.built = True
 
     # -- masks and shapes ---------------------------------------------------
     def compute_mask(self, inputs, mask=None):

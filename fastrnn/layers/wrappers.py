@@ -136,6 +136,7 @@ class Bidirectional(Layer):
                                training=training)
         y_rev = self.backward_layer(inputs, initial_state=backward_state, mask=mask,
                                     training=training)
+        self.built = True
         states = []
         if self.return_state:
             states = y[1:] + y_rev[1:]
