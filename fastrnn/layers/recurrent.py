@@ -240,25 +240,62 @@ class RNNBase(Layer):
         new_states : list of ndarray of shape (batch, units)
             Pass them back in as ``states`` for the next step.
 
-        Equal to one time step of the full call (without masks).
+        Equal to one time step of the full call (without masks). This is the
+        streaming hot path: when ``inputs`` and ``states`` already are
+        C-contiguous arrays of the layer's dtype, the only work besides the
+        kernel is four small allocations.
         """
-        x = as_float_array(inputs, self.dtype, argument="inputs", ndim=2)
-        checked, _ = self._check_states(states, x.shape[0])
-        if checked is None:
-            checked = [np.zeros((x.shape[0], self.units), self.dtype)] * self.state_size
+        x = inputs
+        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2
+                and x.flags.c_contiguous):
+            x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
+        batch = x.shape[0]
         if not self.built:
-            self.build((x.shape[0], 1, x.shape[1]))
+            self.build((batch, 1, x.shape[1]))
         elif x.shape[1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
                              f"{self.input_dim}); got {x.shape}")
-        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=x.shape[0],
+        checked = states if type(states) is list else None
+        if checked is None or len(checked) != self.state_size or not all(
+                type(s) is np.ndarray and s.dtype == self.dtype and s.shape == (
+                    batch, self.units) and s.flags.c_contiguous for s in checked):
+            checked, _ = self._check_states(states, batch)
+            if checked is None:
+                checked = [np.zeros((batch, self.units), self.dtype)] * self.state_size
+            checked = [np.ascontiguousarray(s) for s in checked]
+        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
                                            timesteps=1, units=self.units)
-        record = ops.recurrent_forward(
-            backend, self.cell, x[:, None, :], None, checked, *self._kernel_weights(),
-            activation=self._codes[0], recurrent_activation=self._codes[1],
-            reset_after=getattr(self, "reset_after", True))
-        new_states = [s.copy() for s in record.final_states]
-        return new_states[0].copy(), new_states
+        kernel, recurrent_kernel, bias = self._step_weights()
+        dtype, units = self.dtype, self.units
+        x = x.reshape(batch, 1, x.shape[1])
+        mask = ops._all_true(batch, 1)
+        outputs = np.empty((batch, 1, units), dtype)
+        h_states = np.empty((2, batch, units), dtype)
+        act, rec_act = self._codes
+        if self.cell == "simple_rnn":
+            backend.simple_rnn_forward(x, mask, checked[0], kernel, recurrent_kernel, bias,
+                                       act, False, False, outputs, h_states)
+            return outputs[:, 0], [h_states[1]]
+        gates = np.empty((1, batch, self.gates * units), dtype)
+        if self.cell == "lstm":
+            c_states = np.empty((2, batch, units), dtype)
+            backend.lstm_forward(x, mask, checked[0], checked[1], kernel, recurrent_kernel,
+                                 bias, act, rec_act, False, False, outputs, h_states,
+                                 c_states, gates)
+            return outputs[:, 0], [h_states[1], c_states[1]]
+        backend.gru_forward(x, mask, checked[0], kernel, recurrent_kernel, bias, act,
+                            rec_act, self.reset_after, False, False, outputs, h_states, gates,
+                            np.empty((1, batch, units), dtype))
+        return outputs[:, 0], [h_states[1]]
+
+    def _step_weights(self):
+        """The kernel arguments, made once and reused while the weights are the same."""
+        cached = getattr(self, "_step_cache", None)
+        weights = self.weights
+        if cached is None or any(a is not b for a, b in zip(cached[0], weights)):
+            cached = (weights, self._kernel_weights())
+            self._step_cache = cached
+        return cached[1]
 
     def reset_states(self, states=None):
         """Zero the kept states of a stateful layer (or set them to ``states``)."""
