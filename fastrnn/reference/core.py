@@ -18,7 +18,9 @@ from ..activations import derivative_from_output, get, get_code
 
 def dense_forward(x, kernel, bias, activation):
     """``act(x @ kernel + bias)`` on the last axis; ``bias`` may be None."""
-    a = x @ kernel
+    # One 2-D GEMM over every (batch, timestep) row: NumPy runs a 3-D ``@`` as
+    # one small GEMM per sequence, far slower for 3-D input.
+    a = (x.reshape(-1, x.shape[-1]) @ kernel).reshape(*x.shape[:-1], kernel.shape[1])
     if bias is not None:
         a = a + bias
     return get(activation)(a)
@@ -32,7 +34,8 @@ def dense_backward(x, kernel, y, dy, activation):
         da = dy * derivative_from_output(get_code(activation), y)
     x2 = x.reshape(-1, x.shape[-1])
     da2 = da.reshape(-1, da.shape[-1])
-    return da @ kernel.T, x2.T @ da2, da2.sum(axis=0)
+    dx = (da2 @ kernel.T).reshape(x.shape)
+    return dx, x2.T @ da2, da2.sum(axis=0)
 
 
 def embedding_backward(ids, dy, input_dim):
