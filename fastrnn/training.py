@@ -23,6 +23,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from .threads import limit_blas_threads_in_loops
 
 __all__ = ["TrainingMixin", "NonFiniteLossError", "NotCompiledError"]
 
@@ -205,6 +206,7 @@ class TrainingMixin:
         return out, getattr(self, "output_mask", None)
 
     # -------------------------------------------------------------------- fit
+    @limit_blas_threads_in_loops
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, seed=None, initial_epoch=0):
         """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`."""
@@ -354,6 +356,7 @@ class TrainingMixin:
         progress.close(logs)
         return logs
 
+    @limit_blas_threads_in_loops
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
         """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict."""
         self._require_compiled("evaluate")
@@ -375,6 +378,7 @@ class TrainingMixin:
         return [logs[k] for k in self.metrics_names]
 
     # ---------------------------------------------------------------- predict
+    @limit_blas_threads_in_loops
     def predict(self, x, batch_size=32, verbose="auto", callbacks=None):
         """The model's outputs on ``x``, computed in batches (``training=False``)."""
         batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
