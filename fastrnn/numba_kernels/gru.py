@@ -9,7 +9,6 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
-import inspect
 
 import numpy as np
 from numba import njit
@@ -19,7 +18,7 @@ from ._math import (
     matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, time_major,
     transpose,
 )
-from ._threads import MIN_BATCH, bind, run_slices, slices
+from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
 from .. import reference as _reference
 
@@ -351,31 +350,7 @@ def _gru_backward_sliced(x, mask, kernel, recurrent_kernel,
                      rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-_SIG_FORWARD = inspect.signature(_reference.gru_forward)
-
-
-def gru_forward(*args, **kwargs):
-    """The GRU forward kernel; contract and signature: ``fastrnn.reference.gru_forward``."""
-    if kwargs:
-        args = bind(_SIG_FORWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _forward_serial(*args)
-    return _gru_forward_sliced(*args)
-
-
-gru_forward.__signature__ = _SIG_FORWARD
-
-
-_SIG_BACKWARD = inspect.signature(_reference.gru_backward)
-
-
-def gru_backward(*args, **kwargs):
-    """The GRU backward kernel; contract and signature: ``fastrnn.reference.gru_backward``."""
-    if kwargs:
-        args = bind(_SIG_BACKWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _backward_serial(*args)
-    return _gru_backward_sliced(*args)
-
-
-gru_backward.__signature__ = _SIG_BACKWARD
+gru_forward = public_kernel(_reference.gru_forward, _forward_serial,
+                              _gru_forward_sliced)
+gru_backward = public_kernel(_reference.gru_backward, _backward_serial,
+                               _gru_backward_sliced)

@@ -11,7 +11,6 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
-import inspect
 
 import numpy as np
 from numba import njit
@@ -20,7 +19,7 @@ from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
     matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, time_major, transpose,
 )
-from ._threads import MIN_BATCH, bind, run_slices, slices
+from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
 from .. import reference as _reference
 
@@ -233,31 +232,7 @@ def _lstm_backward_sliced(x, mask, kernel, recurrent_kernel,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-_SIG_FORWARD = inspect.signature(_reference.lstm_forward)
-
-
-def lstm_forward(*args, **kwargs):
-    """The LSTM forward kernel; contract and signature: ``fastrnn.reference.lstm_forward``."""
-    if kwargs:
-        args = bind(_SIG_FORWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _forward_serial(*args)
-    return _lstm_forward_sliced(*args)
-
-
-lstm_forward.__signature__ = _SIG_FORWARD
-
-
-_SIG_BACKWARD = inspect.signature(_reference.lstm_backward)
-
-
-def lstm_backward(*args, **kwargs):
-    """The LSTM backward kernel; contract and signature: ``fastrnn.reference.lstm_backward``."""
-    if kwargs:
-        args = bind(_SIG_BACKWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _backward_serial(*args)
-    return _lstm_backward_sliced(*args)
-
-
-lstm_backward.__signature__ = _SIG_BACKWARD
+lstm_forward = public_kernel(_reference.lstm_forward, _forward_serial,
+                              _lstm_forward_sliced)
+lstm_backward = public_kernel(_reference.lstm_backward, _backward_serial,
+                               _lstm_backward_sliced)

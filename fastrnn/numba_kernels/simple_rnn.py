@@ -10,7 +10,6 @@ The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
 serially.
 """
-import inspect
 
 import numpy as np
 from numba import njit
@@ -19,7 +18,7 @@ from ._math import (
     act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
     mul_dact_inplace, time_major, transpose,
 )
-from ._threads import MIN_BATCH, bind, run_slices, slices
+from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
 from .. import reference as _reference
 
@@ -180,31 +179,7 @@ def _simple_rnn_backward_sliced(x, mask, kernel, recurrent_kernel,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 
 
-_SIG_FORWARD = inspect.signature(_reference.simple_rnn_forward)
-
-
-def simple_rnn_forward(*args, **kwargs):
-    """The SimpleRNN forward kernel; contract and signature: ``fastrnn.reference.simple_rnn_forward``."""
-    if kwargs:
-        args = bind(_SIG_FORWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _forward_serial(*args)
-    return _simple_rnn_forward_sliced(*args)
-
-
-simple_rnn_forward.__signature__ = _SIG_FORWARD
-
-
-_SIG_BACKWARD = inspect.signature(_reference.simple_rnn_backward)
-
-
-def simple_rnn_backward(*args, **kwargs):
-    """The SimpleRNN backward kernel; contract and signature: ``fastrnn.reference.simple_rnn_backward``."""
-    if kwargs:
-        args = bind(_SIG_BACKWARD, args, kwargs)
-    if args[1].shape[0] < MIN_BATCH:   # mask (batch, timesteps): small batch, serial
-        return _backward_serial(*args)
-    return _simple_rnn_backward_sliced(*args)
-
-
-simple_rnn_backward.__signature__ = _SIG_BACKWARD
+simple_rnn_forward = public_kernel(_reference.simple_rnn_forward, _forward_serial,
+                              _simple_rnn_forward_sliced)
+simple_rnn_backward = public_kernel(_reference.simple_rnn_backward, _backward_serial,
+                               _simple_rnn_backward_sliced)
