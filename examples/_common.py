@@ -316,3 +316,26 @@ def torch_batches(n, batch_size, shuffle, rng):
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         yield order[start:start + batch_size]
+
+
+def run_comparison(args, data, runners, metric_name):
+    """Train fastrnn, then each requested peer, and print the side-by-side table.
+
+    ``runners`` maps "fastrnn", "keras" and "torch" to functions
+    ``(data, args) -> (epoch_seconds, metric)``. Returns a dict of results.
+    """
+    times, value = runners["fastrnn"](data, args)
+    print(f"fastrnn {metric_name}: {value:.4f}")
+    rows = [result_row("fastrnn", times, value)]
+    results = {"fastrnn": {"test_accuracy": value, "epoch_seconds": times}}
+    for peer in requested_peers(args.compare):
+        if not peer_available(peer):
+            print(f"{peer}: not installed here, skipped")
+            rows.append([peer, float("nan"), float("nan"), float("nan"), "not installed"])
+            continue
+        p_times, p_value = runners[peer](data, args)
+        print(f"{peer} {metric_name}: {p_value:.4f}")
+        rows.append(result_row(peer, p_times, p_value))
+        results[peer] = {"test_accuracy": p_value, "epoch_seconds": p_times}
+    compare_table(metric_name, rows)
+    return results

@@ -20,10 +20,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (use_fastrnn_backend, Stopwatch, base_parser, compare_table, fit_timed,  # noqa: E402
-                     import_keras, load_conllu, normalise_word, peer_available,
-                     requested_peers, result_row, seed_peer, set_seed, torch_batches,
-                     torch_keras_init, word_signature)
+from _common import (use_fastrnn_backend, Stopwatch, base_parser, fit_timed,  # noqa: E402
+                     import_keras, load_conllu, normalise_word, run_comparison, seed_peer,
+                     set_seed, torch_batches, torch_keras_init, word_signature)
 
 DEFAULT_DATA = "/work/shared/data/ud_english_ewt"
 TRAIN_FILE = "en_ewt-ud-dev.conllu"
@@ -217,22 +216,8 @@ def main(argv=None):
     args = parse_args(argv)
     use_fastrnn_backend(args.backend)
     data = prepare(args)
-    times, acc = run_fastrnn(data, args)
-    print(f"fastrnn test token accuracy: {acc:.4f}")
-    rows = [result_row("fastrnn", times, acc)]
-    results = {"fastrnn": {"test_accuracy": acc, "epoch_seconds": times}}
-    for peer in requested_peers(args.compare):
-        if not peer_available(peer):
-            print(f"{peer}: not installed here, skipped")
-            rows.append([peer, float("nan"), float("nan"), float("nan"), "not installed"])
-            continue
-        runner = run_keras if peer == "keras" else run_torch
-        p_times, p_acc = runner(data, args)
-        print(f"{peer} test token accuracy: {p_acc:.4f}")
-        rows.append(result_row(peer, p_times, p_acc))
-        results[peer] = {"test_accuracy": p_acc, "epoch_seconds": p_times}
-    compare_table("test token accuracy", rows)
-    return results
+    return run_comparison(args, data, {"fastrnn": run_fastrnn, "keras": run_keras,
+                                       "torch": run_torch}, "test token accuracy")
 
 
 if __name__ == "__main__":
