@@ -193,3 +193,13 @@ def test_environment_variable_sets_the_default():
     env = dict(os.environ, FASTRNN_BACKEND="numpy")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "numpy"
+
+
+def test_step_sees_weights_changed_in_place():
+    layer = GRU(3, reset_after=False, seed=0, input_shape=(1, 2))
+    x = np.ones((1, 2), np.float32)
+    before, _ = layer.step(x)
+    layer.bias += 1.0        # what an optimizer does
+    after, _ = layer.step(x)
+    np.testing.assert_allclose(after, layer(x[:, None]), rtol=1e-6)
+    assert not np.allclose(before, after)

@@ -243,7 +243,7 @@ class RNNBase(Layer):
         Equal to one time step of the full call (without masks). This is the
         streaming hot path: when ``inputs`` and ``states`` already are
         C-contiguous arrays of the layer's dtype, the only work besides the
-        kernel is four small allocations.
+        kernel is a few small allocations.
         """
         x = inputs
         if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2
@@ -265,7 +265,7 @@ class RNNBase(Layer):
             checked = [np.ascontiguousarray(s) for s in checked]
         backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
                                            timesteps=1, units=self.units)
-        kernel, recurrent_kernel, bias = self._step_weights()
+        kernel, recurrent_kernel, bias = self._kernel_weights()
         dtype, units = self.dtype, self.units
         x = x.reshape(batch, 1, x.shape[1])
         mask = ops._all_true(batch, 1)
@@ -287,15 +287,6 @@ class RNNBase(Layer):
                             rec_act, self.reset_after, False, False, outputs, h_states, gates,
                             np.empty((1, batch, units), dtype))
         return outputs[:, 0], [h_states[1]]
-
-    def _step_weights(self):
-        """The kernel arguments, made once and reused while the weights are the same."""
-        cached = getattr(self, "_step_cache", None)
-        weights = self.weights
-        if cached is None or any(a is not b for a, b in zip(cached[0], weights)):
-            cached = (weights, self._kernel_weights())
-            self._step_cache = cached
-        return cached[1]
 
     def reset_states(self, states=None):
         """Zero the kept states of a stateful layer (or set them to ``states``)."""
