@@ -118,8 +118,11 @@ def _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after, go_backwards,
     batch, timesteps, _ = x.shape
     units = h0.shape[1]
     h_states[0] = h0
+    # Placeholders are fresh empty arrays, not slices: both branches then
+    # return C-contiguous arrays, and the time loop is compiled for that
+    # layout (a strided "A" layout would keep its products from vectorizing).
     if reset_after:
-        w_zr = recurrent_kernel[:0, :0]
+        w_zr = np.empty((0, 0), x.dtype)
         w_h = w_zr
     else:
         w_zr = np.ascontiguousarray(recurrent_kernel[:, :2 * units])
@@ -262,7 +265,7 @@ def _backward_buffers(x, recurrent_kernel, reset_after):
     if reset_after:
         d_rec = np.empty((rows, h3), x.dtype)
         rk_t = transpose(recurrent_kernel)
-        w_zr_t = rk_t[:0, :0]
+        w_zr_t = np.empty((0, 0), x.dtype)  # C layout in both branches (see _forward_prepare)
         w_h_t = w_zr_t
         d_ah = np.empty((0, units), x.dtype)
         rh_all = d_ah
@@ -270,7 +273,7 @@ def _backward_buffers(x, recurrent_kernel, reset_after):
         d_rec = np.empty((rows, h2), x.dtype)      # d(z, r pre-activations)
         d_ah = np.empty((rows, units), x.dtype)    # d(candidate pre-activation)
         rh_all = np.empty((rows, units), x.dtype)  # r * h_prev
-        rk_t = recurrent_kernel[:0, :0]
+        rk_t = np.empty((0, 0), x.dtype)
         w_zr_t = transpose(np.ascontiguousarray(recurrent_kernel[:, :h2]))
         w_h_t = transpose(np.ascontiguousarray(recurrent_kernel[:, h2:]))
     return d_in, d_rec, d_ah, rh_all, rk_t, w_zr_t, w_h_t
