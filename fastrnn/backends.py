@@ -144,19 +144,29 @@ def use_backend(name):
         set_backend(previous)
 
 
-#: ``"auto"`` hands calls with at most this many batch*timesteps*units
-#: elements to Cython, which has no JIT dispatch: measured on the tiny shape
-#: (1x10x8) it was 0.5-1.3 us ahead of Numba, while Numba led from the small
-#: shape (1x100x64) up.
-CYTHON_MAX_WORK = 2048
+#: ``"auto"`` hands calls of at most this many multiply-adds (batch *
+#: timesteps * G*units * (features + units), G the cell's gate count) to
+#: Cython, which has no JIT dispatch. Measured (kernel calls, float32): on
+#: the tiny shape (1x10x4x8) Cython was about 1 us ahead; the two tie near
+#: 20k (one LSTM step of batch 1, input 32, units 64: 24k); from about 30k
+#: up Numba leads (a step of units 128: Numba 5 us, Cython 27 us), as on
+#: the small shape (1x100x32x64). The earlier rule, batch * timesteps *
+#: units <= 2048, sent such single steps of 128-512 units to Cython.
+CYTHON_MAX_MACS = 20480
+
+_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
 
-def auto_choice(cell=None, batch=None, timesteps=None, units=None):
-    """The backend ``"auto"`` picks for a call of this cell and shape."""
+def auto_choice(cell=None, batch=None, timesteps=None, units=None, features=None):
+    """The backend ``"auto"`` picks for a call of this cell and shape.
+
+    ``features`` unknown counts as ``units``; an unknown cell as LSTM.
+    """
     available = _available_cached()
-    if "cython" in available and None not in (batch, timesteps, units) and (
-            batch * timesteps * units <= CYTHON_MAX_WORK):
-        return "cython"
+    if "cython" in available and None not in (batch, timesteps, units):
+        inner = (units if features is None else features) + units
+        if batch * timesteps * _GATES.get(cell, 4) * units * inner <= CYTHON_MAX_MACS:
+            return "cython"
     for name in ("numba", "cython", "numpy"):
         if name in available:
             return name
@@ -166,7 +176,7 @@ def auto_choice(cell=None, batch=None, timesteps=None, units=None):
 def resolve_backend(name=None, **call):
     """Return the kernel module for ``name`` (None: the default).
 
-    ``call`` (cell, batch, timesteps, units) informs the ``"auto"`` choice.
+    ``call`` (cell, batch, timesteps, units, features) informs the ``"auto"`` choice.
     This runs on every layer call, so the common cases are dictionary
     look-ups.
     """

@@ -203,3 +203,71 @@ def test_step_sees_weights_changed_in_place():
     after, _ = layer.step(x)
     np.testing.assert_allclose(after, layer(x[:, None]), rtol=1e-6)
     assert not np.allclose(before, after)
+
+
+@pytest.mark.parametrize("cls, options", [(SimpleRNN, {}), (LSTM, {}), (GRU, {}),
+                                          (GRU, {"reset_after": False})])
+def test_step_sees_every_weight_changed_in_place(cls, options, backend_name):
+    # step() keeps a per-batch plan (kernel, shapes); the weights must still be read live.
+    layer = cls(3, seed=0, backend=backend_name, input_shape=(1, 2), **options)
+    x = np.ones((1, 2), np.float32)
+    states = [np.full((1, 3), 0.5, np.float32)] * layer.state_size
+    layer.step(x, states)
+    for i, w in enumerate(layer.weights):
+        w += 0.25            # in place, as an optimizer does
+        out, _ = layer.step(x, states)
+        np.testing.assert_allclose(out, layer(x[:, None], initial_state=states), rtol=1e-5,
+                                   err_msg=f"after changing weight {i} in place")
+    layer.set_weights([np.zeros_like(w) for w in layer.weights])
+    out, _ = layer.step(x, states)
+    np.testing.assert_allclose(out, layer(x[:, None], initial_state=states), rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_step_returns_fresh_arrays(cls, backend_name):
+    layer = cls(3, seed=0, backend=backend_name, bias_initializer="random_normal",
+                input_shape=(1, 2))
+    x = RNG.standard_normal((4, 1, 2)).astype(np.float32)
+    out1, states1 = layer.step(x[:, 0])
+    kept = [out1.copy()] + [s.copy() for s in states1]
+    out2, states2 = layer.step(x[:, 0], states1)
+    out3, _ = layer.step(2 * x[:, 0], states2)
+    # Later steps wrote neither the output nor the states an earlier step returned.
+    for a, b in zip([out1] + states1, kept):
+        np.testing.assert_array_equal(a, b)
+    assert not any(np.shares_memory(a, b) for a in [out1, *states1]
+                   for b in [out2, *states2, out3])
+    # Feeding the returned states back equals the full call.
+    np.testing.assert_allclose(out3, layer(np.concatenate([x, x, 2 * x], axis=1)), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_step_follows_changes_of_batch_and_backend():
+    layer = LSTM(3, seed=0, bias_initializer="random_normal", input_shape=(1, 2))
+    x = RNG.standard_normal((5, 2)).astype(np.float32)
+    want = layer(x[:, None])
+    for name in fastrnn.available_backends():
+        layer.backend = name
+        assert layer.step(x[:2])[0].shape == (2, 3)
+        np.testing.assert_allclose(layer.step(x)[0], want, rtol=1e-5)
+        assert layer._step_plan[4] is fastrnn.backends.resolve_backend(name).lstm_forward
+    layer.backend = None
+    for name in fastrnn.available_backends():
+        with fastrnn.use_backend(name):
+            np.testing.assert_allclose(layer.step(x)[0], want, rtol=1e-5)
+            assert layer._step_plan[4] is fastrnn.backends.resolve_backend(name).lstm_forward
+    with pytest.raises(ValueError, match="expects inputs of shape"):
+        layer.step(np.ones((5, 3), np.float32))
+
+
+def test_auto_prefers_cython_only_for_tiny_work():
+    if "cython" not in fastrnn.available_backends():
+        pytest.skip("the Cython backend is not built")
+    choice = fastrnn.backends.auto_choice
+    fallback = "numba" if "numba" in fastrnn.available_backends() else "cython"
+    assert choice("lstm", batch=1, timesteps=10, units=8, features=4) == "cython"
+    assert choice("lstm", batch=1, timesteps=100, units=64, features=32) == fallback
+    # single steps: the per-step products decide, not just batch * units
+    assert choice("gru", batch=1, timesteps=1, units=32, features=32) == "cython"
+    assert choice("lstm", batch=1, timesteps=1, units=128, features=32) == fallback
+    assert choice("simple_rnn", batch=1, timesteps=1, units=512, features=128) == fallback

@@ -30,6 +30,7 @@ class RNNBase(Layer):
     cell = None        # "simple_rnn" | "lstm" | "gru"
     gates = 1
     supports_masking = True
+    _step_plan = None  # what step() resolved for the last batch size (see _step_plan_for)
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -208,7 +209,8 @@ class RNNBase(Layer):
             self.build(x.shape)
 
         backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
-                                           timesteps=timesteps, units=self.units)
+                                           timesteps=timesteps, units=self.units,
+                                           features=x.shape[2])
         record = ops.recurrent_forward(
             backend, self.cell, x, mask, states, *self._kernel_weights(),
             activation=self._codes[0], recurrent_activation=self._codes[1],
@@ -241,52 +243,94 @@ class RNNBase(Layer):
             Pass them back in as ``states`` for the next step.
 
         Equal to one time step of the full call (without masks). This is the
-        streaming hot path: when ``inputs`` and ``states`` already are
-        C-contiguous arrays of the layer's dtype, the only work besides the
-        kernel is a few small allocations.
+        streaming hot path: when ``inputs`` and ``states`` (a list) already
+        are C-contiguous arrays of the layer's dtype, the only work besides
+        the kernel is a few checks and small allocations. The arrays returned
+        are new at every call (never reused), and the weights are read at
+        every call, so in-place weight updates take effect at the next step.
         """
         x = inputs
-        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2
-                and x.flags.c_contiguous):
-            x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
+        plan = self._step_plan
+        # The plan (see _step_plan_for) holds what does not depend on weight
+        # values: the resolved kernel and the shapes. It stays valid while
+        # the batch, the layer's backend and the global default are the same.
+        if not (plan is not None and type(x) is np.ndarray and x.shape == plan[0]
+                and x.dtype == plan[1] and x.flags.c_contiguous
+                and plan[2] is self.backend and plan[3] is backends._default):
+            x, plan = self._step_setup(inputs)
+        (_, dtype, _, _, forward, x_shape, mask, state_shape, out_shape, h_shape,
+         gates_shape, candidate_shape) = plan
+        cell = self.cell
+        kernel, recurrent_kernel, bias = self._kernel_weights()
+        act, rec_act = self._codes
+        outputs = np.empty(out_shape, dtype)
+        h_states = np.empty(h_shape, dtype)
+        if cell == "lstm":
+            if not (type(states) is list and len(states) == 2):
+                states = self._step_states(states, state_shape)
+            h, c = states
+            if not (type(h) is np.ndarray and type(c) is np.ndarray and h.shape == state_shape
+                    and c.shape == state_shape and h.dtype == dtype and c.dtype == dtype
+                    and h.flags.c_contiguous and c.flags.c_contiguous):
+                h, c = self._step_states(states, state_shape)
+            c_states = np.empty(h_shape, dtype)
+            forward(x.reshape(x_shape), mask, h, c, kernel, recurrent_kernel, bias, act,
+                    rec_act, False, False, outputs, h_states, c_states,
+                    np.empty(gates_shape, dtype))
+            return outputs[:, 0], [h_states[1], c_states[1]]
+        h = states[0] if type(states) is list and len(states) == 1 else states
+        if not (type(h) is np.ndarray and h.shape == state_shape and h.dtype == dtype
+                and h.flags.c_contiguous):
+            h, = self._step_states(states, state_shape)
+        if cell == "simple_rnn":
+            forward(x.reshape(x_shape), mask, h, kernel, recurrent_kernel, bias, act, False,
+                    False, outputs, h_states)
+        else:
+            forward(x.reshape(x_shape), mask, h, kernel, recurrent_kernel, bias, act, rec_act,
+                    self.reset_after, False, False, outputs, h_states,
+                    np.empty(gates_shape, dtype), np.empty(candidate_shape, dtype))
+        return outputs[:, 0], [h_states[1]]
+
+    def _step_setup(self, inputs):
+        """The checks of :meth:`step`'s slow path: returns (x, plan)."""
+        x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
         batch = x.shape[0]
         if not self.built:
             self.build((batch, 1, x.shape[1]))
         elif x.shape[1] != self.input_dim:
             raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
                              f"{self.input_dim}); got {x.shape}")
-        checked = states if type(states) is list else None
-        if checked is None or len(checked) != self.state_size or not all(
-                type(s) is np.ndarray and s.dtype == self.dtype and s.shape == (
-                    batch, self.units) and s.flags.c_contiguous for s in checked):
-            checked, _ = self._check_states(states, batch)
-            if checked is None:
-                checked = [np.zeros((batch, self.units), self.dtype)] * self.state_size
-            checked = [np.ascontiguousarray(s) for s in checked]
-        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
-                                           timesteps=1, units=self.units)
-        kernel, recurrent_kernel, bias = self._kernel_weights()
-        dtype, units = self.dtype, self.units
-        x = x.reshape(batch, 1, x.shape[1])
-        mask = ops._all_true(batch, 1)
-        outputs = np.empty((batch, 1, units), dtype)
-        h_states = np.empty((2, batch, units), dtype)
-        act, rec_act = self._codes
-        if self.cell == "simple_rnn":
-            backend.simple_rnn_forward(x, mask, checked[0], kernel, recurrent_kernel, bias,
-                                       act, False, False, outputs, h_states)
-            return outputs[:, 0], [h_states[1]]
-        gates = np.empty((1, batch, self.gates * units), dtype)
-        if self.cell == "lstm":
-            c_states = np.empty((2, batch, units), dtype)
-            backend.lstm_forward(x, mask, checked[0], checked[1], kernel, recurrent_kernel,
-                                 bias, act, rec_act, False, False, outputs, h_states,
-                                 c_states, gates)
-            return outputs[:, 0], [h_states[1], c_states[1]]
-        backend.gru_forward(x, mask, checked[0], kernel, recurrent_kernel, bias, act,
-                            rec_act, self.reset_after, False, False, outputs, h_states, gates,
-                            np.empty((1, batch, units), dtype))
-        return outputs[:, 0], [h_states[1]]
+        plan = self._step_plan
+        if plan is None or plan[0] != x.shape or plan[2] is not self.backend or (
+                plan[3] is not backends._default):
+            plan = self._step_plan = self._step_plan_for(batch)
+        return x, plan
+
+    def _step_plan_for(self, batch):
+        """What :meth:`step` needs for a batch size, besides weights and states.
+
+        Nothing in it depends on weight values (the weights are read at every
+        step): the input shape and dtype it is valid for, the backend setting
+        and global default it was resolved under, the kernel, the all-True
+        mask and the shapes of the arrays the kernel fills.
+        """
+        name = self.backend
+        module = backends.resolve_backend(name, cell=self.cell, batch=batch, timesteps=1,
+                                          units=self.units, features=self.input_dim)
+        units = self.units
+        # backends._default is read after resolve_backend, which may have set it.
+        return ((batch, self.input_dim), np.dtype(self.dtype), name, backends._default,
+                getattr(module, f"{self.cell}_forward"), (batch, 1, self.input_dim),
+                ops._all_true(batch, 1), (batch, units), (batch, 1, units), (2, batch, units),
+                (1, batch, self.gates * units), (1, batch, units))
+
+    def _step_states(self, states, state_shape):
+        """The checks of :meth:`step`'s slow path for ``states``: a list of arrays."""
+        batch = state_shape[0]
+        checked, _ = self._check_states(states, batch)
+        if checked is None:
+            return [np.zeros(state_shape, self.dtype)] * self.state_size
+        return [np.ascontiguousarray(s) for s in checked]
 
     def reset_states(self, states=None):
         """Zero the kept states of a stateful layer (or set them to ``states``)."""
