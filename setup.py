@@ -95,7 +95,8 @@ def extensions():
         Extension(
             "fastrnn._cython_kernels",
             sources=[os.path.join(KERNELS, "_cython_kernels.pyx")],
-            depends=[os.path.join(KERNELS, "_linalg.pxd"), os.path.join(KERNELS, "_fastmath.h")],
+            depends=[os.path.join(KERNELS, name)
+                     for name in ("_linalg.pxd", "_fastmath.h", "_smallgemm.h")],
             include_dirs=[KERNELS],
             optional=not STRICT,
         )

@@ -34,6 +34,28 @@ cdef enum:
     SERIAL_PRODUCT = 134217728
 
 
+# C += A @ B and C += A^T @ B in register-blocked loops (_smallgemm.h): the
+# products of the batch slices, which run on several threads at once and
+# must not call a (possibly threaded) BLAS. Each element is summed in the
+# same order whatever rows or columns share the call, so results do not
+# depend on the slicing.
+cdef extern from "_smallgemm.h" nogil:
+    void sgemm_acc "fastrnn_sgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                       const float* a, Py_ssize_t lda, const float* b,
+                                       Py_ssize_t ldb, float* c, Py_ssize_t ldc)
+    void dgemm_acc "fastrnn_dgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                       const double* a, Py_ssize_t lda, const double* b,
+                                       Py_ssize_t ldb, double* c, Py_ssize_t ldc)
+    void sgemm_tn_acc "fastrnn_sgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                             const float* a, Py_ssize_t lda,
+                                             const float* b, Py_ssize_t ldb, float* c,
+                                             Py_ssize_t ldc)
+    void dgemm_tn_acc "fastrnn_dgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                             const double* a, Py_ssize_t lda,
+                                             const double* b, Py_ssize_t ldb, double* c,
+                                             Py_ssize_t ldc)
+
+
 # float32 tanh and sigmoid: a rational approximation (max abs error 1e-7),
 # in C so the array loops vectorize (see _fastmath.h). float64 keeps libm:
 # the tests ask for 1e-10 there.
@@ -185,3 +207,27 @@ cdef inline void mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_s
                 for p in range(k):
                     s = s + a[p * lda + i] * b[j * ldb + p]
                 c[i * ldc + j] += s
+
+
+cdef inline void mm_acc(bint hand, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                        const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
+                        floating* c, Py_ssize_t ldc) noexcept nogil:
+    """``C[m, n] += A[m, k] @ B[k, n]``: ``mm`` (loops or BLAS by size), or with
+    ``hand`` the register-blocked loops of ``_smallgemm.h``, which never call
+    BLAS (what the slice threads use). A, B and C must not overlap."""
+    if not hand:
+        mm(False, False, m, n, k, a, lda, b, ldb, <floating> 1, c, ldc)
+    elif floating is float:
+        sgemm_acc(m, n, k, a, lda, b, ldb, c, ldc)
+    else:
+        dgemm_acc(m, n, k, a, lda, b, ldb, c, ldc)
+
+
+cdef inline void mm_tn_acc(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
+                           Py_ssize_t lda, const floating* b, Py_ssize_t ldb, floating* c,
+                           Py_ssize_t ldc) noexcept nogil:
+    """``C[m, n] += A.T @ B`` with A stored (k, m): the loops of ``_smallgemm.h``."""
+    if floating is float:
+        sgemm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc)
+    else:
+        dgemm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc)

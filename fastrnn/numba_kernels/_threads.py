@@ -10,21 +10,18 @@ puts BLAS calls inside these threads (the slices use hand-written products).
 
 The thread count follows ``numba.get_num_threads()``; results do not depend
 on it (every row is computed by the same code whatever slice it is in).
+The threads come from the pool shared with the Cython backend
+(``fastrnn/_slices.py``).
 """
 import inspect
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
+from .._slices import get_pool as _get_pool
 from .config import PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
 
 #: Calls with a smaller batch always run serially (checked before anything else).
 MIN_BATCH = 2 * PARALLEL_MIN_BATCH
-
-_pool = None
-_pool_size = 0
-_lock = threading.Lock()
 
 
 def slices(batch, timesteps, units, width):
@@ -37,18 +34,6 @@ def slices(batch, timesteps, units, width):
             or timesteps * per_step < PARALLEL_MIN_WORK):
         return 0
     return max(1, min(numba.get_num_threads(), batch // PARALLEL_MIN_BATCH))
-
-
-def _get_pool(workers):
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers,
-                                       thread_name_prefix="fastrnn-numba")
-            _pool_size = workers
-        return _pool
 
 
 def run_slices(n, batch, kernel, *args):
