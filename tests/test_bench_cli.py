@@ -1,11 +1,19 @@
 """The benchmark command runs on a minimal grid and writes sane JSON (no timing asserts)."""
 import json
+import os
+import sys
+import threading
+import time
 
 import pytest
 
 import fastrnn
 from fastrnn.__main__ import main
-from fastrnn.bench import forward_flops, mode_flops
+from fastrnn.bench import forward_flops, mode_flops, runner
+from fastrnn.bench.threads import limit_thread_env, restore_env
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
+                                reason="settle() reads /proc/self/task")
 
 
 def test_bench_minimal_grid_writes_json(tmp_path, capsys):
@@ -40,6 +48,12 @@ def test_bench_minimal_grid_writes_json(tmp_path, capsys):
         assert r["best_fastrnn"] in backends
         assert r["flops"] == mode_flops("lstm", "tiny", r["mode"])
         assert r["bound_s"] > 0 and r["bound_ratio"] > 0
+        assert set(r["settle_s"]) == set(backends) and set(r["settle_capped"]) == set(backends)
+        assert all(v >= 0 for v in r["settle_s"].values())
+    if runner.running_threads() is not None:
+        assert data["settle"]["method"] and data["settle"]["max_wait_s"] > 0
+    assert data["settle"]["total_s"] >= 0
+    assert data["thread_env"]["OPENBLAS_THREAD_TIMEOUT"] is not None
     # the single-step benchmark ran (or says why it was skipped) for every backend
     assert set(data["step"]) == set(backends)
     for res in data["step"].values():
@@ -64,3 +78,78 @@ def test_usage_without_command(capsys):
     assert main([]) == 2
     assert "bench" in capsys.readouterr().out
     assert main(["frobnicate"]) == 2
+
+
+def test_no_settle_records_the_policy(tmp_path):
+    out = tmp_path / "results"
+    main(["bench", "--cells", "simple_rnn", "--shapes", "tiny", "--modes", "forward",
+          "--repeat", "3", "--no-peers", "--no-step", "--no-cold-start", "--no-chart",
+          "--no-settle", "--out", str(out)])
+    data = json.loads((out / "bench.json").read_text())
+    assert data["settle"]["method"] is None and data["settle"]["why"] == "--no-settle"
+    assert data["settle"]["total_s"] == 0
+    assert all(v == 0 for v in data["results"][0]["settle_s"].values())
+
+
+def _spin_in_thread(seconds):
+    stop = time.perf_counter() + seconds
+
+    def spin():
+        while time.perf_counter() < stop:
+            pass
+    thread = threading.Thread(target=spin)
+    thread.start()
+    return thread
+
+
+@needs_proc
+def test_settle_returns_at_once_when_nothing_spins():
+    runner.settle()  # earlier tests may have left worker threads spinning
+    waited, capped = runner.settle()
+    assert waited < 0.05 and not capped, (waited, runner.running_threads())
+
+
+@needs_proc
+def test_settle_waits_for_a_spinning_thread():
+    thread = _spin_in_thread(0.1)
+    try:
+        waited, capped = runner.settle(max_wait=5.0)
+    finally:
+        thread.join()
+    assert 0.02 < waited < 5.0 and not capped
+
+    thread = _spin_in_thread(1.0)
+    try:
+        waited, capped = runner.settle(max_wait=0.05)
+    finally:
+        thread.join()
+    assert capped and waited < 0.9
+
+
+@needs_proc
+def test_interleaved_reports_the_settle_waits():
+    res, errors = runner.interleaved({"a": lambda: None, "b": lambda: None}, repeat=3)
+    assert errors == {}
+    for r in res.values():
+        assert len(r["samples_s"]) == 3 and r["settle_s"] >= 0 and r["settle_capped"] == 0
+    res, _ = runner.interleaved({"a": lambda: None}, repeat=2, settle=None)
+    assert res["a"]["settle_s"] == 0
+
+
+def test_thread_env_keeps_numba_off_openmp(monkeypatch):
+    # Numba's OpenMP layer would load the system libgomp, which PyTorch then binds to
+    monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    previous, notes = limit_thread_env(2)
+    try:
+        assert os.environ["NUMBA_THREADING_LAYER"] == "workqueue"
+    finally:
+        restore_env(previous)
+    assert "NUMBA_THREADING_LAYER" not in os.environ
+
+    monkeypatch.setenv("NUMBA_THREADING_LAYER", "tbb")  # the user's choice is kept
+    previous, notes = limit_thread_env(2)
+    try:
+        assert os.environ["NUMBA_THREADING_LAYER"] == "tbb"
+    finally:
+        restore_env(previous)

@@ -51,6 +51,9 @@ def build_parser(parser=None):
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each grid point wait up to SECONDS for other processes to "
                         "leave the CPUs (< 0.3 cores busy); default 0 (do not wait)")
+    p.add_argument("--no-settle", action="store_true",
+                   help="take each sample right after the previous one, without first waiting "
+                        "for the worker threads the previous system left busy to go idle")
     p.add_argument("--no-step", action="store_true", help="skip the single-step benchmark")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start runs")
     p.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
@@ -95,6 +98,15 @@ def _versions(peers):
     for s in peers:
         v[s.name] = s.version
     return v
+
+
+def _numba_layer():
+    """The threading layer Numba launched (None if Numba is absent or has not launched one)."""
+    numba = sys.modules.get("numba")
+    try:
+        return numba.threading_layer() if numba is not None else None
+    except ValueError:  # not launched yet
+        return None
 
 
 def _log(msg, quiet=False):
@@ -179,11 +191,14 @@ def _run(args, notes):
         "versions": _versions(peers),
         "threads": args.threads,
         "thread_env": {k: os.environ.get(k) for k in (
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+            "NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")},
+        "numba_threading_layer": _numba_layer(),
         "fastrnn_api": api,
         "repeat": args.repeat,
         "warmup": args.warmup,
         "budget_s": args.budget,
+        "settle": runner.settle_policy(not args.no_settle),
         "systems": [{"name": s.name, "label": s.label, "kind": s.kind,
                      "threads": getattr(s, "threads", None)} for s in all_systems],
         "fastrnn_backends": backends,
@@ -193,6 +208,7 @@ def _run(args, notes):
         "results": [],
     }
     peak = gemm["best_gflops"] * 1e9  # re-measured at the end; the bound uses the best
+    settle = None if args.no_settle else runner.settle
     total = len(cells) * len(shapes) * len(modes)
     i = 0
     for cell in cells:
@@ -211,7 +227,8 @@ def _run(args, notes):
                     waited, _ = runner.wait_for_quiet(args.wait_quiet)
                 monitor = runner.CpuMonitor()
                 res, run_errors = runner.interleaved(fns, repeat=args.repeat,
-                                                     warmup=args.warmup, budget=args.budget)
+                                                     warmup=args.warmup, budget=args.budget,
+                                                     settle=settle)
                 others = monitor.others()
                 errors.update(run_errors)
                 row = _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak)
@@ -223,7 +240,7 @@ def _run(args, notes):
                     + "".join(f"; {n} ERROR {e}" for n, e in errors.items()))
 
     if not args.no_step:
-        data["step"] = _step(all_systems, args, runner)
+        data["step"] = _step(all_systems, args, runner, settle)
     if not args.no_cold_start:
         if "numba" in available:
             _log("cold start: fresh processes, empty then warm NUMBA_CACHE_DIR ...")
@@ -240,6 +257,7 @@ def _run(args, notes):
             if r["best_fastrnn_s"]:
                 r["bound_ratio"] = r["best_fastrnn_s"] / r["bound_s"]
     data["peak_gflops"] = max(gemm["best_gflops"], gemm_end["best_gflops"])
+    data["settle"]["total_s"] = _settle_total(data)
     data["elapsed_s"] = time.perf_counter() - t_start
     data["machine"]["loadavg_start"] = load_start
     data["machine"]["loadavg_end"] = _loadavg()
@@ -280,6 +298,8 @@ def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
         "first_call_s": {n: r["first_call_s"] for n, r in res.items()},
         "inner": {n: r["inner"] for n, r in res.items()},
         "samples_s": {n: r["samples_s"] for n, r in res.items()},
+        "settle_s": {n: r["settle_s"] for n, r in res.items()},
+        "settle_capped": {n: r["settle_capped"] for n, r in res.items()},
         "errors": errors,
         "best_peer": best_peer, "best_peer_s": peer_t.get(best_peer),
         "best_fastrnn": best_fast, "best_fastrnn_s": fast_t.get(best_fast),
@@ -288,7 +308,13 @@ def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
     }
 
 
-def _step(all_systems, args, runner):
+def _settle_total(data):
+    """Seconds ``settle`` waited before the samples, over the grid and the step."""
+    grid = sum(sum(r["settle_s"].values()) for r in data["results"])
+    return grid + sum(r.get("settle_s", 0.0) for r in data.get("step", {}).values())
+
+
+def _step(all_systems, args, runner, settle):
     from .systems import SkipSystem
     fns, out = {}, {}
     for s in all_systems:
@@ -300,10 +326,11 @@ def _step(all_systems, args, runner):
         except Exception as exc:  # noqa: BLE001
             out[label] = {"skipped": f"setup failed: {type(exc).__name__}: {exc}"}
     res, errors = runner.interleaved(fns, repeat=args.repeat, warmup=max(args.warmup, 10),
-                                     budget=args.budget)
+                                     budget=args.budget, settle=settle)
     for label, r in res.items():
         out[label] = {"median_s": r["median_s"], "first_call_s": r["first_call_s"],
-                      "inner": r["inner"], "samples_s": r["samples_s"]}
+                      "inner": r["inner"], "samples_s": r["samples_s"],
+                      "settle_s": r["settle_s"], "settle_capped": r["settle_capped"]}
     for label, e in errors.items():
         out[label] = {"skipped": f"error: {e}"}
     return out

@@ -6,15 +6,103 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
 
 perf = time.perf_counter
 
+#: settle(): seconds between two looks at the threads, and the longest wait.
+SETTLE_PROBE_S = 0.001
+SETTLE_MAX_S = 0.5
+
+
+def running_threads():
+    """How many of this process's threads, the caller excluded, are on a CPU or want one.
+
+    Reads the state letter of every ``/proc/self/task/*/stat`` (``R``:
+    running or runnable; a thread blocked on a lock, a futex or a sleep is
+    ``S``). The state changes at once, unlike the threads' CPU times, which
+    the kernel brings up to date only at scheduler ticks and context
+    switches (every 4 ms here): a spinning thread can look idle for that
+    long. Returns None where ``/proc`` is unavailable (not Linux).
+    """
+    me = str(threading.get_native_id())
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    return sum(_thread_state(tid) == "R" for tid in tids if tid != me)
+
+
+def _thread_state(tid):
+    """The state letter of this process's thread ``tid`` ("" if it has ended)."""
+    try:
+        with open(f"/proc/self/task/{tid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    # "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")"
+    return stat[stat.rindex(b")") + 2:][:1].decode()
+
+
+def settle(probe=SETTLE_PROBE_S, max_wait=SETTLE_MAX_S):
+    """Wait until this process's other threads stop using the CPU.
+
+    After a threaded call the worker threads of a runtime keep spinning for
+    a while, waiting for more work (PyTorch's OpenMP threads about 7 ms on
+    the development machine; OpenBLAS ~0.1 s unless ``OPENBLAS_THREAD_TIMEOUT``
+    is low; the Eigen pools of TF and XLA briefly) and take a core from
+    whatever runs next. In the interleaved rounds the next thing is another
+    system's sample, so ``interleaved`` calls this before each sample: it
+    returns as soon as no other thread of the process is running or
+    runnable (one look, 0.1-0.3 ms, when nothing spins), else looks again
+    every ``probe`` seconds, giving up after ``max_wait``. Other processes
+    are not considered (``wait_for_quiet`` is about them).
+
+    Parameters
+    ----------
+    probe : float
+        Seconds to sleep between two looks.
+    max_wait : float
+        Give up after this many seconds (a thread that never stops).
+
+    Returns
+    -------
+    waited : float
+        Seconds spent in the call; 0.0 without ``/proc`` (then a no-op).
+    capped : bool
+        True if some thread was still busy after ``max_wait``.
+    """
+    start = perf()
+    while True:
+        busy = running_threads()
+        waited = perf() - start
+        if not busy:  # 0, or None: no /proc
+            return (0.0 if busy is None else waited), False
+        if waited >= max_wait:
+            return waited, True
+        time.sleep(probe)
+
+
+def settle_policy(enabled=True):
+    """How ``interleaved`` separates the samples, for the JSON."""
+    if not enabled:
+        return {"method": None, "why": "--no-settle"}
+    if running_threads() is None:
+        return {"method": None, "why": "no /proc/self/task on this platform"}
+    return {"method": "before each sample, wait until no other thread of the process is "
+                      "running or runnable (/proc/self/task/*/stat)",
+            "probe_s": SETTLE_PROBE_S, "max_wait_s": SETTLE_MAX_S}
+
+
+def _no_settle():
+    return 0.0, False
+
 
 def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
-                budget=3.0, min_samples=3):
+                budget=3.0, min_samples=3, settle=settle):
     """Time zero-argument callables side by side.
 
     Each callable is called once (``first_call_s``: includes any JIT compile
@@ -26,17 +114,27 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
     (and has ``min_samples``) sits out the remaining rounds, so one very slow
     system cannot stretch the run; the JSON keeps each system's samples.
 
-    Returns {name: {"median_s", "samples_s", "inner", "first_call_s"}} and
-    {name: error message} for callables that raised.
+    Before each sample (and before each callable's first and warm-up calls)
+    ``settle()`` waits until the threads the previous system left spinning
+    are idle, so that no system is timed against another one's leftover
+    worker threads; pass ``settle=None`` to time back to back.
+
+    Returns {name: {"median_s", "samples_s", "inner", "first_call_s",
+    "settle_s", "settle_capped"}} and {name: error message} for callables
+    that raised; ``settle_s`` is the time waited before its samples and
+    ``settle_capped`` how many of those waits gave up at the cap.
     """
+    settle = settle or _no_settle
     results, errors, inner = {}, {}, {}
     live = {}
     for name, fn in fns.items():
         try:
+            settle()
             t = perf()
             fn()
             first = perf() - t
             times = []
+            settle()
             for _ in range(max(1, warmup)):
                 t = perf()
                 fn()
@@ -49,7 +147,8 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
         live[name] = fn
         est = max(min(times), 1e-7)
         inner[name] = int(max(1, min(max_inner, round(target_sample / est))))
-        results[name] = {"first_call_s": first, "samples_s": [], "inner": inner[name]}
+        results[name] = {"first_call_s": first, "samples_s": [], "inner": inner[name],
+                         "settle_s": 0.0, "settle_capped": 0}
     order = list(live)
     spent = dict.fromkeys(order, 0.0)
     gc.collect()
@@ -62,6 +161,9 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
                 fn, n = live[name], inner[name]
                 if spent[name] > budget and len(results[name]["samples_s"]) >= min_samples:
                     continue
+                waited, capped = settle()
+                results[name]["settle_s"] += waited
+                results[name]["settle_capped"] += capped
                 try:
                     t = perf()
                     for _ in range(n):

@@ -21,19 +21,38 @@ _ENV = (
     ("TF_NUM_INTRAOP_THREADS", "tensorflow"),
     ("TF_NUM_INTEROP_THREADS", "tensorflow"),
 )
-_OTHER = (
-    ("KERAS_BACKEND", "tensorflow"),
-    ("TF_CPP_MIN_LOG_LEVEL", "2"),
-    ("JAX_PLATFORMS", "cpu"),
+#: (environment variable, default value, module that reads it at import time);
+#: a value the user set is kept.
+#:
+#: NUMBA_THREADING_LAYER: Numba's default layer is OpenMP, and launching it
+#: (``numba.get_num_threads()``, which fastrnn calls) loads the system's
+#: ``libgomp.so.1``. PyTorch, imported after it, then binds to that library
+#: instead of the ``libgomp.so.1`` it ships (same soname), and its threads
+#: spin against each other: SimpleRNN medium forward went from 1.2 ms to
+#: 150-400 ms on 2 cores. fastrnn never uses Numba's parallel layer (its
+#: threads are plain Python threads), so the layer does not change its
+#: timings; ``workqueue`` loads no OpenMP at all.
+_DEFAULTS = (
+    ("KERAS_BACKEND", "tensorflow", None),
+    ("TF_CPP_MIN_LOG_LEVEL", "2", None),
+    ("JAX_PLATFORMS", "cpu", None),
+    ("NUMBA_THREADING_LAYER", "workqueue", "numba"),
 )
 
 
 def limit_thread_env(threads=THREADS):
-    """Set the thread-count variables; return (previous values, notes).
+    """Set the thread-count variables and the defaults in ``_DEFAULTS``.
 
     A variable read by a module that is already imported is left alone (it
     would have no effect, and changing ``NUMBA_NUM_THREADS`` after Numba
     started its threads is an error); the note says so.
+
+    Returns
+    -------
+    previous : dict
+        The previous value (or None) of every variable set, for ``restore_env``.
+    notes : list of str
+        The variables that could not be set, and why.
     """
     previous, notes = {}, []
     for var, module in _ENV:
@@ -43,7 +62,10 @@ def limit_thread_env(threads=THREADS):
             continue
         previous[var] = os.environ.get(var)
         os.environ[var] = str(threads)
-    for var, value in _OTHER:
+    for var, value, module in _DEFAULTS:
+        if module is not None and module in sys.modules and var not in os.environ:
+            notes.append(f"{var} not set: {module} was already imported")
+            continue
         previous[var] = os.environ.get(var)
         os.environ.setdefault(var, value)
     return previous, notes
