@@ -77,6 +77,22 @@ def test_threaded_shape_takes_the_threaded_path(restore_threads):
     assert slices(batch, timesteps, units, units) == 0
 
 
+def test_sliced_call_leaves_numba_threading_layer_alone():
+    """fastrnn never starts Numba's threading layer (its OpenMP layer loads
+    the system libgomp, which a later ``import torch`` would bind to)."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np\n"
+        "from numba.np.ufunc import parallel\n"
+        "from fastrnn.layers import LSTM\n"
+        f"x = np.ones({THREADED_SHAPE[:3]}, np.float32)\n"
+        f"LSTM({THREADED_SHAPE[3]}, backend='numba')(x)\n"
+        "assert not parallel._is_initialized, 'numba threading layer started'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 @pytest.mark.parametrize("cell,variant", VARIANTS)
 @pytest.mark.parametrize("go_backwards,zero_output_for_mask", [(False, False), (True, True)])
 def test_threaded_path_matches_reference(cell, variant, go_backwards, zero_output_for_mask):

@@ -18,6 +18,7 @@ _ENV = (
     ("VECLIB_MAXIMUM_THREADS", "numpy"),
     ("NUMEXPR_NUM_THREADS", None),
     ("NUMBA_NUM_THREADS", "numba"),
+    ("FASTRNN_NUM_THREADS", "fastrnn._cython_kernels"),
     ("TF_NUM_INTRAOP_THREADS", "tensorflow"),
     ("TF_NUM_INTEROP_THREADS", "tensorflow"),
 )
@@ -25,7 +26,8 @@ _ENV = (
 #: a value the user set is kept.
 #:
 #: NUMBA_THREADING_LAYER: Numba's default layer is OpenMP, and launching it
-#: (``numba.get_num_threads()``, which fastrnn calls) loads the system's
+#: (``numba.set_num_threads()``, which the bench calls; fastrnn itself never
+#: launches it) loads the system's
 #: ``libgomp.so.1``. PyTorch, imported after it, then binds to that library
 #: instead of the ``libgomp.so.1`` it ships (same soname), and its threads
 #: spin against each other: SimpleRNN medium forward went from 1.2 ms to
@@ -87,6 +89,11 @@ def limit_runtime_threads(threads=THREADS):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     except Exception as exc:  # numba missing or no threading layer
         notes.append(f"numba threads not set: {exc}")
+    try:
+        from fastrnn import _cython_kernels
+        _cython_kernels.set_num_threads(threads)
+    except ImportError:  # the optional extension is not built
+        pass
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(threads)

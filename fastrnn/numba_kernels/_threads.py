@@ -8,20 +8,34 @@ run them truly in parallel; this avoids Numba's ``parallel=True`` (slow to
 compile, and its OpenMP layer stalls badly on a loaded machine) and never
 puts BLAS calls inside these threads (the slices use hand-written products).
 
-The thread count follows ``numba.get_num_threads()``; results do not depend
-on it (every row is computed by the same code whatever slice it is in).
+The thread count follows ``numba.get_num_threads()`` once Numba's threading
+layer runs (``numba.set_num_threads`` starts it), and is
+``numba.config.NUMBA_NUM_THREADS`` until then: fastrnn never starts the
+layer itself. Starting Numba's default (OpenMP) layer loads the system's
+``libgomp.so.1``, and a PyTorch imported after that binds to it instead of
+its own copy; measured on 2 cores, PyTorch's SimpleRNN forward then went
+from 1.2 ms to 150-400 ms. Results do not depend on the thread count
+(every row is computed by the same code whatever slice it is in).
 The threads come from the pool shared with the Cython backend
 (``fastrnn/_slices.py``).
 """
 import inspect
 
 import numba
+from numba.np.ufunc import parallel as _numba_parallel
 
 from .._slices import get_pool as _get_pool
 from .config import PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
 
 #: Calls with a smaller batch always run serially (checked before anything else).
 MIN_BATCH = 2 * PARALLEL_MIN_BATCH
+
+
+def numba_threads():
+    """Numba's thread count, without starting its threading layer."""
+    if getattr(_numba_parallel, "_is_initialized", True):
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def slices(batch, timesteps, units, width):
@@ -33,7 +47,7 @@ def slices(batch, timesteps, units, width):
     if (batch < MIN_BATCH or per_step > PARALLEL_MAX_GEMM
             or timesteps * per_step < PARALLEL_MIN_WORK):
         return 0
-    return max(1, min(numba.get_num_threads(), batch // PARALLEL_MIN_BATCH))
+    return max(1, min(numba_threads(), batch // PARALLEL_MIN_BATCH))
 
 
 def run_slices(n, batch, kernel, *args):
