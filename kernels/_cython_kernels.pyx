@@ -18,8 +18,8 @@ line by line; what differs is only how the work is arranged:
 
 Scratch buffers are allocated once per call, never per step.
 
-Batches of at least ``ROWS_MIN_BATCH`` rows run the *row code* instead
-(``*_rows`` functions, ``slice_rows``; see ``slice_count`` for the rule),
+Every non-empty batch runs the *row code* (``*_rows`` functions,
+``slice_rows``; see ``slice_count`` for the rule),
 which works on any range of batch rows: the recurrence couples time steps,
 never batch rows. Its products are the register-blocked loops of
 ``_smallgemm.h``, never BLAS, in which each row (and each column of the
@@ -29,8 +29,9 @@ on up to ``get_num_threads()`` Python threads (``fastrnn/_slices.py``; the
 slices run without the GIL, and no BLAS call inside them can oversubscribe
 the cores). Row code, per slice: the forward projects one step at a time
 (no ``(B, T, G*H)`` buffer, whose allocation page-faults on every call at
-these sizes); the backward's time loop also fills the slice's rows of
-``dx``. Then the weight and bias gradients, which sum over every row, are
+these sizes; a call run whole on the calling thread projects all steps up
+front with the same loops, which gives the same bits); the backward's time
+loop also fills the slice's rows of ``dx``. Then the weight and bias gradients, which sum over every row, are
 computed whole per column, in column blocks on the threads. So results
 depend on the shapes only, never on the slicing or the thread count.
 """
@@ -65,9 +66,13 @@ _F64 = np.dtype(np.float64)
 
 # Which code runs a call is decided from its shapes alone:
 #
-# * batch < ROWS_MIN_BATCH: the serial code (BLAS or plain loops by product
-#   size, the input projection as one GEMM up front), as before slices
-#   existed: what batch-1 and tiny calls run.
+# * batch < ROWS_MIN_BATCH (an empty batch): the serial code (BLAS or plain
+#   loops by product size, the input projection as one GEMM up front). It
+#   used to run every batch under 16 rows, until the row code beat it on
+#   all of them: measured (float32, LSTM forward/train, ms, row code vs
+#   serial) 0.075/0.22 vs 0.107/0.36 for the benchmark's "small"
+#   (1x100x32x64), 2.2/7.0 vs 5.3/14.6 at 15x100x100x128, 5.3/24.5 vs
+#   39.6/80.5 at 1x100x512x512.
 # * otherwise the row code of the slices: register-blocked products
 #   (_smallgemm.h) in which every batch row, and every column of the
 #   weight gradients, is computed the same way whatever else shares the
@@ -86,7 +91,7 @@ _F64 = np.dtype(np.float64)
 # row code on the calling thread. The results depend on which code runs
 # (serial or row code), never on n or on the thread count.
 cdef enum:
-    ROWS_MIN_BATCH = 16
+    ROWS_MIN_BATCH = 1
     SLICE_MIN_BATCH = 16
     SLICE_ROWS = 16
     SLICE_MAX = 8
@@ -305,14 +310,53 @@ cdef void* scratch(Py_ssize_t n, size_t itemsize, bint zero) noexcept nogil:
 
 cdef void project_inputs(const floating* x, const floating* kernel, const floating* bias,
                          Py_ssize_t rows, Py_ssize_t features, Py_ssize_t width,
-                         floating* out) noexcept nogil:
-    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast)."""
+                         floating* out, bint hand) noexcept nogil:
+    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast);
+    ``hand``: with the loops of ``_smallgemm.h``, which give each element the
+    bits the row code's step-by-step projection (``input_rows``) gives it."""
     cdef Py_ssize_t i, j
     for i in range(rows):
         for j in range(width):
             out[i * width + j] = bias[j]
-    mm(False, False, rows, width, features, x, features, kernel, width, <floating> 1,
-       out, width)
+    mm_acc(hand, rows, width, features, x, features, kernel, width, out, width)
+
+
+cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n,
+                                bint* failed) noexcept nogil:
+    """The input projection of a row-code forward on the calling thread (n == 1),
+    done up front for all timesteps: one product of batch*timesteps rows
+    instead of one of ``batch`` rows per step (at batch 1, a vector product
+    per step). Same bits as the per-step projection. NULL when n != 1 (the
+    slices project step by step: no (B, T, G*H) buffer to page-fault on at
+    the sizes that run them); ``failed`` set if out of memory. ``dtype_tag``
+    only picks the specialisation."""
+    cdef floating* xw
+    if n != 1:
+        return NULL
+    xw = <floating*> scratch(jb.batch * jb.timesteps * jb.width, sizeof(floating), False)
+    if xw == NULL:
+        failed[0] = True
+        return NULL
+    project_inputs(<const floating*> jb.x, <const floating*> jb.kernel,
+                   <const floating*> jb.bias, jb.batch * jb.timesteps, jb.features,
+                   jb.width, xw, True)
+    return xw
+
+
+cdef int run_forward_rows(Job* jb, int kind, floating* dtype_tag, Py_ssize_t n) except -1:
+    """The row code of a forward call (``n`` from ``slice_count``, at least 1):
+    on the calling thread alone (n == 1) with the inputs projected up front
+    (``project_up_front``), else as n batch slices on threads."""
+    cdef bint failed = False
+    jb.xw = project_up_front(dtype_tag, jb, n, &failed)
+    if failed:
+        raise MemoryError()
+    try:
+        run_slices(jb, kind, floating is float, n)
+    finally:
+        free(jb.xw)
+        jb.xw = NULL
+    return 0
 
 
 cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1, bint hand,
@@ -548,7 +592,7 @@ cdef int _simple_rnn_forward(
             return 0
         if n:
             with gil:
-                run_slices(&jb, SIMPLE_RNN_FORWARD, floating is float, n)
+                run_forward_rows(&jb, SIMPLE_RNN_FORWARD, <floating*> NULL, n)
             return 0
         xw = <floating*> scratch(batch * timesteps * units, sizeof(floating), False)
         if xw == NULL:
@@ -556,7 +600,7 @@ cdef int _simple_rnn_forward(
                 raise MemoryError()
         jb.xw = xw
         project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0], batch * timesteps, features,
-                       units, xw)
+                       units, xw, False)
         simple_rnn_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
         free(xw)
         return 0
@@ -743,7 +787,7 @@ cdef int _lstm_forward(
             return 0
         if n:
             with gil:
-                run_slices(&jb, LSTM_FORWARD, floating is float, n)
+                run_forward_rows(&jb, LSTM_FORWARD, <floating*> NULL, n)
             return 0
         xw = <floating*> scratch(batch * timesteps * width, sizeof(floating), False)
         if xw == NULL:
@@ -751,7 +795,7 @@ cdef int _lstm_forward(
                 raise MemoryError()
         jb.xw = xw
         project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0], batch * timesteps, features,
-                       width, xw)
+                       width, xw, False)
         lstm_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
         free(xw)
         return 0
@@ -1007,12 +1051,12 @@ cdef int _gru_forward(
         jb.xw, jb.u = xw, u
         if not n:
             project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0, 0], batch * timesteps,
-                           features, width, xw)
+                           features, width, xw, False)
             gru_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
             free(xw); free(u)
             return 0
     try:
-        run_slices(&jb, GRU_FORWARD, floating is float, n)
+        run_forward_rows(&jb, GRU_FORWARD, <floating*> NULL, n)
     finally:
         free(u)
     return 0

@@ -166,8 +166,56 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                         
     }                                                                                    \
 }
 
-FASTRNN_GEMM_ACC(fastrnn_sgemm_acc, float, FASTRNN_A_NN, lda)
-FASTRNN_GEMM_ACC(fastrnn_dgemm_acc, double, FASTRNN_A_NN, lda)
+/* C[m, n] += A[m, k] @ B[k, n] for a few rows (m <= FASTRNN_GEMM_STREAM_ROWS)
+ * and a large B (at least FASTRNN_GEMM_STREAM_BYTES): B is read row by
+ * row, contiguously, each row used for all m rows of C. The panels above
+ * read B's rows ldb apart; with one or two rows of A there is little
+ * register reuse to pay for that, and once B outgrows the L2 cache every
+ * row of a panel is a cache and TLB miss. Measured with AVX-512, LSTM
+ * forward, batch 1, 512 units (B of 4 MB): 24 ms with panels, 5.3 ms
+ * streamed; batch 2, 64 units (B of 64 KB): 0.30 ms with panels, 0.52
+ * streamed. Every element is summed in the same order as in the panels. */
+#define FASTRNN_GEMM_STREAM_ROWS 2
+#define FASTRNN_GEMM_STREAM_BYTES (512 * 1024)
+
+#define FASTRNN_GEMM_STREAM(NAME, T)                                                     \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                                  \
+                 const T* FASTRNN_RESTRICT a, ptrdiff_t lda,                             \
+                 const T* FASTRNN_RESTRICT b, ptrdiff_t ldb,                             \
+                 T* FASTRNN_RESTRICT c, ptrdiff_t ldc)                                   \
+{                                                                                        \
+    ptrdiff_t i, p, j;                                                                   \
+    for (p = 0; p < k; p++) {                                                            \
+        const T* FASTRNN_RESTRICT bp = b + p * ldb;                                      \
+        for (i = 0; i < m; i++) {                                                        \
+            T v = a[i * lda + p];                                                        \
+            T* FASTRNN_RESTRICT ci = c + i * ldc;                                        \
+            for (j = 0; j < n; j++)                                                      \
+                ci[j] = FASTRNN_MADD_##T(ci[j], v, bp[j]);                               \
+        }                                                                                \
+    }                                                                                    \
+}
+
+FASTRNN_GEMM_STREAM(fastrnn_sgemm_stream, float)
+FASTRNN_GEMM_STREAM(fastrnn_dgemm_stream, double)
+FASTRNN_GEMM_ACC(fastrnn_sgemm_panels, float, FASTRNN_A_NN, lda)
+FASTRNN_GEMM_ACC(fastrnn_dgemm_panels, double, FASTRNN_A_NN, lda)
+
+#define FASTRNN_GEMM_NN(NAME, T, STREAM, PANELS)                                         \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
+                 const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
+{                                                                                        \
+    if (m <= 0 || n <= 0 || k <= 0)                                                      \
+        return;                                                                          \
+    if (m <= FASTRNN_GEMM_STREAM_ROWS                                                     \
+            && (size_t) k * (size_t) n * sizeof(T) >= FASTRNN_GEMM_STREAM_BYTES)         \
+        STREAM(m, n, k, a, lda, b, ldb, c, ldc);                                         \
+    else                                                                                 \
+        PANELS(m, n, k, a, lda, b, ldb, c, ldc);                                         \
+}
+
+FASTRNN_GEMM_NN(fastrnn_sgemm_acc, float, fastrnn_sgemm_stream, fastrnn_sgemm_panels)
+FASTRNN_GEMM_NN(fastrnn_dgemm_acc, double, fastrnn_dgemm_stream, fastrnn_dgemm_panels)
 FASTRNN_GEMM_ACC(fastrnn_sgemm_tn_acc, float, FASTRNN_A_TN, 1)
 FASTRNN_GEMM_ACC(fastrnn_dgemm_tn_acc, double, FASTRNN_A_TN, 1)
 

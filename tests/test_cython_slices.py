@@ -58,8 +58,9 @@ def test_the_shapes_take_the_paths_they_are_meant_to():
         assert _plan(cell, THREADED) == 2
         assert _plan(cell, THREADED_4) == 4
         assert _plan(cell, ONE_THREAD) == 1
-        assert _plan(cell, (15, 100, 100, 128)) == 0   # small batch: serial code
-        assert _plan(cell, (1, 100, 32, 64)) == 0      # the benchmark's "small"
+        assert _plan(cell, (15, 100, 100, 128)) == 1   # small batch: row code, one thread
+        assert _plan(cell, (1, 100, 32, 64)) == 1      # the benchmark's "small"
+        assert _plan(cell, (0, 100, 32, 64)) == 0      # empty batch: serial code
     assert K._slice_count(1024, 100, 256, 512, 2048) == 8
 
 

@@ -80,6 +80,10 @@ def test_activations(backend_name, dtype, cell, variant, activation, recurrent_a
 ])
 def test_shapes(backend_name, dtype, cell, variant, shape):
     batch, timesteps, features, units = shape
+    # Weights of about Glorot's scale, as a trained layer has: with much
+    # larger ones the wider shapes are chaotic, and float32 rounding (which
+    # legitimately differs between summation orders) grows exponentially in T.
+    scale = min(0.5, 1.5 / np.sqrt(features + units))
     case = make_case(cell, batch=batch, timesteps=timesteps, features=features, units=units,
-                     dtype=dtype, seed=13, mask="random", **variant)
+                     dtype=dtype, seed=13, mask="random", scale=scale, **variant)
     assert_backend_matches_reference(backend_name, case)
