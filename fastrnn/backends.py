@@ -144,15 +144,19 @@ def use_backend(name):
         set_backend(previous)
 
 
-#: ``"auto"`` hands calls of at most this many multiply-adds (batch *
-#: timesteps * G*units * (features + units), G the cell's gate count) to
-#: Cython, which has no JIT dispatch. Measured (kernel calls, float32): on
-#: the tiny shape (1x10x4x8) Cython was about 1 us ahead; the two tie near
-#: 20k (one LSTM step of batch 1, input 32, units 64: 24k); from about 30k
-#: up Numba leads (a step of units 128: Numba 5 us, Cython 27 us), as on
-#: the small shape (1x100x32x64). The earlier rule, batch * timesteps *
-#: units <= 2048, sent such single steps of 128-512 units to Cython.
-CYTHON_MAX_MACS = 20480
+#: ``"auto"`` hands a call to Cython (when built) unless it has fewer than
+#: ``CYTHON_MIN_BATCH`` rows *and* recurrent weights (units * G*units, G the
+#: cell's gate count) of more than ``CYTHON_MAX_SMALL_BATCH_WEIGHTS``
+#: elements; those go to Numba. Measured (float32, layer calls, ms,
+#: Numba/Cython, forward and train): the benchmark grid's tiny, small,
+#: medium and large shapes all favour Cython (LSTM small 0.114/0.078 and
+#: 0.30/0.24; medium 2.1/1.8 and 7.0/5.4), as do few rows with small
+#: weights (LSTM 15x100x100x128: 3.3/2.7 and 9.3/7.7); few rows with big
+#: weights favour Numba, whose loops stream the weights (LSTM 8x100x256x256:
+#: 6.6/7.0 and 17.5/20.6; 1x100x512x512: 5.0/5.8 and 22.2/26.1). Single
+#: steps (layer.step, batch 1) tie within a microsecond or two.
+CYTHON_MIN_BATCH = 16
+CYTHON_MAX_SMALL_BATCH_WEIGHTS = 65536
 
 _GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
@@ -160,12 +164,15 @@ _GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 def auto_choice(cell=None, batch=None, timesteps=None, units=None, features=None):
     """The backend ``"auto"`` picks for a call of this cell and shape.
 
-    ``features`` unknown counts as ``units``; an unknown cell as LSTM.
+    Unknown shapes, or an unknown cell (counted as LSTM), still get an answer.
+    ``timesteps`` and ``features`` do not change the choice today; they are
+    part of the signature so that a rule measured on them can use them.
     """
     available = _available_cached()
-    if "cython" in available and None not in (batch, timesteps, units):
-        inner = (units if features is None else features) + units
-        if batch * timesteps * _GATES.get(cell, 4) * units * inner <= CYTHON_MAX_MACS:
+    if "cython" in available:
+        if batch is None or units is None or batch >= CYTHON_MIN_BATCH:
+            return "cython"
+        if _GATES.get(cell, 4) * units * units <= CYTHON_MAX_SMALL_BATCH_WEIGHTS:
             return "cython"
     for name in ("numba", "cython", "numpy"):
         if name in available:
