@@ -31,8 +31,9 @@ the cores). Row code, per slice: the forward projects one step at a time
 (no ``(B, T, G*H)`` buffer, whose allocation page-faults on every call at
 these sizes; a call run whole on the calling thread projects all steps up
 front with the same loops, which gives the same bits); the backward's time
-loop also fills the slice's rows of ``dx``. Then the weight and bias gradients, which sum over every row, are
-computed whole per column, in column blocks on the threads. So results
+loop also fills the slice's rows of ``dx``. Then the weight and bias
+gradients, which sum over every row, are computed whole per column, in
+column blocks on the threads. So results
 depend on the shapes only, never on the slicing or the thread count.
 """
 from libc.stdlib cimport calloc, free, malloc
