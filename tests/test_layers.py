@@ -276,3 +276,31 @@ def test_auto_prefers_cython_except_few_rows_with_big_weights():
     assert choice("simple_rnn", batch=1, timesteps=1, units=512, features=128) == fallback
     assert choice("simple_rnn", batch=1, timesteps=1, units=256, features=128) == "cython"
     assert choice(None) == "cython"
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+def test_repeated_calls_take_the_planned_path_with_the_same_results(cls):
+    """The second call of a shape runs the cached plan; it must give what the
+    checked path gives, see weight updates, and follow a backend change."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    layer = cls(6, return_sequences=True, return_state=True)
+    first = layer(x)
+    assert layer._call_plan is not None
+    second = layer(x)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    weights = layer.get_weights()
+    layer.set_weights([w * 0.5 for w in weights])
+    changed = layer(x)
+    reference = cls(6, return_sequences=True, return_state=True)
+    reference(x)
+    reference.set_weights([w * 0.5 for w in weights])
+    with fastrnn.use_backend("numpy"):
+        want = reference(x)
+        got = layer(x)
+    for a, b, c in zip(changed, want, got):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="features"):
+        layer(np.ones((3, 5, 7), np.float32))

@@ -31,6 +31,7 @@ class RNNBase(Layer):
     gates = 1
     supports_masking = True
     _step_plan = None  # what step() resolved for the last batch size (see _step_plan_for)
+    _call_plan = None  # what __call__ resolved for the last input shape (see _call_plan_for)
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -198,6 +199,17 @@ class RNNBase(Layer):
         output : ndarray of shape (batch, units) or (batch, timesteps, units)
             With ``return_state=True``: a list ``[output, h]`` or ``[output, h, c]``.
         """
+        plan = self._call_plan
+        # The fast path: a C-contiguous array of the shape and dtype the plan
+        # was made for, no initial_state, mask or training, not stateful.
+        # The plan (see _call_plan_for) holds what does not depend on weight
+        # values; every check of the full path below holds for such an input.
+        if (plan is not None and initial_state is None and mask is None
+                and training is False and type(inputs) is np.ndarray
+                and inputs.shape == plan[0] and inputs.dtype == plan[1]
+                and inputs.flags.c_contiguous and plan[2] is self.backend
+                and plan[3] is backends._default and not self.stateful):
+            return self._planned_call(inputs, plan)
         x = self._check_inputs(inputs)
         batch, timesteps, _ = x.shape
         states, given_as_list = self._check_states(initial_state, batch)
@@ -217,6 +229,10 @@ class RNNBase(Layer):
             reset_after=getattr(self, "reset_after", True), go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask)
 
+        if not self.stateful and mask is None:
+            if plan is None or plan[0] != x.shape or plan[1] != x.dtype or (
+                    plan[2] is not self.backend or plan[3] is not backends._default):
+                self._call_plan = self._call_plan_for(x.shape)
         final_states = [s.copy() for s in record.final_states]
         if self.stateful:
             self._states = [s.copy() for s in final_states]
@@ -224,6 +240,56 @@ class RNNBase(Layer):
         output = record.outputs if self.return_sequences else record.outputs[:, -1].copy()
         if self.return_state:
             return [output, *final_states]
+        return output
+
+    def _call_plan_for(self, shape):
+        """What the fast path of :meth:`__call__` needs for an input shape, besides
+        weights: the shape and dtype it is valid for, the backend setting and
+        global default it was resolved under, the kernel, the all-True mask,
+        read-only zero initial states and the shapes of the arrays the kernel
+        fills. Nothing in it depends on weight values."""
+        batch, timesteps, features = shape
+        name = self.backend
+        module = backends.resolve_backend(name, cell=self.cell, batch=batch,
+                                          timesteps=timesteps, units=self.units,
+                                          features=features)
+        zeros = np.zeros((batch, self.units), self.dtype)
+        zeros.flags.writeable = False
+        # backends._default is read after resolve_backend, which may have set it.
+        return (tuple(shape), np.dtype(self.dtype), name, backends._default,
+                getattr(module, f"{self.cell}_forward"), ops._all_true(batch, timesteps),
+                zeros, (batch, timesteps, self.units), (timesteps + 1, batch, self.units),
+                (timesteps, batch, self.gates * self.units), (timesteps, batch, self.units))
+
+    def _planned_call(self, x, plan):
+        """:meth:`__call__` on the fast path (see there)."""
+        forward, mask, zeros, out_shape, h_shape, gates_shape, candidate_shape = plan[4:]
+        dtype = plan[1]
+        cell = self.cell
+        kernel, recurrent_kernel, bias = self._kernel_weights()
+        act, rec_act = self._codes
+        outputs = np.empty(out_shape, dtype)
+        h_states = np.empty(h_shape, dtype)
+        self._cache = None
+        if cell == "simple_rnn":
+            forward(x, mask, zeros, kernel, recurrent_kernel, bias, act, self.go_backwards,
+                    self.zero_output_for_mask, outputs, h_states)
+            states = (h_states,)
+        elif cell == "lstm":
+            c_states = np.empty(h_shape, dtype)
+            forward(x, mask, zeros, zeros, kernel, recurrent_kernel, bias, act, rec_act,
+                    self.go_backwards, self.zero_output_for_mask, outputs, h_states,
+                    c_states, np.empty(gates_shape, dtype))
+            states = (h_states, c_states)
+        else:
+            forward(x, mask, zeros, kernel, recurrent_kernel, bias, act, rec_act,
+                    self.reset_after, self.go_backwards, self.zero_output_for_mask,
+                    outputs, h_states, np.empty(gates_shape, dtype),
+                    np.empty(candidate_shape, dtype))
+            states = (h_states,)
+        output = outputs if self.return_sequences else outputs[:, -1].copy()
+        if self.return_state:
+            return [output, *[s[-1].copy() for s in states]]
         return output
 
     def step(self, inputs, states=None):
