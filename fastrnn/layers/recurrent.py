@@ -3,6 +3,8 @@
 The layers check their input, own the weights in Keras's layout and order,
 and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
 """
+from typing import Any, Callable, NamedTuple
+
 import numpy as np
 
 from .. import activations, backends, initializers, ops
@@ -24,14 +26,37 @@ class _ForgetBiasOnes(initializers.Initializer):
         return bias
 
 
+class _KernelPlan(NamedTuple):
+    """What a planned call (:meth:`RNNBase.__call__` repeated on one input
+    shape, or :meth:`RNNBase.step`) needs besides weights and input values.
+
+    Nothing in it depends on weight values (the weights are read at every
+    call). It stays valid while the input shape and dtype, the layer's
+    backend setting and the global default are those it was made for.
+    """
+
+    shape: tuple              # the input shape it is valid for
+    dtype: np.dtype
+    backend: Any              # the layer's backend setting when it was made
+    default: Any              # backends._default when it was made
+    forward: Callable         # the resolved forward kernel
+    kernel_shape: tuple       # the input shape the kernel sees: (batch, timesteps, features)
+    mask: np.ndarray          # all-True, read-only
+    zeros: np.ndarray         # a read-only zero state of shape (batch, units)
+    out_shape: tuple          # the shapes of the arrays the kernel fills: outputs,
+    h_shape: tuple            # h_states (and c_states),
+    gates_shape: tuple        # gates,
+    candidate_shape: tuple    # recurrent_candidate
+
+
 class RNNBase(Layer):
     """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell`` and ``gates``."""
 
     cell = None        # "simple_rnn" | "lstm" | "gru"
     gates = 1
     supports_masking = True
-    _step_plan = None  # what step() resolved for the last batch size (see _step_plan_for)
-    _call_plan = None  # what __call__ resolved for the last input shape (see _call_plan_for)
+    _step_plan = None  # the _KernelPlan of step() for the last batch size
+    _call_plan = None  # the _KernelPlan of __call__ for the last input shape
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -200,15 +225,11 @@ class RNNBase(Layer):
             With ``return_state=True``: a list ``[output, h]`` or ``[output, h, c]``.
         """
         plan = self._call_plan
-        # The fast path: a C-contiguous array of the shape and dtype the plan
-        # was made for, no initial_state, mask or training, not stateful.
-        # The plan (see _call_plan_for) holds what does not depend on weight
-        # values; every check of the full path below holds for such an input.
-        if (plan is not None and initial_state is None and mask is None
-                and training is False and type(inputs) is np.ndarray
-                and inputs.shape == plan[0] and inputs.dtype == plan[1]
-                and inputs.flags.c_contiguous and plan[2] is self.backend
-                and plan[3] is backends._default and not self.stateful):
+        # The fast path: an input the plan fits, no initial_state, mask or
+        # training, not stateful; every check of the full path below holds
+        # for such an input (the plan is only made after they passed).
+        if (initial_state is None and mask is None and training is False
+                and not self.stateful and self._plan_fits(plan, inputs)):
             return self._planned_call(inputs, plan)
         x = self._check_inputs(inputs)
         batch, timesteps, _ = x.shape
@@ -229,10 +250,8 @@ class RNNBase(Layer):
             reset_after=getattr(self, "reset_after", True), go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask)
 
-        if not self.stateful and mask is None:
-            if plan is None or plan[0] != x.shape or plan[1] != x.dtype or (
-                    plan[2] is not self.backend or plan[3] is not backends._default):
-                self._call_plan = self._call_plan_for(x.shape)
+        if not self.stateful and mask is None and not self._plan_fits(plan, x):
+            self._call_plan = self._kernel_plan(x.shape, x.shape)
         final_states = [s.copy() for s in record.final_states]
         if self.stateful:
             self._states = [s.copy() for s in final_states]
@@ -242,13 +261,18 @@ class RNNBase(Layer):
             return [output, *final_states]
         return output
 
-    def _call_plan_for(self, shape):
-        """What the fast path of :meth:`__call__` needs for an input shape, besides
-        weights: the shape and dtype it is valid for, the backend setting and
-        global default it was resolved under, the kernel, the all-True mask,
-        read-only zero initial states and the shapes of the arrays the kernel
-        fills. Nothing in it depends on weight values."""
-        batch, timesteps, features = shape
+    def _plan_fits(self, plan, x):
+        """Whether ``plan`` (a _KernelPlan or None) holds for input ``x``."""
+        if plan is None or type(x) is not np.ndarray:
+            return False
+        shape, dtype, backend, default = plan[:4]   # faster than four attribute reads
+        return (x.shape == shape and x.dtype == dtype and x.flags.c_contiguous
+                and backend is self.backend and default is backends._default)
+
+    def _kernel_plan(self, shape, kernel_shape):
+        """The _KernelPlan for inputs of ``shape`` that the kernel sees as
+        ``kernel_shape`` (batch, timesteps, features)."""
+        batch, timesteps, features = kernel_shape
         name = self.backend
         module = backends.resolve_backend(name, cell=self.cell, batch=batch,
                                           timesteps=timesteps, units=self.units,
@@ -256,41 +280,53 @@ class RNNBase(Layer):
         zeros = np.zeros((batch, self.units), self.dtype)
         zeros.flags.writeable = False
         # backends._default is read after resolve_backend, which may have set it.
-        return (tuple(shape), np.dtype(self.dtype), name, backends._default,
-                getattr(module, f"{self.cell}_forward"), ops._all_true(batch, timesteps),
-                zeros, (batch, timesteps, self.units), (timesteps + 1, batch, self.units),
-                (timesteps, batch, self.gates * self.units), (timesteps, batch, self.units))
+        units = self.units
+        return _KernelPlan(tuple(shape), np.dtype(self.dtype), name, backends._default,
+                           getattr(module, f"{self.cell}_forward"), tuple(kernel_shape),
+                           ops._all_true(batch, timesteps), zeros,
+                           (batch, timesteps, units), (timesteps + 1, batch, units),
+                           (timesteps, batch, self.gates * units), (timesteps, batch, units))
 
-    def _planned_call(self, x, plan):
-        """:meth:`__call__` on the fast path (see there)."""
-        forward, mask, zeros, out_shape, h_shape, gates_shape, candidate_shape = plan[4:]
-        dtype = plan[1]
-        cell = self.cell
+    def _planned_forward(self, plan, x, h, c, go_backwards, zero_output_for_mask):
+        """The planned forward kernel on checked arrays (``c`` only for LSTM):
+        (outputs, h_states, c_states or None). The kernel is called here
+        directly rather than through ``ops.recurrent_forward``, which checks
+        and casts its arguments and keeps a record for the backward: about
+        2 us, as much as the whole call on the tiny shape."""
+        (_, dtype, _, _, forward, _, mask, _, out_shape, h_shape, gates_shape,
+         candidate_shape) = plan
         kernel, recurrent_kernel, bias = self._kernel_weights()
         act, rec_act = self._codes
         outputs = np.empty(out_shape, dtype)
         h_states = np.empty(h_shape, dtype)
-        self._cache = None
+        cell = self.cell
         if cell == "simple_rnn":
-            forward(x, mask, zeros, kernel, recurrent_kernel, bias, act, self.go_backwards,
-                    self.zero_output_for_mask, outputs, h_states)
-            states = (h_states,)
-        elif cell == "lstm":
+            forward(x, mask, h, kernel, recurrent_kernel, bias, act, go_backwards,
+                    zero_output_for_mask, outputs, h_states)
+            return outputs, h_states, None
+        if cell == "lstm":
             c_states = np.empty(h_shape, dtype)
-            forward(x, mask, zeros, zeros, kernel, recurrent_kernel, bias, act, rec_act,
-                    self.go_backwards, self.zero_output_for_mask, outputs, h_states,
-                    c_states, np.empty(gates_shape, dtype))
-            states = (h_states, c_states)
-        else:
-            forward(x, mask, zeros, kernel, recurrent_kernel, bias, act, rec_act,
-                    self.reset_after, self.go_backwards, self.zero_output_for_mask,
-                    outputs, h_states, np.empty(gates_shape, dtype),
-                    np.empty(candidate_shape, dtype))
-            states = (h_states,)
+            forward(x, mask, h, c, kernel, recurrent_kernel, bias, act, rec_act, go_backwards,
+                    zero_output_for_mask, outputs, h_states, c_states,
+                    np.empty(gates_shape, dtype))
+            return outputs, h_states, c_states
+        forward(x, mask, h, kernel, recurrent_kernel, bias, act, rec_act, self.reset_after,
+                go_backwards, zero_output_for_mask, outputs, h_states,
+                np.empty(gates_shape, dtype), np.empty(candidate_shape, dtype))
+        return outputs, h_states, None
+
+    def _planned_call(self, x, plan):
+        """:meth:`__call__` on the fast path (see there)."""
+        self._cache = None
+        zeros = plan.zeros
+        outputs, h_states, c_states = self._planned_forward(
+            plan, x, zeros, zeros, self.go_backwards, self.zero_output_for_mask)
         output = outputs if self.return_sequences else outputs[:, -1].copy()
-        if self.return_state:
-            return [output, *[s[-1].copy() for s in states]]
-        return output
+        if not self.return_state:
+            return output
+        if c_states is None:
+            return [output, h_states[-1].copy()]
+        return [output, h_states[-1].copy(), c_states[-1].copy()]
 
     def step(self, inputs, states=None):
         """One time step, for streaming inference.
@@ -317,21 +353,14 @@ class RNNBase(Layer):
         """
         x = inputs
         plan = self._step_plan
-        # The plan (see _step_plan_for) holds what does not depend on weight
-        # values: the resolved kernel and the shapes. It stays valid while
-        # the batch, the layer's backend and the global default are the same.
+        # _plan_fits, inlined: this is the streaming hot path
         if not (plan is not None and type(x) is np.ndarray and x.shape == plan[0]
                 and x.dtype == plan[1] and x.flags.c_contiguous
                 and plan[2] is self.backend and plan[3] is backends._default):
             x, plan = self._step_setup(inputs)
-        (_, dtype, _, _, forward, x_shape, mask, state_shape, out_shape, h_shape,
-         gates_shape, candidate_shape) = plan
-        cell = self.cell
-        kernel, recurrent_kernel, bias = self._kernel_weights()
-        act, rec_act = self._codes
-        outputs = np.empty(out_shape, dtype)
-        h_states = np.empty(h_shape, dtype)
-        if cell == "lstm":
+        dtype, state_shape = plan.dtype, plan.zeros.shape
+        c = None
+        if self.cell == "lstm":
             if not (type(states) is list and len(states) == 2):
                 states = self._step_states(states, state_shape)
             h, c = states
@@ -339,23 +368,16 @@ class RNNBase(Layer):
                     and c.shape == state_shape and h.dtype == dtype and c.dtype == dtype
                     and h.flags.c_contiguous and c.flags.c_contiguous):
                 h, c = self._step_states(states, state_shape)
-            c_states = np.empty(h_shape, dtype)
-            forward(x.reshape(x_shape), mask, h, c, kernel, recurrent_kernel, bias, act,
-                    rec_act, False, False, outputs, h_states, c_states,
-                    np.empty(gates_shape, dtype))
-            return outputs[:, 0], [h_states[1], c_states[1]]
-        h = states[0] if type(states) is list and len(states) == 1 else states
-        if not (type(h) is np.ndarray and h.shape == state_shape and h.dtype == dtype
-                and h.flags.c_contiguous):
-            h, = self._step_states(states, state_shape)
-        if cell == "simple_rnn":
-            forward(x.reshape(x_shape), mask, h, kernel, recurrent_kernel, bias, act, False,
-                    False, outputs, h_states)
         else:
-            forward(x.reshape(x_shape), mask, h, kernel, recurrent_kernel, bias, act, rec_act,
-                    self.reset_after, False, False, outputs, h_states,
-                    np.empty(gates_shape, dtype), np.empty(candidate_shape, dtype))
-        return outputs[:, 0], [h_states[1]]
+            h = states[0] if type(states) is list and len(states) == 1 else states
+            if not (type(h) is np.ndarray and h.shape == state_shape and h.dtype == dtype
+                    and h.flags.c_contiguous):
+                h, = self._step_states(states, state_shape)
+        outputs, h_states, c_states = self._planned_forward(
+            plan, x.reshape(plan.kernel_shape), h, c, False, False)
+        if c_states is None:
+            return outputs[:, 0], [h_states[1]]
+        return outputs[:, 0], [h_states[1], c_states[1]]
 
     def _step_setup(self, inputs):
         """The checks of :meth:`step`'s slow path: returns (x, plan)."""
@@ -367,28 +389,9 @@ class RNNBase(Layer):
             raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
                              f"{self.input_dim}); got {x.shape}")
         plan = self._step_plan
-        if plan is None or plan[0] != x.shape or plan[2] is not self.backend or (
-                plan[3] is not backends._default):
-            plan = self._step_plan = self._step_plan_for(batch)
+        if not self._plan_fits(plan, x):
+            plan = self._step_plan = self._kernel_plan(x.shape, (batch, 1, x.shape[1]))
         return x, plan
-
-    def _step_plan_for(self, batch):
-        """What :meth:`step` needs for a batch size, besides weights and states.
-
-        Nothing in it depends on weight values (the weights are read at every
-        step): the input shape and dtype it is valid for, the backend setting
-        and global default it was resolved under, the kernel, the all-True
-        mask and the shapes of the arrays the kernel fills.
-        """
-        name = self.backend
-        module = backends.resolve_backend(name, cell=self.cell, batch=batch, timesteps=1,
-                                          units=self.units, features=self.input_dim)
-        units = self.units
-        # backends._default is read after resolve_backend, which may have set it.
-        return ((batch, self.input_dim), np.dtype(self.dtype), name, backends._default,
-                getattr(module, f"{self.cell}_forward"), (batch, 1, self.input_dim),
-                ops._all_true(batch, 1), (batch, units), (batch, 1, units), (2, batch, units),
-                (1, batch, self.gates * units), (1, batch, units))
 
     def _step_states(self, states, state_shape):
         """The checks of :meth:`step`'s slow path for ``states``: a list of arrays."""
