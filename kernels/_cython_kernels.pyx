@@ -67,8 +67,9 @@ _F64 = np.dtype(np.float64)
 
 # Which code runs a call is decided from its shapes alone:
 #
-# * batch < ROWS_MIN_BATCH (an empty batch): the serial code (BLAS or plain
-#   loops by product size, the input projection as one GEMM up front). It
+# * batch < ROWS_MIN_BATCH (an empty batch): the backward's serial code
+#   (BLAS or plain loops by product size), which fills the zero gradients;
+#   a forward of an empty batch has nothing to compute. The serial code
 #   used to run every batch under 16 rows, until the row code beat it on
 #   all of them: measured (float32, LSTM forward/train, ms, row code vs
 #   serial) 0.075/0.22 vs 0.107/0.36 for the benchmark's "small"
@@ -218,11 +219,11 @@ cdef int slice_rows(const Job* jb, int kind, floating* dtype_tag, Py_ssize_t b0,
                      min(b1 * COLUMN_BLOCK, jb.width))
         return 0
     if kind == SIMPLE_RNN_FORWARD:
-        return simple_rnn_forward_rows(jb, <floating*> jb.h_states, b0, b1, True)
+        return simple_rnn_forward_rows(jb, <floating*> jb.h_states, b0, b1)
     if kind == LSTM_FORWARD:
-        return lstm_forward_rows(jb, <floating*> jb.h_states, b0, b1, True)
+        return lstm_forward_rows(jb, <floating*> jb.h_states, b0, b1)
     if kind == GRU_FORWARD:
-        return gru_forward_rows(jb, <floating*> jb.h_states, b0, b1, True)
+        return gru_forward_rows(jb, <floating*> jb.h_states, b0, b1)
     if kind == SIMPLE_RNN_BACKWARD:
         status = simple_rnn_backward_rows(jb, <floating*> jb.dz, b0, b1, True)
     elif kind == LSTM_BACKWARD:
@@ -311,15 +312,15 @@ cdef void* scratch(Py_ssize_t n, size_t itemsize, bint zero) noexcept nogil:
 
 cdef void project_inputs(const floating* x, const floating* kernel, const floating* bias,
                          Py_ssize_t rows, Py_ssize_t features, Py_ssize_t width,
-                         floating* out, bint hand) noexcept nogil:
-    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast);
-    ``hand``: with the loops of ``_smallgemm.h``, which give each element the
-    bits the row code's step-by-step projection (``input_rows``) gives it."""
+                         floating* out) noexcept nogil:
+    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast),
+    with the loops of ``_smallgemm.h``, which give each element the bits the
+    step-by-step projection of ``input_rows`` gives it."""
     cdef Py_ssize_t i, j
     for i in range(rows):
         for j in range(width):
             out[i * width + j] = bias[j]
-    mm_acc(hand, rows, width, features, x, features, kernel, width, out, width)
+    mm_acc(True, rows, width, features, x, features, kernel, width, out, width)
 
 
 cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n,
@@ -340,7 +341,7 @@ cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n
         return NULL
     project_inputs(<const floating*> jb.x, <const floating*> jb.kernel,
                    <const floating*> jb.bias, jb.batch * jb.timesteps, jb.features,
-                   jb.width, xw, True)
+                   jb.width, xw)
     return xw
 
 
@@ -381,11 +382,12 @@ cdef int run_forward_rows(Job* jb, int kind, floating* dtype_tag, Py_ssize_t n) 
     return 0
 
 
-cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1, bint hand,
+cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1,
                      floating* dest) noexcept nogil:
     """``dest[b] = x[b, t] @ W_x + b_x`` for b in [b0, b1) (row stride ``jb.width``):
-    copied from ``jb.xw`` when the projection was done up front (serial calls),
-    else computed here, one step at a time (slices: no (B, T, G*H) buffer,
+    copied from ``jb.xw`` when the projection was done up front (calls on the
+    calling thread alone, ``project_up_front``), else computed here, one step
+    at a time (slices: no (B, T, G*H) buffer,
     whose allocation page-faults on every call at mid sizes)."""
     cdef Py_ssize_t b, timesteps = jb.timesteps, features = jb.features, width = jb.width
     cdef const floating* xw = <const floating*> jb.xw
@@ -396,7 +398,7 @@ cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1, 
         return
     for b in range(b0, b1):
         memcpy(dest + b * width, jb.bias, width * sizeof(floating))
-    mm_acc(hand, b1 - b0, width, features,
+    mm_acc(True, b1 - b0, width, features,
            <const floating*> jb.x + (b0 * timesteps + t) * features, timesteps * features,
            <const floating*> jb.kernel, width, dest + b0 * width, width)
 
@@ -561,7 +563,7 @@ cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
 # --------------------------------------------------------------------------
 
 cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
-                                 Py_ssize_t b1, bint hand) noexcept nogil:
+                                 Py_ssize_t b1) noexcept nogil:
     """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t s, t, b, j
@@ -574,8 +576,8 @@ cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev = h_states + s * batch * units
         h_new = h_prev + batch * units
-        input_rows(jb, t, b0, b1, hand, h_new)
-        mm_acc(hand, b1 - b0, units, units, h_prev + b0 * units, units, recurrent_kernel,
+        input_rows(jb, t, b0, b1, h_new)
+        mm_acc(True, b1 - b0, units, units, h_prev + b0 * units, units, recurrent_kernel,
                units, h_new + b0 * units, units)
         for b in range(b0, b1):
             if mask[b * timesteps + t]:
@@ -597,7 +599,6 @@ cdef int _simple_rnn_forward(
     cdef Py_ssize_t batch = x.shape[0], timesteps = x.shape[1], features = x.shape[2]
     cdef Py_ssize_t units = h0.shape[1], bh = batch * units
     cdef Py_ssize_t n = slice_count(batch, timesteps, features, units, units)
-    cdef floating* xw
     cdef Job jb
     memset(&jb, 0, sizeof(Job))
     jb.batch, jb.timesteps, jb.features, jb.units, jb.width = (
@@ -612,20 +613,8 @@ cdef int _simple_rnn_forward(
             memcpy(&h_states[0, 0, 0], &h0[0, 0], bh * sizeof(floating))
         if batch == 0 or timesteps == 0:
             return 0
-        if n:
-            with gil:
-                run_forward_rows(&jb, SIMPLE_RNN_FORWARD, <floating*> NULL, n)
-            return 0
-        xw = <floating*> scratch(batch * timesteps * units, sizeof(floating), False)
-        if xw == NULL:
-            with gil:
-                raise MemoryError()
-        jb.xw = xw
-        project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0], batch * timesteps, features,
-                       units, xw, False)
-        simple_rnn_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
-        free(xw)
-        return 0
+    run_forward_rows(&jb, SIMPLE_RNN_FORWARD, <floating*> NULL, n)
+    return 0
 
 
 cdef int simple_rnn_backward_rows(const Job* jb, floating* da, Py_ssize_t b0,
@@ -733,8 +722,8 @@ cdef int _simple_rnn_backward(
 # LSTM
 # --------------------------------------------------------------------------
 
-cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0, Py_ssize_t b1,
-                           bint hand) noexcept nogil:
+cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
+                           Py_ssize_t b1) noexcept nogil:
     """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units
@@ -756,8 +745,8 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0, Py_
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
         c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
         z = <floating*> jb.gates + s * batch * width
-        input_rows(jb, t, b0, b1, hand, z)
-        mm_acc(hand, b1 - b0, width, units, h_prev + b0 * units, units,
+        input_rows(jb, t, b0, b1, z)
+        mm_acc(True, b1 - b0, width, units, h_prev + b0 * units, units,
                <const floating*> jb.recurrent_kernel, width, z + b0 * width, width)
         for b in range(b0, b1):
             zb = z + b * width
@@ -790,7 +779,6 @@ cdef int _lstm_forward(
     cdef Py_ssize_t batch = x.shape[0], timesteps = x.shape[1], features = x.shape[2]
     cdef Py_ssize_t units = h0.shape[1], width = 4 * units, bh = batch * units
     cdef Py_ssize_t n = slice_count(batch, timesteps, features, units, width)
-    cdef floating* xw
     cdef Job jb
     memset(&jb, 0, sizeof(Job))
     jb.batch, jb.timesteps, jb.features, jb.units, jb.width = (
@@ -807,20 +795,8 @@ cdef int _lstm_forward(
             memcpy(&c_states[0, 0, 0], &c0[0, 0], bh * sizeof(floating))
         if batch == 0 or timesteps == 0:
             return 0
-        if n:
-            with gil:
-                run_forward_rows(&jb, LSTM_FORWARD, <floating*> NULL, n)
-            return 0
-        xw = <floating*> scratch(batch * timesteps * width, sizeof(floating), False)
-        if xw == NULL:
-            with gil:
-                raise MemoryError()
-        jb.xw = xw
-        project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0], batch * timesteps, features,
-                       width, xw, False)
-        lstm_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
-        free(xw)
-        return 0
+    run_forward_rows(&jb, LSTM_FORWARD, <floating*> NULL, n)
+    return 0
 
 
 cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0, Py_ssize_t b1,
@@ -956,8 +932,8 @@ cdef int _lstm_backward(
 # GRU
 # --------------------------------------------------------------------------
 
-cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0, Py_ssize_t b1,
-                          bint hand) noexcept nogil:
+cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
+                          Py_ssize_t b1) noexcept nogil:
     """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
@@ -985,11 +961,11 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0, Py_s
         if xw == NULL:
             # Slices: x_t @ W_x + b_x goes into the gate rows, read below as
             # xw_t (each element is read before it is overwritten).
-            input_rows(jb, t, b0, b1, hand, g)
+            input_rows(jb, t, b0, b1, g)
         if jb.reset_after:
             for b in range(b0, b1):
                 memcpy(u + b * width, b_rec, width * sizeof(floating))
-            mm_acc(hand, rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
+            mm_acc(True, rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
                    width, u + b0 * width, width)
             for b in range(b0, b1):
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
@@ -1006,14 +982,14 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0, Py_s
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
                 for j in range(2 * units):
                     g[b * width + j] = xw_t[j] + b_rec[j]
-            mm_acc(hand, rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
+            mm_acc(True, rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
                    width, g + b0 * width, width)
             for b in range(b0, b1):
                 activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
                 for j in range(units):
                     u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
                     u_h[b * units + j] = b_rec[2 * units + j]
-            mm_acc(hand, rows, units, units, u + b0 * units, units, recurrent_kernel + 2 * units,
+            mm_acc(True, rows, units, units, u + b0 * units, units, recurrent_kernel + 2 * units,
                    width, u_h + b0 * units, units)
             for b in range(b0, b1):
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
@@ -1045,7 +1021,6 @@ cdef int _gru_forward(
     cdef Py_ssize_t batch = x.shape[0], timesteps = x.shape[1], features = x.shape[2]
     cdef Py_ssize_t units = h0.shape[1], width = 3 * units, bh = batch * units
     cdef Py_ssize_t n = slice_count(batch, timesteps, features, units, width)
-    cdef floating* xw = NULL
     cdef floating* u = NULL
     cdef Job jb
     memset(&jb, 0, sizeof(Job))
@@ -1064,19 +1039,10 @@ cdef int _gru_forward(
         if batch == 0 or timesteps == 0:
             return 0
         u = <floating*> scratch(batch * width, sizeof(floating), False)
-        if not n:
-            xw = <floating*> scratch(batch * timesteps * width, sizeof(floating), False)
-        if u == NULL or (not n and xw == NULL):
-            free(xw); free(u)
+        if u == NULL:
             with gil:
                 raise MemoryError()
-        jb.xw, jb.u = xw, u
-        if not n:
-            project_inputs(&x[0, 0, 0], &kernel[0, 0], &bias[0, 0], batch * timesteps,
-                           features, width, xw, False)
-            gru_forward_rows(&jb, &h_states[0, 0, 0], 0, batch, False)
-            free(xw); free(u)
-            return 0
+        jb.u = u
     try:
         run_forward_rows(&jb, GRU_FORWARD, <floating*> NULL, n)
     finally:
