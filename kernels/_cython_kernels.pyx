@@ -357,7 +357,9 @@ cdef int run_forward_rows(Job* jb, int kind, floating* dtype_tag, Py_ssize_t n) 
     A recurrent kernel that does not start on a cache line is copied (same
     layout) to one that does: NumPy aligns arrays to 16 bytes only, and then
     every vector load of the per-step product straddles two cache lines
-    (measured, LSTM 1x100x32x64 float32: 91-94 us vs 68-71 us aligned)."""
+    (measured, LSTM 1x100x32x64 float32: 91-94 us vs 68-71 us aligned). The
+    layers allocate their weights aligned (``fastrnn/layers/base.py``), so
+    the copy is only made for other callers' arrays."""
     cdef bint failed = False
     cdef size_t nbytes = jb.units * jb.width * sizeof(floating)
     cdef void* raw = NULL
