@@ -46,7 +46,7 @@ import numpy as np
 from fastrnn import _slices
 
 from _linalg cimport (SMALL_PRODUCT, activate_array, derivative, floating, mm, mm_acc,
-                      mm_tn_acc)
+                      mm_packed_acc, mm_tn_acc, pack_b, packs)
 
 __all__ = [
     "simple_rnn_forward",
@@ -81,10 +81,11 @@ _F64 = np.dtype(np.float64)
 #   call. It runs on the calling thread, or, when batch >= SLICE_MIN_BATCH
 #   and the work, timesteps * batch * G*H * (H + D) multiply-adds (the
 #   recurrent products and the input projection), is at least
-#   SLICE_MIN_WORK, as n batch slices on up to ``get_num_threads()``
-#   threads: n a power of two, slices of SLICE_ROWS to 2 * SLICE_ROWS rows,
-#   2 <= n <= SLICE_MAX. Below SLICE_MIN_WORK the thread hand-off (tens of
-#   microseconds) costs more than it saves.
+#   SLICE_MIN_WORK, as batch slices on threads: at most n, a power of two
+#   with 2 <= n <= SLICE_MAX and at least SLICE_ROWS rows per slice, and at
+#   most ``get_num_threads()`` (one slice per thread; see ``run_slices``).
+#   Below SLICE_MIN_WORK the thread hand-off (tens of microseconds) costs
+#   more than it saves.
 #
 # Measured on the 2-core AVX-512 machine (float32, ms, kernel calls): batch
 # 32, 50 steps, 100 inputs, 128 units, LSTM forward/backward 6.3/6.7 serial,
@@ -104,7 +105,7 @@ cdef inline Py_ssize_t slice_count(Py_ssize_t batch, Py_ssize_t timesteps,
                                    Py_ssize_t features, Py_ssize_t units,
                                    Py_ssize_t width) noexcept nogil:
     """How a call of these shapes runs: 0, the serial code; 1, the row code on
-    the calling thread; n >= 2, the row code as n batch slices on threads."""
+    the calling thread; n >= 2, the row code as up to n batch slices on threads."""
     cdef Py_ssize_t n = 2
     if batch < ROWS_MIN_BATCH:
         return 0
@@ -118,7 +119,7 @@ cdef inline Py_ssize_t slice_count(Py_ssize_t batch, Py_ssize_t timesteps,
 
 def _slice_count(batch, timesteps, features, units, width):
     """How a call of these shapes runs (for tests): 0, the serial code; 1, the
-    row code on the calling thread; n >= 2, n batch slices on threads."""
+    row code on the calling thread; n >= 2, up to n batch slices on threads."""
     return slice_count(batch, timesteps, features, units, width)
 
 
@@ -162,6 +163,9 @@ cdef struct Job:
     const void* x                  # (B, T, D)
     const void* kernel             # (D, G*H)
     const void* recurrent_kernel   # (H, G*H)
+    const void* kernel_packed      # forward: kernel packed (pack_weights), or NULL
+    const void* recurrent_packed   # forward: recurrent_kernel packed, or NULL
+    Py_ssize_t recurrent_split     # its columns packed as [0, split), [split, G*H)
     const void* bias               # (G*H,); GRU (2, G*H)
     const void* wt                 # recurrent_kernel.T (G*H, H), or NULL
     const void* kernel_t           # backward slices: kernel.T (G*H, D)
@@ -215,9 +219,8 @@ cdef int slice_rows(const Job* jb, int kind, floating* dtype_tag, Py_ssize_t b0,
     cdef Py_ssize_t rows = (b1 - b0) * jb.timesteps, features = jb.features
     cdef floating* dx
     if kind == WEIGHT_GRADS:
-        weight_grads(jb, <const floating*> jb.dz, b0 * COLUMN_BLOCK,
-                     min(b1 * COLUMN_BLOCK, jb.width))
-        return 0
+        return weight_grads(jb, <const floating*> jb.dz, b0 * COLUMN_BLOCK,
+                            min(b1 * COLUMN_BLOCK, jb.width))
     if kind == SIMPLE_RNN_FORWARD:
         return simple_rnn_forward_rows(jb, <floating*> jb.h_states, b0, b1)
     if kind == LSTM_FORWARD:
@@ -257,12 +260,15 @@ cdef class _Slices:
 
 
 cdef int run_slices(const Job* jb, int kind, bint f32, Py_ssize_t n) except -1:
-    """Run the row code of a call: as n batch slices on up to ``get_num_threads()``
-    threads, or, when n is 1 or one thread is allowed, as one slice of the
-    whole batch on the calling thread (the same results: rows do not depend
-    on their slice). With ``kind == WEIGHT_GRADS`` (after the backward's
-    slices) the columns of the weight gradients instead, in blocks of
-    COLUMN_BLOCK, one contiguous run of blocks per thread."""
+    """Run the row code of a call: as min(n, ``get_num_threads()``) batch slices,
+    one per thread, or, when n is 1 or one thread is allowed, as one slice of
+    the whole batch on the calling thread (the same results: rows do not
+    depend on their slice). One slice per thread, not n: a thread's rows in
+    one time loop share each step's pass over the weights (measured, LSTM
+    64x100x256x512 float32 on 2 threads, train: 247 ms as 4 slices of 16
+    rows, 219 ms as 2 of 32). With ``kind == WEIGHT_GRADS`` (after the
+    backward's slices) the columns of the weight gradients instead, in
+    blocks of COLUMN_BLOCK, one contiguous run of blocks per thread."""
     cdef _Slices slices
     cdef Py_ssize_t blocks = (jb.width + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     cdef Py_ssize_t threads = min(n, _num_threads)
@@ -287,7 +293,7 @@ cdef int run_slices(const Job* jb, int kind, bint f32, Py_ssize_t n) except -1:
     if kind == WEIGHT_GRADS:
         _slices.run_fixed_slices(threads, blocks, slices, threads)
     else:
-        _slices.run_fixed_slices(n, jb.batch, slices, threads)
+        _slices.run_fixed_slices(threads, jb.batch, slices, threads)
     return 0
 
 
@@ -310,17 +316,30 @@ cdef void* scratch(Py_ssize_t n, size_t itemsize, bint zero) noexcept nogil:
     return malloc(n * itemsize)
 
 
-cdef void project_inputs(const floating* x, const floating* kernel, const floating* bias,
-                         Py_ssize_t rows, Py_ssize_t features, Py_ssize_t width,
-                         floating* out) noexcept nogil:
-    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast),
-    with the loops of ``_smallgemm.h``, which give each element the bits the
-    step-by-step projection of ``input_rows`` gives it."""
-    cdef Py_ssize_t i, j
+cdef inline void times_weights(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
+                               Py_ssize_t lda, const void* w, const void* w_packed,
+                               Py_ssize_t ldw, Py_ssize_t col0, floating* c,
+                               Py_ssize_t ldc) noexcept nogil:
+    """``c[m, n] += a[m, k] @ w[:, col0:col0 + n]`` (``w`` of row stride ``ldw``) by the
+    loops of ``_smallgemm.h``; from ``w_packed``, w's packed copy, when there is
+    one (``col0`` then starts a block packed on its own: see ``pack_weights``).
+    Same bits either way."""
+    if w_packed != NULL:
+        mm_packed_acc(m, n, k, a, lda, <const floating*> w_packed + col0 * k, c, ldc)
+    else:
+        mm_acc(True, m, n, k, a, lda, <const floating*> w + col0, ldw, c, ldc)
+
+
+cdef void project_inputs(const Job* jb, Py_ssize_t rows, floating* out) noexcept nogil:
+    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast; the
+    first ``rows`` rows of x, batch-major by time), with the loops of
+    ``_smallgemm.h``, which give each element the bits the step-by-step
+    projection of ``input_rows`` gives it."""
+    cdef Py_ssize_t i, width = jb.width
     for i in range(rows):
-        for j in range(width):
-            out[i * width + j] = bias[j]
-    mm_acc(True, rows, width, features, x, features, kernel, width, out, width)
+        memcpy(out + i * width, jb.bias, width * sizeof(floating))
+    times_weights(rows, width, jb.features, <const floating*> jb.x, jb.features, jb.kernel,
+                  jb.kernel_packed, width, 0, out, width)
 
 
 cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n,
@@ -339,9 +358,7 @@ cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n
     if xw == NULL:
         failed[0] = True
         return NULL
-    project_inputs(<const floating*> jb.x, <const floating*> jb.kernel,
-                   <const floating*> jb.bias, jb.batch * jb.timesteps, jb.features,
-                   jb.width, xw)
+    project_inputs(jb, jb.batch * jb.timesteps, xw)
     return xw
 
 
@@ -349,37 +366,99 @@ cdef enum:
     WEIGHT_ALIGN = 64     # a cache line, and one AVX-512 vector
 
 
+cdef void* aligned_scratch(size_t nbytes, void** raw) noexcept nogil:
+    """``nbytes`` starting on a cache line; ``raw[0]`` is what to free; NULL if out
+    of memory."""
+    raw[0] = malloc(nbytes + WEIGHT_ALIGN)
+    if raw[0] == NULL:
+        return NULL
+    return <void*> ((<size_t> raw[0] + WEIGHT_ALIGN - 1) // WEIGHT_ALIGN * WEIGHT_ALIGN)
+
+
+cdef bint _packing = True     # tests switch it off to compare (_set_packing)
+
+
+def _set_packing(enabled):
+    """Let forwards pack their weights (default), or never (for tests: the
+    results must be the same bits either way)."""
+    global _packing
+    _packing = bool(enabled)
+
+
+cdef inline bint packs_weights(floating* dtype_tag, Py_ssize_t batch, Py_ssize_t n,
+                               Py_ssize_t width) noexcept nogil:
+    """Whether a forward run as ``n`` slices (``slice_count``) packs its weights."""
+    return _packing and packs(dtype_tag, batch if n == 1 else SLICE_ROWS, width)
+
+
+def _packs_weights(dtype, batch, timesteps, features, units, width):
+    """Whether a forward of these shapes packs its weights (for tests)."""
+    cdef Py_ssize_t b = batch, w = width
+    cdef Py_ssize_t n = slice_count(b, timesteps, features, units, w)
+    if np.dtype(dtype) == _F32:
+        return n > 0 and packs_weights(<float*> NULL, b, n, w)
+    return n > 0 and packs_weights(<double*> NULL, b, n, w)
+
+
+cdef int pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) noexcept nogil:
+    """Prepare a forward's weights for its time loop: pack W_x and W_h
+    (``jb.kernel_packed``, ``jb.recurrent_packed``; W_h's columns as two blocks
+    when ``jb.recurrent_split``) when its products gain from it (``packs``: the
+    weights' row stride is 4 KB or more), else copy a W_h that does not start
+    on a cache line to one that does (NumPy aligns arrays to 16 bytes only,
+    and then every vector load of the per-step product straddles two cache
+    lines; measured, LSTM 1x100x32x64 float32: 91-94 us vs 68-71 us aligned.
+    The layers allocate their weights aligned, ``fastrnn/layers/base.py``, so
+    that copy is only made for other callers' arrays). ``raw[0]`` and ``raw[1]``
+    get what to free; -1 if out of memory."""
+    cdef Py_ssize_t units = jb.units, width = jb.width, split = jb.recurrent_split
+    cdef size_t nbytes = units * width * sizeof(floating)
+    cdef floating* w
+    cdef floating* wx
+    if not packs_weights(dtype_tag, jb.batch, n, width):
+        if nbytes and (<size_t> jb.recurrent_kernel) % WEIGHT_ALIGN:
+            w = <floating*> aligned_scratch(nbytes, &raw[0])
+            if w == NULL:
+                return -1
+            memcpy(w, jb.recurrent_kernel, nbytes)
+            jb.recurrent_kernel = w
+        return 0
+    w = <floating*> aligned_scratch(nbytes, &raw[0])
+    wx = <floating*> aligned_scratch(jb.features * width * sizeof(floating), &raw[1])
+    if w == NULL or wx == NULL:
+        return -1
+    pack_b(jb.features, width, <const floating*> jb.kernel, width, wx)
+    if split:
+        pack_b(units, split, <const floating*> jb.recurrent_kernel, width, w)
+        pack_b(units, width - split, <const floating*> jb.recurrent_kernel + split, width,
+               w + split * units)
+    else:
+        pack_b(units, width, <const floating*> jb.recurrent_kernel, width, w)
+    jb.kernel_packed, jb.recurrent_packed = wx, w
+    return 0
+
+
 cdef int run_forward_rows(Job* jb, int kind, floating* dtype_tag, Py_ssize_t n) except -1:
     """The row code of a forward call (``n`` from ``slice_count``, at least 1):
     on the calling thread alone (n == 1) with the inputs projected up front
-    (``project_up_front``), else as n batch slices on threads.
-
-    A recurrent kernel that does not start on a cache line is copied (same
-    layout) to one that does: NumPy aligns arrays to 16 bytes only, and then
-    every vector load of the per-step product straddles two cache lines
-    (measured, LSTM 1x100x32x64 float32: 91-94 us vs 68-71 us aligned). The
-    layers allocate their weights aligned (``fastrnn/layers/base.py``), so
-    the copy is only made for other callers' arrays."""
+    (``project_up_front``), else as batch slices on threads (``run_slices``); the weights
+    packed or aligned first (``pack_weights``)."""
     cdef bint failed = False
-    cdef size_t nbytes = jb.units * jb.width * sizeof(floating)
-    cdef void* raw = NULL
+    cdef void* raw[2]
     cdef const void* given = jb.recurrent_kernel
-    if nbytes and (<size_t> given) % WEIGHT_ALIGN:
-        raw = malloc(nbytes + WEIGHT_ALIGN)
-        if raw == NULL:
-            raise MemoryError()
-        jb.recurrent_kernel = <void*> ((<size_t> raw + WEIGHT_ALIGN - 1)
-                                       // WEIGHT_ALIGN * WEIGHT_ALIGN)
-        memcpy(<void*> jb.recurrent_kernel, given, nbytes)
+    raw[0] = raw[1] = NULL
     try:
+        if pack_weights(jb, dtype_tag, n, raw) < 0:
+            raise MemoryError()
         jb.xw = project_up_front(dtype_tag, jb, n, &failed)
         if failed:
             raise MemoryError()
         run_slices(jb, kind, floating is float, n)
     finally:
         free(jb.xw)
-        jb.xw = NULL
-        free(raw)
+        free(raw[0])
+        free(raw[1])
+        jb.xw = jb.kernel_packed = jb.recurrent_packed = NULL
         jb.recurrent_kernel = given
     return 0
 
@@ -400,9 +479,10 @@ cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1,
         return
     for b in range(b0, b1):
         memcpy(dest + b * width, jb.bias, width * sizeof(floating))
-    mm_acc(True, b1 - b0, width, features,
-           <const floating*> jb.x + (b0 * timesteps + t) * features, timesteps * features,
-           <const floating*> jb.kernel, width, dest + b0 * width, width)
+    times_weights(b1 - b0, width, features,
+                  <const floating*> jb.x + (b0 * timesteps + t) * features,
+                  timesteps * features, jb.kernel, jb.kernel_packed, width, 0,
+                  dest + b0 * width, width)
 
 
 cdef void masked_outputs(const unsigned char* mask, Py_ssize_t s, Py_ssize_t t,
@@ -518,26 +598,40 @@ cdef void tn_columns(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a
     mm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc)
 
 
-cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
-                       Py_ssize_t c1) noexcept nogil:
-    """Columns [c0, c1) of d_kernel, d_recurrent_kernel and d_bias, from a sliced
-    backward's ``dz`` (GRU: ``d_in`` and ``aux``): the same sums as the serial
-    bulk GEMMs, each column computed whole (so the column blocks, hence the
-    thread count, do not change the results)."""
+cdef const floating* columns_of(const floating* a, Py_ssize_t rows, Py_ssize_t lda,
+                                Py_ssize_t c0, Py_ssize_t c1, floating* buf,
+                                Py_ssize_t* ld) noexcept nogil:
+    """Columns [c0, c1) of ``a`` (rows x lda): in place (``ld[0] = lda``), or, when
+    ``buf`` is given, copied into it contiguously (``ld[0] = c1 - c0``)."""
+    cdef Py_ssize_t i, n = c1 - c0
+    if buf == NULL:
+        ld[0] = lda
+        return a + c0
+    for i in range(rows):
+        memcpy(buf + i * n, a + i * lda + c0, n * sizeof(floating))
+    ld[0] = n
+    return buf
+
+
+cdef void weight_grads_block(const Job* jb, const floating* dz, Py_ssize_t c0,
+                             Py_ssize_t c1, floating* buf, floating* aux_buf) noexcept nogil:
+    """Columns [c0, c1) (at most COLUMN_BLOCK) of d_kernel, d_recurrent_kernel
+    and d_bias, reading dz's (and aux's) columns from contiguous copies when
+    ``buf`` (and ``aux_buf``) are given: see ``weight_grads``."""
     cdef Py_ssize_t rows = jb.batch * jb.timesteps, features = jb.features
-    cdef Py_ssize_t units = jb.units, width = jb.width, a0, a1
+    cdef Py_ssize_t units = jb.units, width = jb.width, a0, a1, ld, ld_aux
     cdef const floating* x = <const floating*> jb.x
     cdef const floating* h_prev_all = <const floating*> jb.h_prev_all
-    cdef const floating* aux = <const floating*> jb.aux
+    cdef const floating* d = columns_of(dz, rows, width, c0, c1, buf, &ld)
+    cdef const floating* aux
     cdef floating* d_kernel = <floating*> jb.d_kernel
     cdef floating* d_recurrent_kernel = <floating*> jb.d_recurrent_kernel
     cdef floating* d_bias = <floating*> jb.d_bias
-    if c1 <= c0:
-        return
-    tn_columns(features, c1 - c0, rows, x, features, dz + c0, width, d_kernel + c0, width)
-    column_sums(dz + c0, rows, c1 - c0, width, d_bias + c0)
+    # d points at dz[:, c0] (row stride ld): dz[:, j] is d[:, j - c0]
+    tn_columns(features, c1 - c0, rows, x, features, d, ld, d_kernel + c0, width)
+    column_sums(d, rows, c1 - c0, ld, d_bias + c0)
     if jb.aux == NULL:      # SimpleRNN, LSTM: W_h's columns are those of dz
-        tn_columns(units, c1 - c0, rows, h_prev_all, units, dz + c0, width,
+        tn_columns(units, c1 - c0, rows, h_prev_all, units, d, ld,
                    d_recurrent_kernel + c0, width)
         return
     # GRU: columns before 2H (z, r) from d_in; the candidate's from aux.
@@ -545,19 +639,57 @@ cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
     # with reset_after (aux, the gradient of h_prev @ U_h + b_h there).
     a0, a1 = c0, min(c1, 2 * units)
     if a1 > a0:
-        tn_columns(units, a1 - a0, rows, h_prev_all, units, dz + a0, width,
+        tn_columns(units, a1 - a0, rows, h_prev_all, units, d + a0 - c0, ld,
                    d_recurrent_kernel + a0, width)
-        column_sums(dz + a0, rows, a1 - a0, width, d_bias + width + a0)
+        column_sums(d + a0 - c0, rows, a1 - a0, ld, d_bias + width + a0)
     a0, a1 = max(c0, 2 * units), c1
     if a1 > a0:
         if jb.reset_after:
-            tn_columns(units, a1 - a0, rows, h_prev_all, units, aux + a0 - 2 * units, units,
+            aux = columns_of(<const floating*> jb.aux, rows, units, a0 - 2 * units,
+                             a1 - 2 * units, aux_buf, &ld_aux)
+            tn_columns(units, a1 - a0, rows, h_prev_all, units, aux, ld_aux,
                        d_recurrent_kernel + a0, width)
-            column_sums(aux + a0 - 2 * units, rows, a1 - a0, units, d_bias + width + a0)
+            column_sums(aux, rows, a1 - a0, ld_aux, d_bias + width + a0)
         else:
-            tn_columns(units, a1 - a0, rows, aux, units, dz + a0, width,
-                       d_recurrent_kernel + a0, width)
-            column_sums(dz + a0, rows, a1 - a0, width, d_bias + width + a0)
+            tn_columns(units, a1 - a0, rows, <const floating*> jb.aux, units, d + a0 - c0,
+                       ld, d_recurrent_kernel + a0, width)
+            column_sums(d + a0 - c0, rows, a1 - a0, ld, d_bias + width + a0)
+
+
+cdef int weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
+                      Py_ssize_t c1) noexcept nogil:
+    """Columns [c0, c1) of d_kernel, d_recurrent_kernel and d_bias, from a sliced
+    backward's ``dz`` (GRU: ``d_in`` and ``aux``): the same sums as the serial
+    bulk GEMMs, each column computed whole (so the column blocks, hence the
+    thread count, do not change the results); -1 if out of memory.
+
+    Block by block of COLUMN_BLOCK columns. The products read a block's
+    columns of dz (B*T rows) as B; when dz's rows are 4 KB or more apart
+    (``packs``: LSTM of 256+ units), each block is first copied to a
+    contiguous buffer (see "Packed B" in ``_smallgemm.h``; measured, float32,
+    one core, d_recurrent_kernel's 512 x 32 block over 6,400 rows of 2,048:
+    132 GFLOP/s in place, 230 with the copy). Same sums either way."""
+    cdef Py_ssize_t rows = jb.batch * jb.timesteps, cc
+    cdef floating* buf = NULL
+    cdef floating* aux_buf = NULL
+    if c1 <= c0:
+        return 0
+    if _packing and packs(<floating*> NULL, COLUMN_BLOCK, jb.width):
+        buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
+        if buf == NULL:
+            return -1
+        if jb.aux != NULL and packs(<floating*> NULL, COLUMN_BLOCK, jb.units):
+            aux_buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
+            if aux_buf == NULL:
+                free(buf)
+                return -1
+    cc = c0
+    while cc < c1:
+        weight_grads_block(jb, dz, cc, min(cc + COLUMN_BLOCK, c1), buf, aux_buf)
+        cc += COLUMN_BLOCK
+    free(buf)
+    free(aux_buf)
+    return 0
 
 
 # --------------------------------------------------------------------------
@@ -570,7 +702,6 @@ cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t s, t, b, j
     cdef const unsigned char* mask = jb.mask
-    cdef const floating* recurrent_kernel = <const floating*> jb.recurrent_kernel
     cdef floating* outputs = <floating*> jb.outputs
     cdef floating* h_prev
     cdef floating* h_new
@@ -579,8 +710,8 @@ cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b
         h_prev = h_states + s * batch * units
         h_new = h_prev + batch * units
         input_rows(jb, t, b0, b1, h_new)
-        mm_acc(True, b1 - b0, units, units, h_prev + b0 * units, units, recurrent_kernel,
-               units, h_new + b0 * units, units)
+        times_weights(b1 - b0, units, units, h_prev + b0 * units, units, jb.recurrent_kernel,
+                      jb.recurrent_packed, units, 0, h_new + b0 * units, units)
         for b in range(b0, b1):
             if mask[b * timesteps + t]:
                 activate_array(jb.activation, h_new + b * units, h_new + b * units, units)
@@ -748,8 +879,8 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
         z = <floating*> jb.gates + s * batch * width
         input_rows(jb, t, b0, b1, z)
-        mm_acc(True, b1 - b0, width, units, h_prev + b0 * units, units,
-               <const floating*> jb.recurrent_kernel, width, z + b0 * width, width)
+        times_weights(b1 - b0, width, units, h_prev + b0 * units, units, jb.recurrent_kernel,
+                      jb.recurrent_packed, width, 0, z + b0 * width, width)
         for b in range(b0, b1):
             zb = z + b * width
             cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
@@ -967,8 +1098,8 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         if jb.reset_after:
             for b in range(b0, b1):
                 memcpy(u + b * width, b_rec, width * sizeof(floating))
-            mm_acc(True, rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
-                   width, u + b0 * width, width)
+            times_weights(rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 0, u + b0 * width, width)
             for b in range(b0, b1):
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
                 gb, ub = g + b * width, u + b * width
@@ -984,15 +1115,15 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
                 for j in range(2 * units):
                     g[b * width + j] = xw_t[j] + b_rec[j]
-            mm_acc(True, rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
-                   width, g + b0 * width, width)
+            times_weights(rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 0, g + b0 * width, width)
             for b in range(b0, b1):
                 activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
                 for j in range(units):
                     u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
                     u_h[b * units + j] = b_rec[2 * units + j]
-            mm_acc(True, rows, units, units, u + b0 * units, units, recurrent_kernel + 2 * units,
-                   width, u_h + b0 * units, units)
+            times_weights(rows, units, units, u + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 2 * units, u_h + b0 * units, units)
             for b in range(b0, b1):
                 xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
                 gb = g + b * width
@@ -1030,6 +1161,7 @@ cdef int _gru_forward(
         batch, timesteps, features, units, width)
     jb.activation, jb.recurrent_activation = activation, recurrent_activation
     jb.reset_after, jb.go_backwards = reset_after, go_backwards
+    jb.recurrent_split = 0 if reset_after else 2 * units     # see gru_forward_rows
     jb.zero_output_for_mask = zero_output_for_mask
     jb.mask, jb.x, jb.kernel = &mask[0, 0], &x[0, 0, 0], &kernel[0, 0]
     jb.recurrent_kernel, jb.bias = &recurrent_kernel[0, 0], &bias[0, 0]

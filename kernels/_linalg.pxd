@@ -54,6 +54,22 @@ cdef extern from "_smallgemm.h" nogil:
                                              const double* a, Py_ssize_t lda,
                                              const double* b, Py_ssize_t ldb, double* c,
                                              Py_ssize_t ldc)
+    # B packed once for many products (weights that serve a whole time loop)
+    enum:
+        PACK_MIN_STRIDE "FASTRNN_GEMM_PACK_MIN_STRIDE"
+        STREAM_ROWS "FASTRNN_GEMM_STREAM_ROWS"
+    void spack_b "fastrnn_spack_b"(Py_ssize_t k, Py_ssize_t n, const float* b, Py_ssize_t ldb,
+                                   float* out)
+    void dpack_b "fastrnn_dpack_b"(Py_ssize_t k, Py_ssize_t n, const double* b,
+                                   Py_ssize_t ldb, double* out)
+    void sgemm_packed_acc "fastrnn_sgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
+                                                     Py_ssize_t k, const float* a,
+                                                     Py_ssize_t lda, const float* bp,
+                                                     float* c, Py_ssize_t ldc)
+    void dgemm_packed_acc "fastrnn_dgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
+                                                     Py_ssize_t k, const double* a,
+                                                     Py_ssize_t lda, const double* bp,
+                                                     double* c, Py_ssize_t ldc)
 
 
 # float32 tanh and sigmoid: a rational approximation (max abs error 1e-7),
@@ -231,3 +247,30 @@ cdef inline void mm_tn_acc(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float
         sgemm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc)
     else:
         dgemm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc)
+
+
+cdef inline bint packs(floating* dtype_tag, Py_ssize_t m, Py_ssize_t ldb) noexcept nogil:
+    """Whether products of ``m`` rows by a B of row stride ``ldb`` gain from packing
+    B (``_smallgemm.h``, "Packed B"); ``dtype_tag`` only picks the item size."""
+    return m > STREAM_ROWS and ldb * sizeof(floating) >= PACK_MIN_STRIDE
+
+
+cdef inline void pack_b(Py_ssize_t k, Py_ssize_t n, const floating* b, Py_ssize_t ldb,
+                        floating* out) noexcept nogil:
+    """``out`` (k * n items) = B[k, n] (row stride ``ldb``) in the order the
+    register-blocked products read it (for ``mm_packed_acc``)."""
+    if floating is float:
+        spack_b(k, n, b, ldb, out)
+    else:
+        dpack_b(k, n, b, ldb, out)
+
+
+cdef inline void mm_packed_acc(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a,
+                               Py_ssize_t lda, const floating* bp, floating* c,
+                               Py_ssize_t ldc) noexcept nogil:
+    """``C[m, n] += A[m, k] @ B[k, n]`` with B packed by ``pack_b``: the same sums as
+    ``mm_acc(True, ...)``, term for term."""
+    if floating is float:
+        sgemm_packed_acc(m, n, k, a, lda, bp, c, ldc)
+    else:
+        dgemm_packed_acc(m, n, k, a, lda, bp, c, ldc)

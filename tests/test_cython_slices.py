@@ -223,3 +223,50 @@ def test_run_fixed_slices_waits_for_every_slice_before_raising():
         _slices.run_fixed_slices(2, 10, fn, 2)
     assert done == [5]
     timer.cancel()
+
+
+#: For each cell and dtype, the fewest units whose weights' rows are 4 KB
+#: apart: the forward packs its weights (``pack_weights``), the backward
+#: copies dz's column blocks (``weight_grads``).
+PACKED_UNITS = {("simple_rnn", np.float32): 1024, ("simple_rnn", np.float64): 512,
+                ("lstm", np.float32): 256, ("lstm", np.float64): 128,
+                ("gru", np.float32): 342, ("gru", np.float64): 171}
+PACKED_CASES = [(cell, variant, dtype, PACKED_UNITS[cell, dtype])
+                for cell, variant in VARIANTS for dtype in (np.float32, np.float64)]
+#: GRU with units of 4 KB (float64): reset_after's aux blocks are copied too.
+PACKED_CASES += [("gru", variant, np.float64, 512) for cell, variant in VARIANTS
+                 if cell == "gru"]
+
+
+@pytest.fixture
+def restore_packing():
+    yield
+    K._set_packing(True)
+
+
+@pytest.mark.parametrize("cell,variant,dtype,units", PACKED_CASES)
+@pytest.mark.parametrize("batch", [3, 33])
+def test_packed_weights_give_the_same_bits(restore_packing, cell, variant, dtype, units,
+                                           batch):
+    """Packing moves the weights, not the arithmetic: the same bits with and
+    without, on the calling thread (batch 3: inputs projected up front) and in
+    slices (batch 33), forward and backward; and the reference's results."""
+    timesteps, features = 3, 9
+    width = GATES[cell] * units
+    assert K._packs_weights(dtype, batch, timesteps, features, units, width)
+    fewer = PACKED_UNITS[cell, dtype] - 1
+    assert not K._packs_weights(dtype, batch, timesteps, features, fewer,
+                                GATES[cell] * fewer)
+    n = K._slice_count(batch, timesteps, features, units, width)
+    assert n == (1 if batch == 3 else 2)
+    case = make_case(cell, batch=batch, timesteps=timesteps, features=features, units=units,
+                     dtype=dtype, seed=9, mask="random", go_backwards=True,
+                     scale=1.5 / np.sqrt(units + features), **variant)
+    packed = _results(case)
+    K._set_packing(False)
+    assert not K._packs_weights(dtype, batch, timesteps, features, units, width)
+    plain = _results(case)
+    for name, want in plain.items():
+        np.testing.assert_array_equal(packed[name], want, err_msg=name)
+    K._set_packing(True)
+    assert_backend_matches_reference("cython", case)
