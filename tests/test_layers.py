@@ -304,3 +304,29 @@ def test_repeated_calls_take_the_planned_path_with_the_same_results(cls):
         np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="features"):
         layer(np.ones((3, 5, 7), np.float32))
+
+
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_planned_calls_reuse_scratch_but_never_what_they_return(cls, return_sequences):
+    """Planned calls reuse the kernel's scratch arrays (gates, state
+    sequences) between calls, never the arrays they hand out: an earlier
+    result stays as it was after later calls on other inputs."""
+    rng = np.random.default_rng(1)
+    x1 = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    x2 = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    layer = cls(6, return_sequences=return_sequences, return_state=True)
+    layer(x1)                        # the checked path; makes the plan
+    first = layer(x1)                # planned
+    kept = [a.copy() for a in first]
+    workspace = layer._call_plan.workspace
+    assert len(workspace) == 1
+    scratch = list(workspace[0].values())
+    second = layer(x2)
+    assert len(workspace) == 1                                   # reused, not remade
+    assert all(a is b for a, b in zip(workspace[0].values(), scratch))
+    for a, b, want in zip(first, second, kept):
+        np.testing.assert_array_equal(a, want)
+        assert not np.shares_memory(a, b)
+        assert not any(np.shares_memory(a, s) for s in scratch)
+    assert not any(np.shares_memory(b, s) for b in second for s in scratch)

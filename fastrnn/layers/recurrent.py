@@ -33,6 +33,14 @@ class _KernelPlan(NamedTuple):
     Nothing in it depends on weight values (the weights are read at every
     call). It stays valid while the input shape and dtype, the layer's
     backend setting and the global default are those it was made for.
+
+    ``workspace`` keeps the arrays of the last planned call that nobody
+    holds afterwards (gates, candidate, and for ``__call__`` the state
+    sequences): the next call reuses them instead of allocating fresh
+    memory, whose first touch costs a page fault per 4 KB (measured, LSTM
+    64x100x256x512 float32 forward: 60.5 ms fresh, 54.8 ms reused). A call
+    takes them out of the list and puts them back when done, so concurrent
+    calls never share them.
     """
 
     shape: tuple              # the input shape it is valid for
@@ -47,6 +55,15 @@ class _KernelPlan(NamedTuple):
     h_shape: tuple            # h_states (and c_states),
     gates_shape: tuple        # gates,
     candidate_shape: tuple    # recurrent_candidate
+    workspace: list           # [] or [dict of arrays]: see above
+
+
+def _work_array(work, name, shape, dtype):
+    """``work[name]``, an array of ``shape`` and ``dtype``, made on first use."""
+    array = work.get(name)
+    if array is None:
+        array = work[name] = np.empty(shape, dtype)
+    return array
 
 
 class RNNBase(Layer):
@@ -285,42 +302,58 @@ class RNNBase(Layer):
                            getattr(module, f"{self.cell}_forward"), tuple(kernel_shape),
                            ops._all_true(batch, timesteps), zeros,
                            (batch, timesteps, units), (timesteps + 1, batch, units),
-                           (timesteps, batch, self.gates * units), (timesteps, batch, units))
+                           (timesteps, batch, self.gates * units), (timesteps, batch, units),
+                           [])
 
-    def _planned_forward(self, plan, x, h, c, go_backwards, zero_output_for_mask):
+    def _planned_forward(self, plan, x, h, c, go_backwards, zero_output_for_mask,
+                         fresh_states):
         """The planned forward kernel on checked arrays (``c`` only for LSTM):
         (outputs, h_states, c_states or None). The kernel is called here
         directly rather than through ``ops.recurrent_forward``, which checks
         and casts its arguments and keeps a record for the backward: about
-        2 us, as much as the whole call on the tiny shape."""
+        2 us, as much as the whole call on the tiny shape.
+
+        ``outputs`` is always new; so are ``h_states`` and ``c_states`` with
+        ``fresh_states``, else they come from the plan's workspace and are
+        only valid until the next planned call (copy what you keep)."""
         (_, dtype, _, _, forward, _, mask, _, out_shape, h_shape, gates_shape,
-         candidate_shape) = plan
+         candidate_shape, workspace) = plan
         kernel, recurrent_kernel, bias = self._kernel_weights()
         act, rec_act = self._codes
+        try:
+            work = workspace.pop()
+        except IndexError:
+            work = {}
         outputs = np.empty(out_shape, dtype)
-        h_states = np.empty(h_shape, dtype)
         cell = self.cell
+        if fresh_states:
+            h_states = np.empty(h_shape, dtype)
+            c_states = np.empty(h_shape, dtype) if cell == "lstm" else None
+        else:
+            h_states = _work_array(work, "h_states", h_shape, dtype)
+            c_states = _work_array(work, "c_states", h_shape, dtype) if cell == "lstm" else None
         if cell == "simple_rnn":
             forward(x, mask, h, kernel, recurrent_kernel, bias, act, go_backwards,
                     zero_output_for_mask, outputs, h_states)
-            return outputs, h_states, None
-        if cell == "lstm":
-            c_states = np.empty(h_shape, dtype)
+        elif cell == "lstm":
             forward(x, mask, h, c, kernel, recurrent_kernel, bias, act, rec_act, go_backwards,
                     zero_output_for_mask, outputs, h_states, c_states,
-                    np.empty(gates_shape, dtype))
-            return outputs, h_states, c_states
-        forward(x, mask, h, kernel, recurrent_kernel, bias, act, rec_act, self.reset_after,
-                go_backwards, zero_output_for_mask, outputs, h_states,
-                np.empty(gates_shape, dtype), np.empty(candidate_shape, dtype))
-        return outputs, h_states, None
+                    _work_array(work, "gates", gates_shape, dtype))
+        else:
+            forward(x, mask, h, kernel, recurrent_kernel, bias, act, rec_act, self.reset_after,
+                    go_backwards, zero_output_for_mask, outputs, h_states,
+                    _work_array(work, "gates", gates_shape, dtype),
+                    _work_array(work, "candidate", candidate_shape, dtype))
+        if not workspace:
+            workspace.append(work)
+        return outputs, h_states, c_states
 
     def _planned_call(self, x, plan):
         """:meth:`__call__` on the fast path (see there)."""
         self._cache = None
         zeros = plan.zeros
         outputs, h_states, c_states = self._planned_forward(
-            plan, x, zeros, zeros, self.go_backwards, self.zero_output_for_mask)
+            plan, x, zeros, zeros, self.go_backwards, self.zero_output_for_mask, False)
         output = outputs if self.return_sequences else outputs[:, -1].copy()
         if not self.return_state:
             return output
@@ -374,7 +407,7 @@ class RNNBase(Layer):
                     and h.flags.c_contiguous):
                 h, = self._step_states(states, state_shape)
         outputs, h_states, c_states = self._planned_forward(
-            plan, x.reshape(plan.kernel_shape), h, c, False, False)
+            plan, x.reshape(plan.kernel_shape), h, c, False, False, True)
         if c_states is None:
             return outputs[:, 0], [h_states[1]]
         return outputs[:, 0], [h_states[1], c_states[1]]
