@@ -36,6 +36,19 @@ class Case:
         return named
 
 
+def as_float64(case):
+    """The same case in float64 (the same values, exactly): to tell how far a
+    float32 result is from the exact one."""
+    def up(a):
+        return a.astype(np.float64)
+
+    return Case(cell=case.cell, x=up(case.x), mask=case.mask,
+                states=[up(s) for s in case.states], kernel=up(case.kernel),
+                recurrent_kernel=up(case.recurrent_kernel), bias=up(case.bias),
+                options=dict(case.options), d_outputs=up(case.d_outputs),
+                d_states=[up(d) for d in case.d_states])
+
+
 def make_case(cell, batch=3, timesteps=5, features=4, units=6, dtype=np.float64, seed=0,
               mask="none", go_backwards=False, zero_output_for_mask=False,
               activation="tanh", recurrent_activation="sigmoid", reset_after=True,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import fastrnn.reference as reference  # noqa: E402
-from kernel_cases import backward, forward, make_case  # noqa: E402
+from kernel_cases import as_float64, backward, forward, make_case  # noqa: E402
 
 nk = pytest.importorskip("fastrnn.numba_kernels")
 
@@ -35,6 +35,16 @@ def _results(backend, case):
     return named, grads
 
 
+def _reference_error(case, want_out, want_grads):
+    """How far the float32 reference itself is from the exact result (the
+    float64 reference on the same values), per array."""
+    with np.errstate(all="ignore"):
+        exact_out, exact_grads = _results(reference, as_float64(case))
+    return {name: float(np.max(np.abs(want - exact[name]), initial=0.0))
+            for want_all, exact in ((want_out, exact_out), (want_grads, exact_grads))
+            for name, want in want_all.items()}
+
+
 def _assert_matches_reference(case, finite_only=False):
     dtype = case.x.dtype.type
     with np.errstate(all="ignore"):
@@ -42,17 +52,27 @@ def _assert_matches_reference(case, finite_only=False):
     if finite_only:  # unbounded activations can overflow the reference itself
         assume(all(np.all(np.isfinite(a)) for a in [*want_out.values(), *want_grads.values()]))
     got_out, got_grads = _results(nk, case)
-    tol = OUTPUT_TOL[dtype]
+    # Unbounded activations (linear, relu) let float32 rounding grow with the
+    # values: the absolute tolerances scale with the magnitude.
+    atol = {}
     for name, want in want_out.items():
-        # Unbounded activations (linear, relu) let float32 rounding grow with
-        # the values; scale the absolute tolerance with their magnitude.
         scale = max(float(np.max(np.abs(want), initial=0.0)), 1.0) if finite_only else 1.0
-        np.testing.assert_allclose(got_out[name], want, rtol=tol, atol=tol * scale,
-                                   err_msg=f"{case.cell} {name}")
+        atol[name] = OUTPUT_TOL[dtype] * scale
     for name, want in want_grads.items():
-        scale = max(float(np.max(np.abs(want), initial=0.0)), 1.0)
-        np.testing.assert_allclose(got_grads[name], want, rtol=0,
-                                   atol=GRAD_RTOL[dtype] * scale,
+        atol[name] = GRAD_RTOL[dtype] * max(float(np.max(np.abs(want), initial=0.0)), 1.0)
+    if finite_only and dtype is np.float32:
+        # Random cases include ill-conditioned ones: a GRU with tanh gates and
+        # weights of scale 0.8, say, amplifies float32 rounding a thousandfold
+        # in a few steps (seen: gradients 45 % apart). Where the float32
+        # reference is itself off the exact result (float64 on the same
+        # values) by a tenth of the tolerance, float32 cannot be checked to it.
+        own = _reference_error(case, want_out, want_grads)
+        assume(all(own[name] <= atol[name] / 10 for name in atol))
+    for name, want in want_out.items():
+        np.testing.assert_allclose(got_out[name], want, rtol=OUTPUT_TOL[dtype],
+                                   atol=atol[name], err_msg=f"{case.cell} {name}")
+    for name, want in want_grads.items():
+        np.testing.assert_allclose(got_grads[name], want, rtol=0, atol=atol[name],
                                    err_msg=f"{case.cell} {name}")
 
 
