@@ -45,8 +45,8 @@ import numpy as np
 
 from fastrnn import _slices
 
-from _linalg cimport (SMALL_PRODUCT, activate_array, derivative, floating, mm, mm_acc,
-                      mm_packed_acc, mm_tn_acc, pack_b, packs)
+from _linalg cimport (SIGMOID, SMALL_PRODUCT, TANH, activate_array, derivative, floating,
+                      mm, mm_acc, mm_packed_acc, mm_tn_acc, pack_b, packs)
 
 __all__ = [
     "simple_rnn_forward",
@@ -932,6 +932,53 @@ cdef int _lstm_forward(
     return 0
 
 
+cdef extern from "_gates.h" nogil:
+    void lstm_step_grads_tanh_sigmoid_f32 "fastrnn_lstm_step_grads_tanh_sigmoid_f32"(
+        Py_ssize_t units, const float* gates, const float* act_c, const float* c_prev,
+        const float* d_h_new, float* dh, float* dc, float* dz)
+    void lstm_step_grads_tanh_sigmoid_f64 "fastrnn_lstm_step_grads_tanh_sigmoid_f64"(
+        Py_ssize_t units, const double* gates, const double* act_c, const double* c_prev,
+        const double* d_h_new, double* dh, double* dc, double* dz)
+    void gru_step_grads_tanh_sigmoid_f32 "fastrnn_gru_step_grads_tanh_sigmoid_f32"(
+        Py_ssize_t units, const float* gates, const float* u, const float* h_prev,
+        const float* d_h_new, float* dh, float* dz, float* aux)
+    void gru_step_grads_tanh_sigmoid_f64 "fastrnn_gru_step_grads_tanh_sigmoid_f64"(
+        Py_ssize_t units, const double* gates, const double* u, const double* h_prev,
+        const double* d_h_new, double* dh, double* dz, double* aux)
+
+
+cdef inline void lstm_step_grads(Py_ssize_t units, int activation, int recurrent_activation,
+                                 const floating* gates, const floating* act_c,
+                                 const floating* c_prev, const floating* d_h_new,
+                                 floating* dh, floating* dc, floating* dz) noexcept nogil:
+    """One row of one backward step: the gate pre-activation gradients ``dz`` (4H)
+    from the row's gates [i, f, g, o], ``act_c = act(c_t)``, ``c_prev`` and the
+    gradients reaching h_t (``d_h_new + dh``) and c_t (``dc``); leaves
+    ``dc = dc_{t-1}`` (the part through the forget gate) and ``dh = 0``."""
+    cdef Py_ssize_t j
+    cdef floating i, f, g, o, dhn, dcn
+    if activation == TANH and recurrent_activation == SIGMOID:
+        # Keras's default, in C (kernels/_gates.h), where it vectorizes.
+        if floating is float:
+            lstm_step_grads_tanh_sigmoid_f32(units, gates, act_c, c_prev, d_h_new, dh, dc, dz)
+        else:
+            lstm_step_grads_tanh_sigmoid_f64(units, gates, act_c, c_prev, d_h_new, dh, dc, dz)
+        return
+    for j in range(units):
+        i = gates[j]
+        f = gates[units + j]
+        g = gates[2 * units + j]
+        o = gates[3 * units + j]
+        dhn = d_h_new[j] + dh[j]
+        dcn = dc[j] + dhn * o * derivative(activation, act_c[j])
+        dz[j] = dcn * g * derivative(recurrent_activation, i)
+        dz[units + j] = dcn * c_prev[j] * derivative(recurrent_activation, f)
+        dz[2 * units + j] = dcn * i * derivative(activation, g)
+        dz[3 * units + j] = dhn * act_c[j] * derivative(recurrent_activation, o)
+        dc[j] = dcn * f
+        dh[j] = 0
+
+
 cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0, Py_ssize_t b1,
                             bint hand) noexcept nogil:
     """BPTT over batch rows [b0, b1): their rows of ``dz`` (B*T, 4H), ``h_prev_all``,
@@ -950,7 +997,6 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0, Py_ssize
     cdef const floating* g_s
     cdef const floating* c_prev
     cdef const floating* c_new
-    cdef floating i, f, g, o, act_c, dhn, dcn
     if act_row == NULL:
         return -1
     for s in range(timesteps - 1, -1, -1):
@@ -966,21 +1012,9 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0, Py_ssize
                     dz_t[j] = 0
                 continue
             activate_array(activation, c_new + b * units, act_row, units)
-            for j in range(units):
-                i = g_s[b * width + j]
-                f = g_s[b * width + units + j]
-                g = g_s[b * width + 2 * units + j]
-                o = g_s[b * width + 3 * units + j]
-                dhn = d_h_new[b * units + j] + dh[b * units + j]
-                act_c = act_row[j]
-                dcn = dc[b * units + j] + dhn * o * derivative(activation, act_c)
-                dz_t[j] = dcn * g * derivative(recurrent_activation, i)
-                dz_t[units + j] = dcn * c_prev[b * units + j] * derivative(
-                    recurrent_activation, f)
-                dz_t[2 * units + j] = dcn * i * derivative(activation, g)
-                dz_t[3 * units + j] = dhn * act_c * derivative(recurrent_activation, o)
-                dc[b * units + j] = dcn * f
-                dh[b * units + j] = 0
+            lstm_step_grads(units, activation, recurrent_activation, g_s + b * width, act_row,
+                            c_prev + b * units, d_h_new + b * units, dh + b * units,
+                            dc + b * units, dz_t)
         times_wt(hand, b1 - b0, units, width, dz + (b0 * timesteps + t) * width,
                  timesteps * width, <const floating*> jb.recurrent_kernel, width,
                  <const floating*> jb.wt, 0, dh + b0 * units)
@@ -1184,6 +1218,40 @@ cdef int _gru_forward(
     return 0
 
 
+cdef inline void gru_step_grads(Py_ssize_t units, int activation, int recurrent_activation,
+                                bint reset_after, const floating* gates, const floating* u,
+                                const floating* h_prev, const floating* d_h_new,
+                                floating* dh, floating* dz, floating* aux) noexcept nogil:
+    """Pass 1 of one row of one backward step: from the row's gates [z, r, hh],
+    ``u`` (reset_after: h_prev @ U_h + b_h), ``h_prev`` and the gradient reaching
+    h_t (``d_h_new + dh``), the gradients of z and hh (and r with reset_after)
+    into ``dz``, ``aux`` (reset_after: the gradient of u; else r * h_prev), and
+    the direct part of dh_{t-1} into ``dh``."""
+    cdef Py_ssize_t j
+    cdef floating zg, r, hh, dhn, da_h
+    if reset_after and activation == TANH and recurrent_activation == SIGMOID:
+        # Keras's default, in C (kernels/_gates.h), where it vectorizes.
+        if floating is float:
+            gru_step_grads_tanh_sigmoid_f32(units, gates, u, h_prev, d_h_new, dh, dz, aux)
+        else:
+            gru_step_grads_tanh_sigmoid_f64(units, gates, u, h_prev, d_h_new, dh, dz, aux)
+        return
+    for j in range(units):
+        zg = gates[j]
+        r = gates[units + j]
+        hh = gates[2 * units + j]
+        dhn = d_h_new[j] + dh[j]
+        da_h = dhn * (1 - zg) * derivative(activation, hh)
+        dz[j] = dhn * (h_prev[j] - hh) * derivative(recurrent_activation, zg)
+        dz[2 * units + j] = da_h
+        if reset_after:
+            aux[j] = da_h * r
+            dz[units + j] = da_h * u[j] * derivative(recurrent_activation, r)
+        else:
+            aux[j] = r * h_prev[j]
+        dh[j] = dhn * zg
+
+
 cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0, Py_ssize_t b1,
                            bint hand) noexcept nogil:
     """BPTT over batch rows [b0, b1): their rows of ``d_in`` (B*T, 3H), ``aux``,
@@ -1206,7 +1274,7 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0, Py_ssiz
     cdef const floating* g_s
     cdef const floating* u_s
     cdef const floating* h_prev
-    cdef floating zg, r, hh, dhn, da_h, dr
+    cdef floating r, dr
     for s in range(timesteps - 1, -1, -1):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev = <const floating*> jb.h_states + s * bh
@@ -1224,22 +1292,9 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0, Py_ssiz
                 for j in range(units):
                     aux_t[j] = 0
                 continue
-            for j in range(units):
-                zg = g_s[b * width + j]
-                r = g_s[b * width + units + j]
-                hh = g_s[b * width + 2 * units + j]
-                dhn = d_h_new[b * units + j] + dh[b * units + j]
-                da_h = dhn * (1 - zg) * derivative(activation, hh)
-                d_t[j] = dhn * (h_prev[b * units + j] - hh) * derivative(
-                    recurrent_activation, zg)
-                d_t[2 * units + j] = da_h
-                if reset_after:
-                    aux_t[j] = da_h * r
-                    d_t[units + j] = da_h * u_s[b * units + j] * derivative(
-                        recurrent_activation, r)
-                else:
-                    aux_t[j] = r * h_prev[b * units + j]
-                dh[b * units + j] = dhn * zg
+            gru_step_grads(units, activation, recurrent_activation, reset_after,
+                           g_s + b * width, u_s + b * units, h_prev + b * units,
+                           d_h_new + b * units, dh + b * units, d_t, aux_t)
         if not reset_after:
             # d(r * h_prev) = da_h @ W_h[:, h]^T; then dr and the reset path into dh.
             for j in range(b0 * units, b1 * units):
