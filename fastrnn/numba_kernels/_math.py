@@ -325,6 +325,25 @@ def matmul_acc_hand(a, b, out):
 
 
 @njit(**JIT_OPTIONS)
+def project_rows(b0, b1, x, kernel, go_backwards, dest):
+    """``dest[s, b] = x[b, t(s)] @ kernel`` for the batch rows b in [b0, b1) and
+    every step s (dest time-major, (T, B, W)), by the hand products: the input
+    projection of one slice of a sliced forward, on the slice's thread.
+
+    Measured (float32, 2 threads, SimpleRNN 32x50x100x128 forward): 35 % of
+    the time went to the one BLAS call projecting every slice's rows up front
+    (OpenBLAS at ~130 GFLOP/s per core on these (1600, 100) @ (100, 128)
+    products, with its own threads beside the slices'); the hand products run
+    at ~200 per core, on the slices' own threads."""
+    timesteps = x.shape[1]
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        rows = dest[s, b0:b1]
+        rows[:, :] = 0
+        matmul_acc_hand(x[b0:b1, t], kernel, rows)
+
+
+@njit(**JIT_OPTIONS)
 def matmul_acc(a, b, out, tmp):
     """out += a @ b (2-D, C-contiguous); tmp shaped as out, used when large."""
     m, k = a.shape

@@ -15,8 +15,8 @@ from numba import njit
 
 from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
-    matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, time_major,
-    transpose,
+    matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, project_rows,
+    time_major, transpose,
 )
 from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
@@ -111,9 +111,21 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activat
 
 
 @njit(**JIT_OPTIONS)
+def _sliced_rows(b0, b1, hand, x, kernel, mask, recurrent_kernel, w_zr, w_h, bias,
+                 activation, recurrent_activation, reset_after, go_backwards,
+                 zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+    """One slice of a sliced forward: its input projection, then its time loop."""
+    project_rows(b0, b1, x, kernel, go_backwards, gates)
+    _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activation,
+                  recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
+                  outputs, h_states, gates, recurrent_candidate)
+
+
+@njit(**JIT_OPTIONS)
 def _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after, go_backwards,
-                     h_states, gates):
-    """Initial state, the input projection of every step into ``gates``, and
+                     h_states, gates, project):
+    """Initial state, (``project``) the input projection of every step into
+    ``gates`` (else each slice projects its own rows: ``_sliced_rows``), and
     (reset_after=False) contiguous copies of the two recurrent kernel blocks."""
     batch, timesteps, _ = x.shape
     units = h0.shape[1]
@@ -127,7 +139,7 @@ def _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after, go_backwards,
     else:
         w_zr = np.ascontiguousarray(recurrent_kernel[:, :2 * units])
         w_h = np.ascontiguousarray(recurrent_kernel[:, 2 * units:])
-    if batch > 0 and timesteps > 0:
+    if batch > 0 and timesteps > 0 and project:
         xt = time_major(x, go_backwards)
         matmul(xt, kernel, gates.reshape(timesteps * batch, 3 * units))
     return w_zr, w_h
@@ -138,7 +150,7 @@ def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias,
                     activation, recurrent_activation, reset_after, go_backwards,
                     zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
     w_zr, w_h = _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after,
-                                 go_backwards, h_states, gates)
+                                 go_backwards, h_states, gates, True)
     _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, w_zr, w_h, bias,
                   activation, recurrent_activation, reset_after, go_backwards,
                   zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
@@ -157,8 +169,8 @@ def _gru_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
                         zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
         return
     w_zr, w_h = _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after,
-                                 go_backwards, h_states, gates)
-    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, w_zr, w_h, bias,
+                                 go_backwards, h_states, gates, False)
+    run_slices(n, batch, _sliced_rows, x, kernel, mask, recurrent_kernel, w_zr, w_h, bias,
                activation, recurrent_activation, reset_after, go_backwards,
                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
 

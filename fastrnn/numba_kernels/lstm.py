@@ -17,7 +17,8 @@ from numba import njit
 
 from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
-    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, time_major, transpose,
+    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, project_rows, time_major,
+    transpose,
 )
 from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
@@ -72,12 +73,24 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
 
 
 @njit(**JIT_OPTIONS)
-def _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates):
-    """Initial states, and the input projection of every step into ``gates``."""
+def _sliced_rows(b0, b1, hand, x, kernel, mask, recurrent_kernel, bias, activation,
+                 recurrent_activation, go_backwards, zero_output_for_mask,
+                 outputs, h_states, c_states, gates):
+    """One slice of a sliced forward: its input projection, then its time loop."""
+    project_rows(b0, b1, x, kernel, go_backwards, gates)
+    _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
+                  recurrent_activation, go_backwards, zero_output_for_mask,
+                  outputs, h_states, c_states, gates)
+
+
+@njit(**JIT_OPTIONS)
+def _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, project):
+    """Initial states, and (``project``) the input projection of every step into
+    ``gates`` (else each slice projects its own rows: ``_sliced_rows``)."""
     batch, timesteps, _ = x.shape
     h_states[0] = h0
     c_states[0] = c0
-    if batch == 0 or timesteps == 0:
+    if batch == 0 or timesteps == 0 or not project:
         return
     xt = time_major(x, go_backwards)
     matmul(xt, kernel, gates.reshape(timesteps * batch, gates.shape[2]))
@@ -87,7 +100,7 @@ def _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates)
 def _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias,
                     activation, recurrent_activation, go_backwards, zero_output_for_mask,
                     outputs, h_states, c_states, gates):
-    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates)
+    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, True)
     _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
                   recurrent_activation, go_backwards, zero_output_for_mask,
                   outputs, h_states, c_states, gates)
@@ -105,8 +118,8 @@ def _lstm_forward_sliced(x, mask, h0, c0, kernel, recurrent_kernel, bias,
                         recurrent_activation, go_backwards, zero_output_for_mask,
                         outputs, h_states, c_states, gates)
         return
-    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates)
-    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, bias, activation,
+    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, False)
+    run_slices(n, batch, _sliced_rows, x, kernel, mask, recurrent_kernel, bias, activation,
                recurrent_activation, go_backwards, zero_output_for_mask, outputs,
                h_states, c_states, gates)
 

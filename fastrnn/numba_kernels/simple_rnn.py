@@ -16,7 +16,7 @@ from numba import njit
 
 from ._math import (
     act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
-    mul_dact_inplace, time_major, transpose,
+    mul_dact_inplace, project_rows, time_major, transpose,
 )
 from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
@@ -55,11 +55,21 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation, go_bac
 
 
 @njit(**JIT_OPTIONS)
-def _forward_prepare(x, h0, kernel, go_backwards, h_states):
-    """Initial state, and the input projection of every step into h_states[1:]."""
+def _sliced_rows(b0, b1, hand, x, kernel, mask, recurrent_kernel, bias, activation,
+                 go_backwards, zero_output_for_mask, outputs, h_states):
+    """One slice of a sliced forward: its input projection, then its time loop."""
+    project_rows(b0, b1, x, kernel, go_backwards, h_states[1:])
+    _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation, go_backwards,
+                  zero_output_for_mask, outputs, h_states)
+
+
+@njit(**JIT_OPTIONS)
+def _forward_prepare(x, h0, kernel, go_backwards, h_states, project):
+    """Initial state, and (``project``) the input projection of every step into
+    h_states[1:] (else each slice projects its own rows: ``_sliced_rows``)."""
     batch, timesteps, _ = x.shape
     h_states[0] = h0
-    if batch == 0 or timesteps == 0:
+    if batch == 0 or timesteps == 0 or not project:
         return
     xt = time_major(x, go_backwards)
     matmul(xt, kernel, h_states[1:].reshape(timesteps * batch, h_states.shape[2]))
@@ -68,7 +78,7 @@ def _forward_prepare(x, h0, kernel, go_backwards, h_states):
 @njit(**JIT_OPTIONS)
 def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation, go_backwards,
                     zero_output_for_mask, outputs, h_states):
-    _forward_prepare(x, h0, kernel, go_backwards, h_states)
+    _forward_prepare(x, h0, kernel, go_backwards, h_states, True)
     _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
                   go_backwards, zero_output_for_mask, outputs, h_states)
 
@@ -84,8 +94,8 @@ def _simple_rnn_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
         _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation,
                         go_backwards, zero_output_for_mask, outputs, h_states)
         return
-    _forward_prepare(x, h0, kernel, go_backwards, h_states)
-    run_slices(n, batch, _forward_rows, mask, recurrent_kernel, bias, activation,
+    _forward_prepare(x, h0, kernel, go_backwards, h_states, False)
+    run_slices(n, batch, _sliced_rows, x, kernel, mask, recurrent_kernel, bias, activation,
                go_backwards, zero_output_for_mask, outputs, h_states)
 
 
