@@ -564,15 +564,23 @@ cdef floating* transposed(const floating* w, Py_ssize_t rows, Py_ssize_t cols,
     need it), a transposed copy made once per call turns the strided dot
     products into contiguous row updates that vectorize.
     """
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, i0, j0, i1, j1
     cdef floating* out
     if not always and batch * rows * cols > SMALL_PRODUCT:
         return NULL
     out = <floating*> scratch(rows * cols, sizeof(floating), False)
-    if out != NULL:
-        for i in range(rows):
-            for j in range(cols):
-                out[j * rows + i] = w[i * cols + j]
+    if out == NULL:
+        return NULL
+    # In 32 x 32 blocks, so that both sides of a block stay in L1 (the plain
+    # double loop wrote one element per cache line: 2.5 % of an LSTM
+    # 32x50x100x128 float32 train call).
+    for i0 in range(0, rows, 32):
+        i1 = min(i0 + 32, rows)
+        for j0 in range(0, cols, 32):
+            j1 = min(j0 + 32, cols)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    out[j * rows + i] = w[i * cols + j]
     return out
 
 
