@@ -7,7 +7,8 @@ bulk GEMMs for the weight and input gradients.
 
 The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
 run disjoint slices on threads (``_threads.py``), all others one slice
-serially.
+serially. In a sliced call each slice projects its own rows' inputs, on its
+thread, with the hand products (``_sliced_rows``), instead of the one GEMM.
 """
 
 import numpy as np
