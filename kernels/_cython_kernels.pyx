@@ -175,7 +175,7 @@ cdef struct Job:
     void* c_states                 # (T+1, B, H)
     void* gates                    # (T, B, G*H)
     void* recurrent_candidate      # (T, B, H)
-    void* xw                       # forward: x @ W_x + b, (B*T, G*H) batch-major
+    bint projected                 # forward: x @ W_x + b of every step already in place
     void* u                        # GRU forward: (B, G*H) per-step scratch
     void* dh                       # backward: d_h0 (B, H), the carried gradient
     void* dc                       # d_c0
@@ -330,36 +330,32 @@ cdef inline void times_weights(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const f
         mm_acc(True, m, n, k, a, lda, <const floating*> w + col0, ldw, c, ldc)
 
 
-cdef void project_inputs(const Job* jb, Py_ssize_t rows, floating* out) noexcept nogil:
-    """``out[rows, width] = x[rows, features] @ kernel + bias`` (bias broadcast; the
-    first ``rows`` rows of x, batch-major by time), with the loops of
-    ``_smallgemm.h``, which give each element the bits the step-by-step
-    projection of ``input_rows`` gives it."""
-    cdef Py_ssize_t i, width = jb.width
-    for i in range(rows):
-        memcpy(out + i * width, jb.bias, width * sizeof(floating))
-    times_weights(rows, width, jb.features, <const floating*> jb.x, jb.features, jb.kernel,
-                  jb.kernel_packed, width, 0, out, width)
-
-
-cdef floating* project_up_front(floating* dtype_tag, const Job* jb, Py_ssize_t n,
-                                bint* failed) noexcept nogil:
+cdef void project_up_front(floating* dtype_tag, Job* jb, Py_ssize_t n,
+                           floating* dest) noexcept nogil:
     """The input projection of a row-code forward on the calling thread (n == 1),
-    done up front for all timesteps: one product of batch*timesteps rows
+    done up front for all timesteps, straight into the time loop's buffer:
+    ``dest[s, b] = x[b, t(s)] @ W_x + b_x``, dest time-major (T, B, G*H) (the
+    gates; SimpleRNN: h_states[1:]). One product of T rows per batch row
     instead of one of ``batch`` rows per step (at batch 1, a vector product
-    per step). Same bits as the per-step projection. NULL when n != 1 (the
-    slices project step by step: no (B, T, G*H) buffer to page-fault on at
-    the sizes that run them); ``failed`` set if out of memory. ``dtype_tag``
-    only picks the specialisation."""
-    cdef floating* xw
+    per step), with the same loops, so the same bits; ``input_rows`` then has
+    nothing to do (``jb.projected``). Nothing when n != 1: the slices project
+    step by step, while the rows are hot in cache. ``dtype_tag`` only picks
+    the specialisation."""
+    cdef Py_ssize_t b, i, timesteps = jb.timesteps, width = jb.width
+    cdef Py_ssize_t step = jb.batch * width        # dest's stride between steps
+    cdef floating* c
     if n != 1:
-        return NULL
-    xw = <floating*> scratch(jb.batch * jb.timesteps * jb.width, sizeof(floating), False)
-    if xw == NULL:
-        failed[0] = True
-        return NULL
-    project_inputs(jb, jb.batch * jb.timesteps, xw)
-    return xw
+        return
+    if jb.go_backwards:     # row t of x goes to step s = T - 1 - t
+        step = -step
+    for b in range(jb.batch):
+        c = dest + b * width + (0 if step > 0 else (timesteps - 1) * jb.batch * width)
+        for i in range(timesteps):
+            memcpy(c + i * step, jb.bias, width * sizeof(floating))
+        times_weights(timesteps, width, jb.features,
+                      <const floating*> jb.x + b * timesteps * jb.features, jb.features,
+                      jb.kernel, jb.kernel_packed, width, 0, c, step)
+    jb.projected = True
 
 
 cdef enum:
@@ -438,44 +434,37 @@ cdef int pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) no
     return 0
 
 
-cdef int run_forward_rows(Job* jb, int kind, floating* dtype_tag, Py_ssize_t n) except -1:
+cdef int run_forward_rows(Job* jb, int kind, floating* projection, Py_ssize_t n) except -1:
     """The row code of a forward call (``n`` from ``slice_count``, at least 1):
     on the calling thread alone (n == 1) with the inputs projected up front
-    (``project_up_front``), else as batch slices on threads (``run_slices``); the weights
-    packed or aligned first (``pack_weights``)."""
-    cdef bint failed = False
+    into ``projection`` (``project_up_front``), else as batch slices on
+    threads (``run_slices``); the weights packed or aligned first
+    (``pack_weights``)."""
     cdef void* raw[2]
     cdef const void* given = jb.recurrent_kernel
     raw[0] = raw[1] = NULL
     try:
-        if pack_weights(jb, dtype_tag, n, raw) < 0:
+        if pack_weights(jb, projection, n, raw) < 0:
             raise MemoryError()
-        jb.xw = project_up_front(dtype_tag, jb, n, &failed)
-        if failed:
-            raise MemoryError()
+        with nogil:
+            project_up_front(projection, jb, n, projection)
         run_slices(jb, kind, floating is float, n)
     finally:
-        free(jb.xw)
         free(raw[0])
         free(raw[1])
-        jb.xw = jb.kernel_packed = jb.recurrent_packed = NULL
+        jb.kernel_packed = jb.recurrent_packed = NULL
+        jb.projected = False
         jb.recurrent_kernel = given
     return 0
 
 
 cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1,
                      floating* dest) noexcept nogil:
-    """``dest[b] = x[b, t] @ W_x + b_x`` for b in [b0, b1) (row stride ``jb.width``):
-    copied from ``jb.xw`` when the projection was done up front (calls on the
-    calling thread alone, ``project_up_front``), else computed here, one step
-    at a time (slices: no (B, T, G*H) buffer,
-    whose allocation page-faults on every call at mid sizes)."""
+    """``dest[b] = x[b, t] @ W_x + b_x`` for b in [b0, b1) (row stride ``jb.width``),
+    one step at a time (the slices), unless ``project_up_front`` already put it
+    there (``jb.projected``: calls on the calling thread alone)."""
     cdef Py_ssize_t b, timesteps = jb.timesteps, features = jb.features, width = jb.width
-    cdef const floating* xw = <const floating*> jb.xw
-    if xw != NULL:
-        for b in range(b0, b1):
-            memcpy(dest + b * width, xw + (b * timesteps + t) * width,
-                   width * sizeof(floating))
+    if jb.projected:
         return
     for b in range(b0, b1):
         memcpy(dest + b * width, jb.bias, width * sizeof(floating))
@@ -754,7 +743,7 @@ cdef int _simple_rnn_forward(
             memcpy(&h_states[0, 0, 0], &h0[0, 0], bh * sizeof(floating))
         if batch == 0 or timesteps == 0:
             return 0
-    run_forward_rows(&jb, SIMPLE_RNN_FORWARD, <floating*> NULL, n)
+    run_forward_rows(&jb, SIMPLE_RNN_FORWARD, &h_states[0, 0, 0] + bh, n)
     return 0
 
 
@@ -936,7 +925,7 @@ cdef int _lstm_forward(
             memcpy(&c_states[0, 0, 0], &c0[0, 0], bh * sizeof(floating))
         if batch == 0 or timesteps == 0:
             return 0
-    run_forward_rows(&jb, LSTM_FORWARD, <floating*> NULL, n)
+    run_forward_rows(&jb, LSTM_FORWARD, &gates[0, 0, 0], n)
     return 0
 
 
@@ -1115,7 +1104,6 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef Py_ssize_t s, t, b, j
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef const unsigned char* mask = jb.mask
-    cdef const floating* xw = <const floating*> jb.xw
     cdef const floating* recurrent_kernel = <const floating*> jb.recurrent_kernel
     cdef const floating* b_rec = <const floating*> jb.bias + width
     # u (B, 3H): h_prev @ W_h + b_rec, or (B, H) r * h_prev
@@ -1133,17 +1121,16 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
         g = <floating*> jb.gates + s * batch * width
         u_h = <floating*> jb.recurrent_candidate + s * bh
-        if xw == NULL:
-            # Slices: x_t @ W_x + b_x goes into the gate rows, read below as
-            # xw_t (each element is read before it is overwritten).
-            input_rows(jb, t, b0, b1, g)
+        # x_t @ W_x + b_x is in the gate rows (projected up front, or here),
+        # read below as xw_t (each element is read before it is overwritten).
+        input_rows(jb, t, b0, b1, g)
         if jb.reset_after:
             for b in range(b0, b1):
                 memcpy(u + b * width, b_rec, width * sizeof(floating))
             times_weights(rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
                           jb.recurrent_packed, width, 0, u + b0 * width, width)
             for b in range(b0, b1):
-                xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
+                xw_t = g + b * width
                 gb, ub = g + b * width, u + b * width
                 for j in range(2 * units):
                     gb[j] = xw_t[j] + ub[j]
@@ -1154,7 +1141,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
         else:
             for b in range(b0, b1):
-                xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
+                xw_t = g + b * width
                 for j in range(2 * units):
                     g[b * width + j] = xw_t[j] + b_rec[j]
             times_weights(rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
@@ -1167,7 +1154,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
             times_weights(rows, units, units, u + b0 * units, units, recurrent_kernel,
                           jb.recurrent_packed, width, 2 * units, u_h + b0 * units, units)
             for b in range(b0, b1):
-                xw_t = xw + (b * timesteps + t) * width if xw != NULL else g + b * width
+                xw_t = g + b * width
                 gb = g + b * width
                 for j in range(units):
                     gb[2 * units + j] = xw_t[2 * units + j] + u_h[b * units + j]
@@ -1220,7 +1207,7 @@ cdef int _gru_forward(
                 raise MemoryError()
         jb.u = u
     try:
-        run_forward_rows(&jb, GRU_FORWARD, <floating*> NULL, n)
+        run_forward_rows(&jb, GRU_FORWARD, &gates[0, 0, 0], n)
     finally:
         free(u)
     return 0
