@@ -144,37 +144,29 @@ def use_backend(name):
         set_backend(previous)
 
 
-#: ``"auto"`` hands a call to Cython (when built) unless it has fewer than
-#: ``CYTHON_MIN_BATCH`` rows *and* recurrent weights (units * G*units, G the
-#: cell's gate count) of more than ``CYTHON_MAX_SMALL_BATCH_WEIGHTS``
-#: elements; those go to Numba. Measured (float32, layer calls, ms,
-#: Numba/Cython, forward and train): the benchmark grid's tiny, small,
-#: medium and large shapes all favour Cython (LSTM small 0.114/0.078 and
-#: 0.30/0.24; medium 2.1/1.8 and 7.0/5.4), as do few rows with small
-#: weights (LSTM 15x100x100x128: 3.3/2.7 and 9.3/7.7); few rows with big
-#: weights favour Numba, whose loops stream the weights (LSTM 8x100x256x256:
-#: 6.6/7.0 and 17.5/20.6; 1x100x512x512: 5.0/5.8 and 22.2/26.1). Single
-#: steps (layer.step, batch 1) tie within a microsecond or two.
-CYTHON_MIN_BATCH = 16
-CYTHON_MAX_SMALL_BATCH_WEIGHTS = 65536
-
-_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+#: ``"auto"`` hands every call to Cython when it is built. Measured (float32,
+#: layer calls, ms, Numba/Cython, forward and train, 2026-12-01, after the
+#: Cython products gained packed weights and 8-row tiles): the benchmark
+#: grid's tiny, small, medium and large shapes all favour Cython (see
+#: docs/benchmarks.md), and so do few rows with big weights, which until
+#: then went to Numba: LSTM 8x100x256x256 5.3/3.9 and 15.3/13.2, LSTM
+#: 4x100x128x512 29.3/7.3 and 70.5/25.8, GRU 4x100x512x512 23.3/7.4 and
+#: 61.5/29.2, LSTM 15x100x100x256 16.2/5.6 and 40.7/17.6. Numba's forward
+#: is still ahead by 1.1-1.3x at batch 1-2 with 512 units (LSTM
+#: 1x100x512x512 4.7/5.2, SimpleRNN 1x100x128x512 0.92/1.23), where Cython's
+#: train is ahead by 1.15x; not worth a rule.
 
 
 def auto_choice(cell=None, batch=None, timesteps=None, units=None, features=None):
-    """The backend ``"auto"`` picks for a call of this cell and shape.
+    """The backend ``"auto"`` picks for a call of this cell and shape: Cython
+    when it is built, else Numba, else NumPy.
 
-    Unknown shapes, or an unknown cell (counted as LSTM), still get an answer.
-    ``timesteps`` and ``features`` do not change the choice today; they are
-    part of the signature so that a rule measured on them can use them.
+    The shape does not change the choice today; the arguments are there so
+    that a rule measured on them can use them (they used to send calls with
+    few rows and big weights to Numba).
     """
     available = _available_cached()
-    if "cython" in available:
-        if batch is None or units is None or batch >= CYTHON_MIN_BATCH:
-            return "cython"
-        if _GATES.get(cell, 4) * units * units <= CYTHON_MAX_SMALL_BATCH_WEIGHTS:
-            return "cython"
-    for name in ("numba", "cython", "numpy"):
+    for name in ("cython", "numba", "numpy"):
         if name in available:
             return name
     return "numpy"

@@ -260,22 +260,26 @@ def test_step_follows_changes_of_batch_and_backend():
         layer.step(np.ones((5, 3), np.float32))
 
 
-def test_auto_prefers_cython_except_few_rows_with_big_weights():
+def test_auto_prefers_cython_on_every_shape():
     if "cython" not in fastrnn.available_backends():
         pytest.skip("the Cython backend is not built")
     choice = fastrnn.backends.auto_choice
-    fallback = "numba" if "numba" in fastrnn.available_backends() else "cython"
     # the benchmark grid: tiny, small, medium, large
     assert choice("lstm", batch=1, timesteps=10, units=8, features=4) == "cython"
     assert choice("lstm", batch=1, timesteps=100, units=64, features=32) == "cython"
     assert choice("gru", batch=32, timesteps=50, units=128, features=100) == "cython"
     assert choice("lstm", batch=64, timesteps=100, units=512, features=256) == "cython"
-    # few rows: the size of the recurrent weights decides
-    assert choice("lstm", batch=15, timesteps=100, units=128, features=100) == "cython"
-    assert choice("lstm", batch=8, timesteps=100, units=256, features=256) == fallback
-    assert choice("simple_rnn", batch=1, timesteps=1, units=512, features=128) == fallback
-    assert choice("simple_rnn", batch=1, timesteps=1, units=256, features=128) == "cython"
+    # few rows and big weights (these went to Numba before packed weights)
+    assert choice("lstm", batch=8, timesteps=100, units=256, features=256) == "cython"
+    assert choice("simple_rnn", batch=1, timesteps=1, units=512, features=128) == "cython"
     assert choice(None) == "cython"
+
+
+def test_auto_without_cython_takes_numba_then_numpy(monkeypatch):
+    monkeypatch.setattr(fastrnn.backends, "_available_cached", lambda: ("numpy", "numba"))
+    assert fastrnn.backends.auto_choice("lstm", batch=64, units=512) == "numba"
+    monkeypatch.setattr(fastrnn.backends, "_available_cached", lambda: ("numpy",))
+    assert fastrnn.backends.auto_choice("lstm", batch=64, units=512) == "numpy"
 
 
 @pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
