@@ -219,8 +219,9 @@ cdef int slice_rows(const Job* jb, int kind, floating* dtype_tag, Py_ssize_t b0,
     cdef Py_ssize_t rows = (b1 - b0) * jb.timesteps, features = jb.features
     cdef floating* dx
     if kind == WEIGHT_GRADS:
-        return weight_grads(jb, <const floating*> jb.dz, b0 * COLUMN_BLOCK,
-                            min(b1 * COLUMN_BLOCK, jb.width))
+        weight_grads(jb, <const floating*> jb.dz, b0 * COLUMN_BLOCK,
+                     min(b1 * COLUMN_BLOCK, jb.width))
+        return 0
     if kind == SIMPLE_RNN_FORWARD:
         return simple_rnn_forward_rows(jb, <floating*> jb.h_states, b0, b1)
     if kind == LSTM_FORWARD:
@@ -396,7 +397,7 @@ def _packs_weights(dtype, batch, timesteps, features, units, width):
     return n > 0 and packs_weights(<double*> NULL, b, n, w)
 
 
-cdef int pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) noexcept nogil:
+cdef void pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) noexcept nogil:
     """Prepare a forward's weights for its time loop: pack W_x and W_h
     (``jb.kernel_packed``, ``jb.recurrent_packed``; W_h's columns as two blocks
     when ``jb.recurrent_split``) when its products gain from it (``packs``: the
@@ -406,23 +407,31 @@ cdef int pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) no
     lines; measured, LSTM 1x100x32x64 float32: 91-94 us vs 68-71 us aligned.
     The layers allocate their weights aligned, ``fastrnn/layers/base.py``, so
     that copy is only made for other callers' arrays). ``raw[0]`` and ``raw[1]``
-    get what to free; -1 if out of memory."""
-    cdef Py_ssize_t units = jb.units, width = jb.width, split = jb.recurrent_split
+    get what to free. Neither copy is needed for the results: without the
+    memory for them the call runs on the weights as given."""
+    cdef Py_ssize_t units = jb.units, width = jb.width
     cdef size_t nbytes = units * width * sizeof(floating)
     cdef floating* w
     cdef floating* wx
-    if not packs_weights(dtype_tag, jb.batch, n, width):
-        if nbytes and (<size_t> jb.recurrent_kernel) % WEIGHT_ALIGN:
-            w = <floating*> aligned_scratch(nbytes, &raw[0])
-            if w == NULL:
-                return -1
+    if packs_weights(dtype_tag, jb.batch, n, width):
+        w = <floating*> aligned_scratch(nbytes, &raw[0])
+        wx = <floating*> aligned_scratch(jb.features * width * sizeof(floating), &raw[1])
+        if w != NULL and wx != NULL:
+            pack_into(jb, w, wx)
+            return
+        free(raw[0])
+        free(raw[1])
+        raw[0] = raw[1] = NULL
+    if nbytes and (<size_t> jb.recurrent_kernel) % WEIGHT_ALIGN:
+        w = <floating*> aligned_scratch(nbytes, &raw[0])
+        if w != NULL:
             memcpy(w, jb.recurrent_kernel, nbytes)
             jb.recurrent_kernel = w
-        return 0
-    w = <floating*> aligned_scratch(nbytes, &raw[0])
-    wx = <floating*> aligned_scratch(jb.features * width * sizeof(floating), &raw[1])
-    if w == NULL or wx == NULL:
-        return -1
+
+
+cdef void pack_into(Job* jb, floating* w, floating* wx) noexcept nogil:
+    """The packing of ``pack_weights``, into ``w`` (units x G*H) and ``wx`` (features x G*H)."""
+    cdef Py_ssize_t units = jb.units, width = jb.width, split = jb.recurrent_split
     pack_b(jb.features, width, <const floating*> jb.kernel, width, wx)
     if split:
         pack_b(units, split, <const floating*> jb.recurrent_kernel, width, w)
@@ -431,7 +440,6 @@ cdef int pack_weights(Job* jb, floating* dtype_tag, Py_ssize_t n, void** raw) no
     else:
         pack_b(units, width, <const floating*> jb.recurrent_kernel, width, w)
     jb.kernel_packed, jb.recurrent_packed = wx, w
-    return 0
 
 
 cdef int run_forward_rows(Job* jb, int kind, floating* projection, Py_ssize_t n) except -1:
@@ -444,9 +452,8 @@ cdef int run_forward_rows(Job* jb, int kind, floating* projection, Py_ssize_t n)
     cdef const void* given = jb.recurrent_kernel
     raw[0] = raw[1] = NULL
     try:
-        if pack_weights(jb, projection, n, raw) < 0:
-            raise MemoryError()
         with nogil:
+            pack_weights(jb, projection, n, raw)
             project_up_front(projection, jb, n, projection)
         run_slices(jb, kind, floating is float, n)
     finally:
@@ -653,12 +660,12 @@ cdef void weight_grads_block(const Job* jb, const floating* dz, Py_ssize_t c0,
             column_sums(d + a0 - c0, rows, a1 - a0, ld, d_bias + width + a0)
 
 
-cdef int weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
-                      Py_ssize_t c1) noexcept nogil:
+cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
+                       Py_ssize_t c1) noexcept nogil:
     """Columns [c0, c1) of d_kernel, d_recurrent_kernel and d_bias, from a sliced
     backward's ``dz`` (GRU: ``d_in`` and ``aux``): the same sums as the serial
     bulk GEMMs, each column computed whole (so the column blocks, hence the
-    thread count, do not change the results); -1 if out of memory.
+    thread count, do not change the results).
 
     Block by block of COLUMN_BLOCK columns. The products read a block's
     columns of dz (B*T rows) as B; when dz's rows are 4 KB or more apart
@@ -670,23 +677,18 @@ cdef int weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
     cdef floating* buf = NULL
     cdef floating* aux_buf = NULL
     if c1 <= c0:
-        return 0
+        return
+    # Without the memory for the copies, the products read dz in place.
     if _packing and packs(<floating*> NULL, COLUMN_BLOCK, jb.width):
         buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
-        if buf == NULL:
-            return -1
-        if jb.aux != NULL and packs(<floating*> NULL, COLUMN_BLOCK, jb.units):
+        if buf != NULL and jb.aux != NULL and packs(<floating*> NULL, COLUMN_BLOCK, jb.units):
             aux_buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
-            if aux_buf == NULL:
-                free(buf)
-                return -1
     cc = c0
     while cc < c1:
         weight_grads_block(jb, dz, cc, min(cc + COLUMN_BLOCK, c1), buf, aux_buf)
         cc += COLUMN_BLOCK
     free(buf)
     free(aux_buf)
-    return 0
 
 
 # --------------------------------------------------------------------------
