@@ -1116,15 +1116,14 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* u_h
     cdef floating* gb
     cdef floating* ub
-    cdef const floating* xw_t
     cdef floating zg, hh
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
         g = <floating*> jb.gates + s * batch * width
         u_h = <floating*> jb.recurrent_candidate + s * bh
-        # x_t @ W_x + b_x is in the gate rows (projected up front, or here),
-        # read below as xw_t (each element is read before it is overwritten).
+        # x_t @ W_x + b_x goes into the gate rows (projected up front, or
+        # here); the steps below add to it in place.
         input_rows(jb, t, b0, b1, g)
         if jb.reset_after:
             for b in range(b0, b1):
@@ -1132,20 +1131,19 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
             times_weights(rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
                           jb.recurrent_packed, width, 0, u + b0 * width, width)
             for b in range(b0, b1):
-                xw_t = g + b * width
                 gb, ub = g + b * width, u + b * width
                 for j in range(2 * units):
-                    gb[j] = xw_t[j] + ub[j]
+                    gb[j] = gb[j] + ub[j]
                 activate_array(recurrent_activation, gb, gb, 2 * units)       # z, r
                 for j in range(units):
                     u_h[b * units + j] = ub[2 * units + j]
-                    gb[2 * units + j] = xw_t[2 * units + j] + gb[units + j] * ub[2 * units + j]
+                    gb[2 * units + j] = gb[2 * units + j] + gb[units + j] * ub[2 * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
         else:
             for b in range(b0, b1):
-                xw_t = g + b * width
+                gb = g + b * width
                 for j in range(2 * units):
-                    g[b * width + j] = xw_t[j] + b_rec[j]
+                    gb[j] = gb[j] + b_rec[j]
             times_weights(rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
                           jb.recurrent_packed, width, 0, g + b0 * width, width)
             for b in range(b0, b1):
@@ -1156,10 +1154,9 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
             times_weights(rows, units, units, u + b0 * units, units, recurrent_kernel,
                           jb.recurrent_packed, width, 2 * units, u_h + b0 * units, units)
             for b in range(b0, b1):
-                xw_t = g + b * width
                 gb = g + b * width
                 for j in range(units):
-                    gb[2 * units + j] = xw_t[2 * units + j] + u_h[b * units + j]
+                    gb[2 * units + j] = gb[2 * units + j] + u_h[b * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
         for b in range(b0, b1):
             for j in range(units):
