@@ -1,10 +1,10 @@
 """Worker threads for the batch-sliced time loops of the compiled backends.
 
-Both compiled backends run mid-size calls as disjoint slices of the batch,
-one time loop per slice, on plain Python threads: the recurrence couples
-time steps, never batch rows, so the slices need no synchronisation until
-the end, and the compiled code releases the GIL, so the threads truly run
-in parallel. This module holds what the backends share: one small,
+Both compiled backends run calls with enough rows as disjoint slices of the
+batch, one time loop per slice, on plain Python threads: the recurrence
+couples time steps, never batch rows, so the slices need no synchronisation
+until the end, and the compiled code releases the GIL, so the threads truly
+run in parallel. This module holds what the backends share: one small,
 persistent thread pool (threads are started once, not per call) and the
 driver that runs a fixed set of slices on it.
 

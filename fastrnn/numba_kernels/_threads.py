@@ -1,12 +1,13 @@
 """Python-thread driver for the batch-sliced time loops.
 
-Mid-size calls run the time loop as disjoint slices of the batch, one per
-thread. The recurrence couples time steps, never batch rows, so the slices
-need no synchronisation until the end; each thread owns its rows of every
-output. The slice kernels are ``@njit(nogil=True)``, so plain Python threads
-run them truly in parallel; this avoids Numba's ``parallel=True`` (slow to
-compile, and its OpenMP layer stalls badly on a loaded machine) and never
-puts BLAS calls inside these threads (the slices use hand-written products).
+Calls of 16 rows or more (with enough work) run the time loop as disjoint
+slices of the batch, one per thread. The recurrence couples time steps,
+never batch rows, so the slices need no synchronisation until the end; each
+thread owns its rows of every output. The slice kernels are
+``@njit(nogil=True)``, so plain Python threads run them truly in parallel;
+this avoids Numba's ``parallel=True`` (slow to compile, and its OpenMP layer
+stalls badly on a loaded machine) and never puts BLAS calls inside these
+threads (the slices use hand-written products).
 
 The thread count follows ``numba.get_num_threads()`` once Numba's threading
 layer runs (``numba.set_num_threads`` starts it), and is
@@ -25,7 +26,7 @@ import numba
 from numba.np.ufunc import parallel as _numba_parallel
 
 from .._slices import get_pool as _get_pool
-from .config import PARALLEL_MAX_GEMM, PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
+from .config import PARALLEL_MIN_BATCH, PARALLEL_MIN_WORK
 
 #: Calls with a smaller batch always run serially (checked before anything else).
 MIN_BATCH = 2 * PARALLEL_MIN_BATCH
@@ -43,9 +44,7 @@ def slices(batch, timesteps, units, width):
     products chosen by size. A sliced call (even with one slice, when Numba
     runs one thread) uses the hand-written products, so that the results do
     not depend on the thread count."""
-    per_step = batch * units * width
-    if (batch < MIN_BATCH or per_step > PARALLEL_MAX_GEMM
-            or timesteps * per_step < PARALLEL_MIN_WORK):
+    if batch < MIN_BATCH or timesteps * batch * units * width < PARALLEL_MIN_WORK:
         return 0
     return max(1, min(numba_threads(), batch // PARALLEL_MIN_BATCH))
 

@@ -5,8 +5,8 @@ all steps is one GEMM into the time-major ``gates`` buffer, which the time
 loop turns into z, r, hh in place. Backward carries ``dh`` only and ends in
 bulk GEMMs for the weight and input gradients.
 
-The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on threads (``_threads.py``), all others one slice
+The time loop works on a slice ``[b0, b1)`` of the batch; calls of 16 rows
+or more run disjoint slices on threads (``_threads.py``), all others one slice
 serially. In a sliced call each slice projects its own rows' inputs, on its
 thread, with the hand products (``_sliced_rows``), instead of the one GEMM.
 """

@@ -7,8 +7,8 @@ the gate nonlinearities in place, then the cell update. Backward carries
 ``dh``/``dc`` only; ``dW_x``, ``dW_h``, ``db`` and ``dx`` are bulk GEMMs
 after the loop.
 
-The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on threads (``_threads.py``), all others one slice
+The time loop works on a slice ``[b0, b1)`` of the batch; calls of 16 rows
+or more run disjoint slices on threads (``_threads.py``), all others one slice
 serially. In a sliced call each slice projects its own rows' inputs, on its
 thread, with the hand products (``_sliced_rows``), instead of the one GEMM.
 """

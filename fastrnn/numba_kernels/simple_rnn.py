@@ -6,8 +6,8 @@ adds ``h_{s-1} @ W_h`` and the bias, applies the activation and writes the
 state in place. Backward keeps only ``dh`` in the time loop; the weight and
 input gradients are bulk GEMMs over the recorded pre-activation gradients.
 
-The time loop works on a slice ``[b0, b1)`` of the batch; mid-size calls
-run disjoint slices on threads (``_threads.py``), all others one slice
+The time loop works on a slice ``[b0, b1)`` of the batch; calls of 16 rows
+or more run disjoint slices on threads (``_threads.py``), all others one slice
 serially. In a sliced call each slice projects its own rows' inputs, on its
 thread, with the hand products (``_sliced_rows``), instead of the one GEMM.
 """
