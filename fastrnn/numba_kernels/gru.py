@@ -30,11 +30,11 @@ def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for
     one = g.dtype.type(1)
     hn = h_states[s + 1, b]
     out = outputs[b, s]
-    h2 = 2 * units
+    hh = g[2 * units:]   # a view indexed from 0: see _math.py, "Indices LLVM can prove"
     if mask[b, t]:
         for j in range(units):
             z = g[j]
-            v = z * hp[j] + (one - z) * g[h2 + j]
+            v = z * hp[j] + (one - z) * hh[j]
             hn[j] = v
             out[j] = v
     else:
@@ -56,6 +56,7 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activat
     h1, h2, h3 = units, 2 * units, 3 * units
     b_in = bias[0]
     b_rec = bias[1]
+    b_in_h, b_rec_h = b_in[h2:], b_rec[h2:]   # candidate blocks, as views indexed from 0
     pre = np.empty(units, gates.dtype)
     if reset_after:
         u = np.empty((rows, h3), gates.dtype)
@@ -71,10 +72,11 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activat
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
                 act_bias_inplace(g, b_in, 0, h2, recurrent_activation)
+                gr, gh, ubh = g[h1:h2], g[h2:], ub[h2:]
                 for j in range(units):
-                    v = ub[h2 + j] + b_rec[h2 + j]
+                    v = ubh[j] + b_rec_h[j]
                     uh[j] = v
-                    pre[j] = g[h2 + j] + b_in[h2 + j] + g[h1 + j] * v
+                    pre[j] = gh[j] + b_in_h[j] + gr[j] * v
                 act_inplace(g[h2:], pre, units, activation)
                 _finish_step(s, t, b, units, g, h_prev[i], h_states, outputs, mask,
                              zero_output_for_mask)
@@ -94,18 +96,20 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, w_zr, w_h, bias, activat
                 act_bias_inplace(g, b_in, 0, h2, recurrent_activation)
                 hp = h_prev[i]
                 rb = rh[i]
+                gr = g[h1:h2]
                 for j in range(units):
-                    rb[j] = g[h1 + j] * hp[j]
+                    rb[j] = gr[j] * hp[j]
             matmul_rows(rh, w_h, uh_all, hand)
             for i in range(rows):
                 b = b0 + i
                 g = gates[s, b]
                 uh = recurrent_candidate[s, b]
                 ub = uh_all[i]
+                gh = g[h2:]
                 for j in range(units):
-                    v = ub[j] + b_rec[h2 + j]
+                    v = ub[j] + b_rec_h[j]
                     uh[j] = v
-                    pre[j] = g[h2 + j] + b_in[h2 + j] + v
+                    pre[j] = gh[j] + b_in_h[j] + v
                 act_inplace(g[h2:], pre, units, activation)
                 _finish_step(s, t, b, units, g, h_prev[i], h_states, outputs, mask,
                              zero_output_for_mask)
@@ -207,20 +211,27 @@ def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
                 dhb = dh[b]
                 g = gates[s, b]
                 hp = h_states[s, b]
+                # gate blocks as views indexed from 0: see _math.py, "Indices LLVM can prove"
+                gr, gh, dhh = g[h1:h2], g[h2:h3], row[h2:h3]
+                # one output per loop: fewer pointers for LLVM's overlap checks
                 for j in range(units):
-                    v = dout[j] + dpo[j] + dhb[j]
-                    dpo[j] = 0
-                    dz[j] = v * (hp[j] - g[h2 + j])
-                    row[h2 + j] = v * (one - g[j])
-                    dhb[j] = v * g[j]
+                    dhb[j] = dout[j] + dpo[j] + dhb[j]     # the gradient reaching h_s
+                dpo[:] = 0
+                for j in range(units):
+                    dz[j] = dhb[j] * (hp[j] - gh[j])
+                for j in range(units):
+                    dhh[j] = dhb[j] * (one - g[j])
+                for j in range(units):
+                    dhb[j] = dhb[j] * g[j]
                 mul_dact(row, dz, g, 0, h1, recurrent_activation)
                 mul_dact_inplace(row, g, h2, h3, activation)
                 if reset_after:
                     uh = recurrent_candidate[s, b]
                     rrow = d_rec[lo + i]
+                    rrow_h = rrow[h2:]
                     for j in range(units):
-                        dz[j] = row[h2 + j] * uh[j]
-                        rrow[h2 + j] = row[h2 + j] * g[h1 + j]
+                        dz[j] = dhh[j] * uh[j]
+                        rrow_h[j] = dhh[j] * gr[j]
                     mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
                     for j in range(h2):
                         rrow[j] = row[j]
@@ -228,8 +239,8 @@ def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
                     ah = d_ah[lo + i]
                     rhb = rh_all[lo + i]
                     for j in range(units):
-                        ah[j] = row[h2 + j]
-                        rhb[j] = g[h1 + j] * hp[j]
+                        ah[j] = dhh[j]
+                        rhb[j] = gr[j] * hp[j]
             else:
                 for j in range(units):
                     v = dout[j] + dpo[j]
@@ -241,10 +252,10 @@ def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
                 else:
                     d_ah[lo + i, :] = 0
                     hp = h_states[s, b]
-                    g = gates[s, b]
+                    gr = gates[s, b, h1:h2]
                     rhb = rh_all[lo + i]
                     for j in range(units):
-                        rhb[j] = g[h1 + j] * hp[j]
+                        rhb[j] = gr[j] * hp[j]
         if reset_after:
             matmul_acc_rows(d_rec[lo:hi], rk_t, dh_rows, tmp, hand)
         else:
@@ -255,12 +266,13 @@ def _backward_rows(b0, b1, hand, mask, rk_t, w_zr_t, w_h_t, activation,
                 rrow = d_rec[lo + i]
                 if mask[b, t]:
                     g = gates[s, b]
+                    gr = g[h1:h2]
                     hp = h_states[s, b]
                     dhb = dh[b]
                     drb = d_rh[i]
                     for j in range(units):
                         dz[j] = drb[j] * hp[j]
-                        dhb[j] += drb[j] * g[h1 + j]
+                        dhb[j] += drb[j] * gr[j]
                     mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
                 for j in range(h2):
                     rrow[j] = row[j]

@@ -55,11 +55,13 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
             cp = c_prev[i]
             out = outputs[b, s]
             if mask[b, t]:
+                # gate blocks as views indexed from 0: see _math.py, "Indices LLVM can prove"
+                gi, gf, gg, go = g[:h1], g[h1:h2], g[h2:h3], g[h3:]
                 for j in range(units):
-                    cn[j] = g[h1 + j] * cp[j] + g[j] * g[h2 + j]
+                    cn[j] = gf[j] * cp[j] + gi[j] * gg[j]
                 act_inplace(act_c, cn, units, activation)
                 for j in range(units):
-                    v = g[h3 + j] * act_c[j]
+                    v = go[j] * act_c[j]
                     hn[j] = v
                     out[j] = v
             else:
@@ -157,19 +159,27 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
                 cp = c_states[s, b]
                 for j in range(units):
                     dhn[j] = dout[j] + dpo[j] + dhb[j]
-                    dpo[j] = 0
-                    dhb[j] = 0
+                dpo[:] = 0
+                dhb[:] = 0
+                gi, gf, gg, go = g[:h1], g[h1:h2], g[h2:h3], g[h3:]
+                di, df, dg_, do = row[:h1], row[h1:h2], row[h2:h3], row[h3:]
                 act_inplace(act_c, c_states[s + 1, b], units, activation)
                 for j in range(units):
-                    dtmp[j] = dhn[j] * g[h3 + j]
+                    dtmp[j] = dhn[j] * go[j]
                 mul_dact_inplace(dtmp, act_c, 0, units, activation)
+                # one output per loop: fewer pointers for LLVM's overlap checks
                 for j in range(units):
-                    dcn = dcb[j] + dtmp[j]
-                    row[j] = dcn * g[h2 + j]
-                    row[h1 + j] = dcn * cp[j]
-                    row[h2 + j] = dcn * g[j]
-                    row[h3 + j] = dhn[j] * act_c[j]
-                    dcb[j] = dcn * g[h1 + j]
+                    dtmp[j] = dcb[j] + dtmp[j]      # dc_s
+                for j in range(units):
+                    di[j] = dtmp[j] * gg[j]
+                for j in range(units):
+                    df[j] = dtmp[j] * cp[j]
+                for j in range(units):
+                    dg_[j] = dtmp[j] * gi[j]
+                for j in range(units):
+                    do[j] = dhn[j] * act_c[j]
+                for j in range(units):
+                    dcb[j] = dtmp[j] * gf[j]
                 mul_dact_inplace(row, g, 0, h2, recurrent_activation)
                 mul_dact_inplace(row, g, h2, h3, activation)
                 mul_dact_inplace(row, g, h3, h4, recurrent_activation)
