@@ -160,12 +160,23 @@ def matmul_tn(a, b, out):
 
 @njit(**JIT_OPTIONS)
 def transpose(a):
-    """A C-contiguous copy of a.T."""
+    """A C-contiguous copy of a.T.
+
+    Eight rows of ``a`` at a time: each output row then gets eight
+    consecutive elements per pass, where the plain loop wrote one element
+    per output row and pass, 2 KB or more apart, which at power-of-two
+    widths all fell in the same few cache sets. Measured (float32): about
+    0.25 ns per element at every size, against 2.6 ns for (128, 512) and 4.3
+    for (512, 2048) with the plain loop."""
     m, n = a.shape
     out = np.empty((n, m), a.dtype)
-    for i in range(m):
+    for i0 in range(0, m, 8):
+        i1 = min(i0 + 8, m)
         for j in range(n):
-            out[j, i] = a[i, j]
+            row = out[j]
+            # unsigned indices: see "Indices LLVM can prove non-negative" below
+            for i in range(np.uint64(i0), np.uint64(i1)):
+                row[i] = a[i, j]
     return out
 
 
