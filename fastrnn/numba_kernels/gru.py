@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from ._math import (
-    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
+    act_bias_inplace, act_inplace, backward_input_grads, column_sums, hand_sized, matmul,
     matmul_acc_rows, matmul_rows, matmul_tn, mul_dact, mul_dact_inplace, project_rows,
     time_major, transpose,
 )
@@ -156,9 +156,11 @@ def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias,
                     zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
     w_zr, w_h = _forward_prepare(x, h0, kernel, recurrent_kernel, reset_after,
                                  go_backwards, h_states, gates, True)
-    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, w_zr, w_h, bias,
-                  activation, recurrent_activation, reset_after, go_backwards,
-                  zero_output_for_mask, outputs, h_states, gates, recurrent_candidate)
+    units = h0.shape[1]
+    _forward_rows(0, x.shape[0], hand_sized(x.shape[0], units, 3 * units), mask,
+                  recurrent_kernel, w_zr, w_h, bias, activation, recurrent_activation,
+                  reset_after, go_backwards, zero_output_for_mask, outputs, h_states, gates,
+                  recurrent_candidate)
 
 
 def _gru_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
@@ -343,10 +345,11 @@ def _backward_serial(x, mask, kernel, recurrent_kernel,
         return
     d_in, d_rec, d_ah, rh_all, rk_t, w_zr_t, w_h_t = _backward_buffers(
         x, recurrent_kernel, reset_after)
-    _backward_rows(0, batch, False, mask, rk_t, w_zr_t, w_h_t, activation,
-                   recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
-                   h_states, gates, recurrent_candidate, d_outputs, d_h0,
-                   d_in, d_rec, d_ah, rh_all)
+    units = recurrent_kernel.shape[0]
+    _backward_rows(0, batch, hand_sized(batch, units, 3 * units), mask, rk_t, w_zr_t, w_h_t,
+                   activation, recurrent_activation, reset_after, go_backwards,
+                   zero_output_for_mask, h_states, gates, recurrent_candidate, d_outputs,
+                   d_h0, d_in, d_rec, d_ah, rh_all)
     _backward_finish(x, kernel, reset_after, go_backwards, h_states, d_in, d_rec, d_ah,
                      rh_all, dx, d_kernel, d_recurrent_kernel, d_bias)
 

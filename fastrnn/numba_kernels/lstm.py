@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from ._math import (
-    act_bias_inplace, act_inplace, backward_input_grads, column_sums, matmul,
+    act_bias_inplace, act_inplace, backward_input_grads, column_sums, hand_sized, matmul,
     matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, project_rows, time_major,
     transpose,
 )
@@ -104,9 +104,10 @@ def _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias,
                     activation, recurrent_activation, go_backwards, zero_output_for_mask,
                     outputs, h_states, c_states, gates):
     _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, True)
-    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
-                  recurrent_activation, go_backwards, zero_output_for_mask,
-                  outputs, h_states, c_states, gates)
+    units = h0.shape[1]
+    _forward_rows(0, x.shape[0], hand_sized(x.shape[0], units, 4 * units), mask,
+                  recurrent_kernel, bias, activation, recurrent_activation, go_backwards,
+                  zero_output_for_mask, outputs, h_states, c_states, gates)
 
 
 def _lstm_forward_sliced(x, mask, h0, c0, kernel, recurrent_kernel, bias,
@@ -225,9 +226,10 @@ def _backward_serial(x, mask, kernel, recurrent_kernel,
         dx[:, :, :] = 0
         return
     dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
-    _backward_rows(0, batch, False, mask, transpose(recurrent_kernel), activation,
-                   recurrent_activation, zero_output_for_mask, go_backwards, h_states,
-                   c_states, gates, d_outputs, d_h0, d_c0, dgates)
+    _backward_rows(0, batch, hand_sized(batch, units, 4 * units), mask,
+                   transpose(recurrent_kernel), activation, recurrent_activation,
+                   zero_output_for_mask, go_backwards, h_states, c_states, gates, d_outputs,
+                   d_h0, d_c0, dgates)
     _backward_finish(x, kernel, go_backwards, h_states, dgates,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 

@@ -16,7 +16,8 @@ import numpy as np
 from numba import njit
 
 from ._math import (
-    act_add, backward_input_grads, column_sums, matmul, matmul_acc_rows, matmul_tn,
+    act_add, backward_input_grads, column_sums, hand_sized, matmul, matmul_acc_rows,
+    matmul_tn,
     mul_dact_inplace, project_rows, time_major, transpose,
 )
 from ._threads import public_kernel, run_slices, slices
@@ -80,8 +81,9 @@ def _forward_prepare(x, h0, kernel, go_backwards, h_states, project):
 def _forward_serial(x, mask, h0, kernel, recurrent_kernel, bias, activation, go_backwards,
                     zero_output_for_mask, outputs, h_states):
     _forward_prepare(x, h0, kernel, go_backwards, h_states, True)
-    _forward_rows(0, x.shape[0], False, mask, recurrent_kernel, bias, activation,
-                  go_backwards, zero_output_for_mask, outputs, h_states)
+    units = h0.shape[1]
+    _forward_rows(0, x.shape[0], hand_sized(x.shape[0], units, units), mask, recurrent_kernel,
+                  bias, activation, go_backwards, zero_output_for_mask, outputs, h_states)
 
 
 def _simple_rnn_forward_sliced(x, mask, h0, kernel, recurrent_kernel, bias,
@@ -163,8 +165,9 @@ def _backward_serial(x, mask, kernel, recurrent_kernel, activation, go_backwards
         dx[:, :, :] = 0
         return
     dgates = np.empty((timesteps * batch, units), x.dtype)
-    _backward_rows(0, batch, False, mask, transpose(recurrent_kernel), activation,
-                   go_backwards, zero_output_for_mask, h_states, d_outputs, d_h0, dgates)
+    _backward_rows(0, batch, hand_sized(batch, units, units), mask, transpose(recurrent_kernel),
+                   activation, go_backwards, zero_output_for_mask, h_states, d_outputs, d_h0,
+                   dgates)
     _backward_finish(x, kernel, go_backwards, h_states, dgates,
                      dx, d_kernel, d_recurrent_kernel, d_bias)
 
