@@ -96,7 +96,8 @@ def extensions():
             "fastrnn._cython_kernels",
             sources=[os.path.join(KERNELS, "_cython_kernels.pyx")],
             depends=[os.path.join(KERNELS, name)
-                     for name in ("_linalg.pxd", "_fastmath.h", "_gates.h", "_smallgemm.h")],
+                     for name in ("_linalg.pxd", "_fastmath.h", "_gates.h", "_restrict.h",
+                                  "_smallgemm.h")],
             include_dirs=[KERNELS],
             optional=not STRICT,
         )

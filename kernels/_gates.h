@@ -24,19 +24,15 @@
 #define FASTRNN_GATES_H
 #include <stddef.h>
 
-#if defined(_MSC_VER)
-#define FASTRNN_GATES_RESTRICT __restrict
-#else
-#define FASTRNN_GATES_RESTRICT __restrict__
-#endif
+#include "_restrict.h"
 
 #define FASTRNN_LSTM_STEP_GRADS(NAME, T)                                                 \
-static inline void NAME(ptrdiff_t units, const T* FASTRNN_GATES_RESTRICT gates,          \
-                        const T* FASTRNN_GATES_RESTRICT act_c,                           \
-                        const T* FASTRNN_GATES_RESTRICT c_prev,                          \
-                        const T* FASTRNN_GATES_RESTRICT d_h_new,                         \
-                        T* FASTRNN_GATES_RESTRICT dh, T* FASTRNN_GATES_RESTRICT dc,      \
-                        T* FASTRNN_GATES_RESTRICT dz)                                    \
+static inline void NAME(ptrdiff_t units, const T* FASTRNN_RESTRICT gates,                \
+                        const T* FASTRNN_RESTRICT act_c,                                 \
+                        const T* FASTRNN_RESTRICT c_prev,                                \
+                        const T* FASTRNN_RESTRICT d_h_new,                               \
+                        T* FASTRNN_RESTRICT dh, T* FASTRNN_RESTRICT dc,                  \
+                        T* FASTRNN_RESTRICT dz)                                          \
 {                                                                                        \
     const T one = 1;                                                                     \
     for (ptrdiff_t j = 0; j < units; j++) {                                              \
@@ -68,12 +64,12 @@ FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_tanh_sigmoid_f64, double)
  *     dh   = dhn * z         (the direct part of the gradient reaching h_{t-1})
  */
 #define FASTRNN_GRU_STEP_GRADS(NAME, T)                                                  \
-static inline void NAME(ptrdiff_t units, const T* FASTRNN_GATES_RESTRICT gates,          \
-                        const T* FASTRNN_GATES_RESTRICT u,                               \
-                        const T* FASTRNN_GATES_RESTRICT h_prev,                          \
-                        const T* FASTRNN_GATES_RESTRICT d_h_new,                         \
-                        T* FASTRNN_GATES_RESTRICT dh, T* FASTRNN_GATES_RESTRICT dz,      \
-                        T* FASTRNN_GATES_RESTRICT aux)                                   \
+static inline void NAME(ptrdiff_t units, const T* FASTRNN_RESTRICT gates,                \
+                        const T* FASTRNN_RESTRICT u,                                     \
+                        const T* FASTRNN_RESTRICT h_prev,                                \
+                        const T* FASTRNN_RESTRICT d_h_new,                               \
+                        T* FASTRNN_RESTRICT dh, T* FASTRNN_RESTRICT dz,                  \
+                        T* FASTRNN_RESTRICT aux)                                         \
 {                                                                                        \
     const T one = 1;                                                                     \
     for (ptrdiff_t j = 0; j < units; j++) {                                              \

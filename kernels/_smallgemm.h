@@ -34,11 +34,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#if defined(_MSC_VER)
-#define FASTRNN_RESTRICT __restrict
-#else
-#define FASTRNN_RESTRICT __restrict__
-#endif
+#include "_restrict.h"
 
 #if defined(__AVX512F__)
 #define FASTRNN_GEMM_VEC_BYTES 64

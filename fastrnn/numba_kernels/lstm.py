@@ -18,8 +18,7 @@ from numba import njit
 
 from ._math import (
     act_bias_inplace, act_inplace, backward_input_grads, column_sums, hand_sized, matmul,
-    matmul_acc, matmul_acc_hand, matmul_tn, mul_dact_inplace, project_rows, time_major,
-    transpose,
+    matmul_acc_rows, matmul_tn, mul_dact_inplace, project_rows, time_major, transpose,
 )
 from ._threads import public_kernel, run_slices, slices
 from .config import JIT_OPTIONS
@@ -40,10 +39,7 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
         h_prev = h_states[s, b0:b1]
         c_prev = c_states[s, b0:b1]
         cur = gates[s, b0:b1]
-        if hand:
-            matmul_acc_hand(h_prev, recurrent_kernel, cur)
-        else:
-            matmul_acc(h_prev, recurrent_kernel, cur, tmp)
+        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand)
         for i in range(b1 - b0):
             b = b0 + i
             g = cur[i]
@@ -191,10 +187,7 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
                 for j in range(h4):
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
-        if hand:
-            matmul_acc_hand(dg, rk_t, dh_rows)
-        else:
-            matmul_acc(dg, rk_t, dh_rows, tmp)
+        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand)
 
 
 @njit(**JIT_OPTIONS)
