@@ -3,33 +3,64 @@
     from fastrnn.models import Sequential
     from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
 """
+
 import importlib
 import os
 
 __version__ = "0.1.0"
 
-# The compiled kernels call BLAS through SciPy's OpenBLAS, whose worker
-# threads by default busy-wait ~0.1 s after each threaded call. The kernels
-# run their own threads (batch slices of the time loop) right after such a
-# call (the input projection), and a spinning BLAS worker then takes a core
-# from them: measured on 2 cores, the LSTM forward of batch 32, 50 steps,
-# 128 units went from 3.4 to 6.0 ms. Idle BLAS workers sleep at once with
-# this; the per-call wake-up costs nothing measurable at the sizes where BLAS
-# is threaded. It only reaches an OpenBLAS loaded after this import (SciPy's,
-# normally) and never overrides a value the user set.
+# The compiled kernels run their own threads right after a BLAS call (the
+# input projection); an OpenBLAS worker that keeps spinning after its call
+# takes a core from them. With this, idle OpenBLAS workers sleep at once
+# (docs/building.md, "Environment variables"). It reaches an OpenBLAS loaded
+# after this import (SciPy's, normally) and never overrides the user's value.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .backends import available_backends, get_backend, set_backend, use_backend  # noqa: E402
+from .backends import (  # noqa: E402
+    available_backends,
+    get_backend,
+    set_backend,
+    use_backend,
+)
+from .config import get_num_threads, set_num_threads, use_num_threads  # noqa: E402
 
-__all__ = ["__version__", "available_backends", "get_backend", "set_backend", "use_backend"]
+__all__ = [
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "get_num_threads",
+    "set_num_threads",
+    "use_num_threads",
+    "show_config",
+]
 
-_SUBMODULES = {"activations", "callbacks", "initializers", "interop", "layers", "losses",
-               "metrics", "models", "ops", "optimizers", "preprocessing", "reference",
-               "saving", "training"}
+_SUBMODULES = {
+    "activations",
+    "callbacks",
+    "config",
+    "initializers",
+    "interop",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "ops",
+    "optimizers",
+    "preprocessing",
+    "reference",
+    "saving",
+    "training",
+}
 
 
 def __getattr__(name):
     """``fastrnn.layers``, ``fastrnn.interop``, ... imported on first use."""
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "show_config":
+        from ._info import show_config
+
+        return show_config
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

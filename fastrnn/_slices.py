@@ -16,6 +16,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from .config import available_cpus  # noqa: F401  (the Cython extension's import)
+
 _pool = None
 _pool_size = 0
 _lock = threading.Lock()
@@ -42,14 +44,6 @@ def _forget_pool_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
-
-
-def available_cpus():
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def slice_bounds(n, batch):

@@ -14,16 +14,8 @@ Single layer calls (and the benchmark) are left alone: set the variable to
 0 to leave the loops alone too.
 """
 import functools
-import os
 
-
-def loop_blas_threads():
-    """The BLAS thread limit for training/inference loops (0 or less: no limit)."""
-    value = os.environ.get("FASTRNN_LOOP_BLAS_THREADS", "1")
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"FASTRNN_LOOP_BLAS_THREADS must be an integer, got {value!r}") from None
+from .config import loop_blas_threads
 
 
 def limit_blas_threads_in_loops(method):
