@@ -45,8 +45,7 @@ def use_fastrnn_backend(name):
     chosen = fastrnn.get_backend()
     if chosen == "auto":
         from fastrnn import backends
-        if hasattr(backends, "auto_choice"):
-            chosen = f"auto -> {backends.auto_choice()}"
+        chosen = f"auto -> {backends.auto_choice()}"
     print(f"fastrnn {fastrnn.__version__}, backend {chosen!r} "
           f"(available: {', '.join(fastrnn.available_backends())})")
 

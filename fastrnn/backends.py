@@ -6,48 +6,62 @@ lazily, on first use, so ``import fastrnn`` stays cheap and a backend that
 cannot be imported (Numba missing, the Cython extension not built) is simply
 not available.
 """
+
+from __future__ import annotations
+
 import contextlib
 import importlib
 import os
 import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import NamedTuple
 
 __all__ = [
     "BackendUnavailableError",
     "available_backends",
+    "generation",
     "get_backend",
     "set_backend",
     "use_backend",
     "resolve_backend",
 ]
 
-#: Every backend fastrnn knows, in order of preference for ``"auto"``.
-_MODULES = {
-    "numba": "fastrnn.numba_kernels",
-    "cython": "fastrnn._cython_kernels",
-    "numpy": "fastrnn.reference",
-}
-_HOW_TO_GET = {
-    "numba": "install Numba (`pip install numba`)",
-    "cython": (
+
+class _Backend(NamedTuple):
+    module: str  # the module that implements the kernel contract
+    how_to_get: str  # what to do when it cannot be imported
+
+
+#: Every backend fastrnn knows, in the order ``available_backends`` lists them.
+_BACKENDS = {
+    "numpy": _Backend("fastrnn.reference", ""),
+    "numba": _Backend("fastrnn.numba_kernels", "install Numba (`pip install numba`)"),
+    "cython": _Backend(
+        "fastrnn._cython_kernels",
         "build the compiled extension: reinstall fastrnn from source with a C "
         "compiler and Cython available and FASTRNN_PUREPYTHON unset, e.g. "
-        "`FASTRNN_STRICT_BUILD=1 pip install --no-build-isolation .`"
+        "`FASTRNN_STRICT_BUILD=1 pip install --no-build-isolation .`",
     ),
-    "numpy": "",
 }
-VALID_NAMES = ("auto", "numpy", "numba", "cython")
+#: The order in which ``"auto"`` prefers the available backends.
+AUTO_ORDER = ("cython", "numba", "numpy")
+VALID_NAMES = ("auto", *_BACKENDS)
 
 
 class BackendUnavailableError(ValueError):
     """Raised when a backend is unknown or cannot be imported here."""
 
 
-_loaded = {}
-_import_errors = {}
+_loaded: dict[str, ModuleType] = {}
+_import_errors: dict[str, str] = {}
 _lock = threading.Lock()
+_default: str | None = None
+_generation = 0
+_auto: ModuleType | None = None  # what "auto" resolves to, once known
 
 
-def _load(name):
+def _load(name: str) -> ModuleType | None:
     """Import backend ``name``; return the module or None if it is unavailable."""
     with _lock:
         if name in _loaded:
@@ -58,7 +72,7 @@ def _load(name):
             _import_errors[name] = "FASTRNN_PUREPYTHON is set"
             return None
         try:
-            module = importlib.import_module(_MODULES[name])
+            module = importlib.import_module(_BACKENDS[name].module)
         except ImportError as exc:  # the backend is not installed or not built
             _import_errors[name] = str(exc)
             return None
@@ -66,30 +80,23 @@ def _load(name):
         return module
 
 
-def available_backends():
+def available_backends() -> list[str]:
     """Names of the backends that can run here, e.g. ``["numpy", "numba"]``.
 
     ``"numpy"`` (the reference) is always first; ``"cython"`` appears only
     when the compiled extension imports.
     """
-    return [name for name in ("numpy", "numba", "cython") if _load(name) is not None]
+    return [name for name in _BACKENDS if _load(name) is not None]
 
 
-_available = None
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` could not be imported, or None if it was not tried or works."""
+    return _import_errors.get(name)
 
 
-def _available_cached():
-    global _available
-    if _available is None:
-        _available = available_backends()
-    return _available
-
-
-def _check_name(name, argument="backend"):
+def _check_name(name: object, argument: str = "backend") -> str:
     if not isinstance(name, str):
-        raise TypeError(
-            f"`{argument}` must be a string, one of {list(VALID_NAMES)}; got {name!r}"
-        )
+        raise TypeError(f"`{argument}` must be a string, one of {list(VALID_NAMES)}; got {name!r}")
     if name not in VALID_NAMES:
         raise BackendUnavailableError(
             f"Unknown backend for `{argument}`: {name!r}. Valid names: "
@@ -99,92 +106,98 @@ def _check_name(name, argument="backend"):
         raise BackendUnavailableError(
             f"Backend {name!r} is not available here ({_import_errors.get(name)}). "
             f"Available backends: {available_backends()}. To get it, "
-            f"{_HOW_TO_GET[name]}."
+            f"{_BACKENDS[name].how_to_get}."
         )
     return name
 
 
-def _initial_default():
-    name = os.environ.get("FASTRNN_BACKEND", "auto").strip() or "auto"
-    return _check_name(name, argument="FASTRNN_BACKEND")
+def check_name(name: object, argument: str = "backend") -> str:
+    """``name`` if it is a backend that can run here, else a clear error.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    BackendUnavailableError
+        If it is unknown or cannot run here (the message names the available ones).
+    """
+    return _check_name(name, argument)
 
 
-_default = None
-
-
-def get_backend():
+def get_backend() -> str:
     """Name of the current default backend (``"auto"`` unless set)."""
     global _default
     if _default is None:
-        _default = _initial_default()
+        name = os.environ.get("FASTRNN_BACKEND", "auto").strip() or "auto"
+        _default = _check_name(name, argument="FASTRNN_BACKEND")
     return _default
 
 
-def set_backend(name):
+def set_backend(name: str) -> None:
     """Set the default backend: ``"numpy"``, ``"numba"``, ``"cython"`` or ``"auto"``.
+
+    Every plan made before (:class:`fastrnn.ops.ForwardPlan`) is out of date
+    afterwards: :func:`generation` changes.
 
     Raises
     ------
     BackendUnavailableError
         (a ``ValueError``) if the name is unknown or the backend cannot run
-        here; the message names the available ones.
+        here; the message names the available ones. The default is unchanged then.
     """
-    global _default
-    _default = _check_name(name)
+    global _default, _generation
+    checked = _check_name(name)
+    with _lock:
+        _default = checked
+        _generation += 1
+
+
+def generation() -> int:
+    """A counter that :func:`set_backend` bumps: kernel plans made at another
+    value may name another backend and are made anew."""
+    return _generation
 
 
 @contextlib.contextmanager
-def use_backend(name):
+def use_backend(name: str) -> Iterator[str]:
     """Context manager: use backend ``name`` as the default inside the block."""
     previous = get_backend()
     set_backend(name)
     try:
-        yield
+        yield name
     finally:
         set_backend(previous)
 
 
-#: ``"auto"`` hands every call to Cython when it is built. Measured (float32,
-#: layer calls, ms, Numba/Cython, forward and train, 2026-12-01, after the
-#: Cython products gained packed weights and 8-row tiles): the benchmark
-#: grid's tiny, small, medium and large shapes all favour Cython (see
-#: docs/benchmarks.md), and so do few rows with big weights, which until
-#: then went to Numba: LSTM 8x100x256x256 5.3/3.9 and 15.3/13.2, LSTM
-#: 4x100x128x512 29.3/7.3 and 70.5/25.8, GRU 4x100x512x512 23.3/7.4 and
-#: 61.5/29.2, LSTM 15x100x100x256 16.2/5.6 and 40.7/17.6. Numba's forward
-#: is still ahead by 1.1-1.3x at batch 1-2 with 512 units (LSTM
-#: 1x100x512x512 4.7/5.2, SimpleRNN 1x100x128x512 0.92/1.23), where Cython's
-#: train is ahead by 1.15x; not worth a rule.
+def auto_choice() -> str:
+    """The backend ``"auto"`` picks: the first available of :data:`AUTO_ORDER`.
 
-
-def auto_choice(cell=None, batch=None, timesteps=None, units=None, features=None):
-    """The backend ``"auto"`` picks for a call of this cell and shape: Cython
-    when it is built, else Numba, else NumPy.
-
-    The shape does not change the choice today; the arguments are there so
-    that a rule measured on them can use them (they used to send calls with
-    few rows and big weights to Numba).
+    Cython is first: it is the fastest backend on every shape of the
+    benchmark grid (``docs/benchmarks.md``).
     """
-    available = _available_cached()
-    for name in ("cython", "numba", "numpy"):
-        if name in available:
+    for name in AUTO_ORDER:
+        if _load(name) is not None:
             return name
     return "numpy"
 
 
-def resolve_backend(name=None, **call):
-    """Return the kernel module for ``name`` (None: the default).
+def resolve_backend(name: str | None = None) -> ModuleType:
+    """Return the kernel module for backend ``name`` (None: the default).
 
-    ``call`` (cell, batch, timesteps, units, features) informs the ``"auto"`` choice.
-    This runs on every layer call, so the common cases are dictionary
-    look-ups.
+    Raises
+    ------
+    TypeError, BackendUnavailableError
+        As :func:`check_name`.
     """
     if name is None:
         name = _default if _default is not None else get_backend()
     module = _loaded.get(name)
     if module is not None:
         return module
-    if name != "auto":
-        _check_name(name)
-        return _load(name)
-    return _load(auto_choice(**call))
+    if name == "auto":
+        global _auto
+        if _auto is None:
+            _auto = _load(auto_choice())
+        return _auto
+    _check_name(name)
+    return _load(name)

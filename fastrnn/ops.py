@@ -1,30 +1,142 @@
-"""Public wrappers around the backend kernels: check, cast, allocate, call.
+"""The kernel contract's one caller: plans, buffers and argument order.
 
-Layers call :func:`recurrent_forward` and :func:`recurrent_backward`; these
-make every array contiguous and of one dtype, allocate the outputs the
-kernel fills, and call the chosen backend's kernel. Nothing here is math:
-the math is in the kernels (:mod:`fastrnn.reference` states it).
+Every backend implements the six kernels of :mod:`fastrnn.reference`
+(``<cell>_forward`` and ``<cell>_backward`` for each cell). This module is
+the only code that knows their positional arguments and the arrays they
+fill; the layers hand it checked arrays in Keras's layout and get outputs
+back. Nothing here is math: the math is in the kernels.
+
+The arguments of every kernel follow one pattern, spelled out per cell by
+a :class:`CellSpec`::
+
+    <cell>_forward(x, mask, *initial_states, kernel, recurrent_kernel, bias,
+                   *options, outputs, h_states, *buffers)
+    <cell>_backward(x, mask, kernel, recurrent_kernel, *options, h_states,
+                    *buffers, d_outputs, *d_final_states, dx, *d_initial_states,
+                    d_kernel, d_recurrent_kernel, d_bias)
+
+where ``options`` are the :class:`KernelOptions` fields the cell takes, in
+the spec's order, and ``buffers`` the arrays its forward records for the
+backward (LSTM: ``c_states, gates``; GRU: ``gates, recurrent_candidate``).
+
+A :class:`ForwardPlan` holds what a call of one cell, backend, dtype, input
+shape and set of options needs besides the values: the resolved kernel, a
+read-only all-True mask and zero states, the option values, and reusable
+scratch arrays. Layers keep one per input shape and call it again and
+again; :func:`recurrent_forward` makes one for a single call.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["CELLS", "ForwardRecord", "recurrent_forward", "recurrent_backward"]
+from . import activations, backends
+
+__all__ = [
+    "CELLS",
+    "CellSpec",
+    "ForwardPlan",
+    "ForwardRecord",
+    "KernelOptions",
+    "recurrent_backward",
+    "recurrent_forward",
+]
+
+
+class KernelOptions(NamedTuple):
+    """The options a recurrent kernel takes (each cell takes some of them).
+
+    Attributes
+    ----------
+    activation, recurrent_activation : int
+        Activation codes (:mod:`fastrnn.activations`).
+    reset_after : bool
+        GRU only: apply the reset gate after the recurrent product.
+    go_backwards : bool
+        Step ``s`` reads input position ``T - 1 - s``.
+    zero_output_for_mask : bool
+        Masked steps output zeros instead of the previous output.
+    """
+
+    activation: int = activations.TANH
+    recurrent_activation: int = activations.SIGMOID
+    reset_after: bool = True
+    go_backwards: bool = False
+    zero_output_for_mask: bool = False
+
+
+#: How each shape kind of a recorded buffer is sized (see ``CellSpec.buffers``).
+_BUFFER_SHAPES = {
+    # a sequence of states, in processing order, the initial one first
+    "states": lambda batch, timesteps, units, gates: (timesteps + 1, batch, units),
+    # post-activation gates of each step
+    "gates": lambda batch, timesteps, units, gates: (timesteps, batch, gates * units),
+    # one (batch, units) array per step
+    "steps": lambda batch, timesteps, units, gates: (timesteps, batch, units),
+}
 
 
 @dataclass(frozen=True)
 class CellSpec:
-    """What distinguishes the three cells to the code that calls kernels."""
+    """What distinguishes one cell to the code that calls its kernels.
+
+    Attributes
+    ----------
+    name : str
+        The kernels are ``<name>_forward`` and ``<name>_backward``.
+    gates : int
+        G: column blocks of ``kernel`` (features, G*units).
+    state_names : tuple of str
+        The states a call starts from and ends with: ``("h",)`` or ``("h", "c")``.
+    options : tuple of str
+        The :class:`KernelOptions` fields the kernels take, in their order.
+    buffers : tuple of (str, str)
+        The arrays the forward fills for the backward after ``outputs`` and
+        ``h_states``, in argument order: (the :class:`ForwardRecord` attribute,
+        the shape kind: "states" (T+1, B, H), "gates" (T, B, G*H) or "steps"
+        (T, B, H)).
+    """
 
     name: str
-    gates: int        # G: column blocks of the kernel
-    state_names: tuple  # "h", or "h", "c"
+    gates: int
+    state_names: tuple[str, ...]
+    options: tuple[str, ...]
+    buffers: tuple[tuple[str, str], ...] = ()
+
+    def option_values(self, options: KernelOptions) -> tuple:
+        """The values of ``options`` this cell's kernels take, in their order."""
+        return tuple(getattr(options, name) for name in self.options)
 
 
-CELLS = {
-    "simple_rnn": CellSpec("simple_rnn", 1, ("h",)),
-    "lstm": CellSpec("lstm", 4, ("h", "c")),
-    "gru": CellSpec("gru", 3, ("h",)),
+CELLS: dict[str, CellSpec] = {
+    "simple_rnn": CellSpec(
+        "simple_rnn", 1, ("h",), ("activation", "go_backwards", "zero_output_for_mask")
+    ),
+    "lstm": CellSpec(
+        "lstm",
+        4,
+        ("h", "c"),
+        ("activation", "recurrent_activation", "go_backwards", "zero_output_for_mask"),
+        (("c_states", "states"), ("gates", "gates")),
+    ),
+    "gru": CellSpec(
+        "gru",
+        3,
+        ("h",),
+        (
+            "activation",
+            "recurrent_activation",
+            "reset_after",
+            "go_backwards",
+            "zero_output_for_mask",
+        ),
+        (("gates", "gates"), ("recurrent_candidate", "steps")),
+    ),
 }
 
 
@@ -33,65 +145,290 @@ class ForwardRecord:
 
     Attributes
     ----------
+    backend : module
+        The kernel module that ran the forward (and runs the backward).
+    cell : str
+    x : ndarray of shape (batch, timesteps, features)
+    mask : ndarray of bool, shape (batch, timesteps)
+    weights : tuple of ndarray
+        ``(kernel, recurrent_kernel, bias)`` as the kernel saw them.
+    options : KernelOptions
     outputs : ndarray of shape (batch, timesteps, units)
         Output of each processed step (processing order).
     h_states, c_states : ndarray of shape (timesteps + 1, batch, units)
         States in processing order; ``c_states`` is None except for LSTM.
     gates : ndarray of shape (timesteps, batch, G * units) or None
     recurrent_candidate : ndarray of shape (timesteps, batch, units) or None
-    options : tuple
-        (activation, recurrent_activation, reset_after, go_backwards,
-        zero_output_for_mask) as given to the forward kernel.
     """
 
-    __slots__ = ("backend", "cell", "x", "mask", "weights", "options", "outputs",
-                 "h_states", "c_states", "gates", "recurrent_candidate")
+    __slots__ = (
+        "backend",
+        "cell",
+        "x",
+        "mask",
+        "weights",
+        "options",
+        "outputs",
+        "h_states",
+        "c_states",
+        "gates",
+        "recurrent_candidate",
+    )
 
-    def __init__(self, backend, cell, x, mask, weights, options, outputs, h_states,
-                 c_states=None, gates=None, recurrent_candidate=None):
+    def __init__(self, backend, cell, x, mask, weights, options, outputs, h_states, buffers=()):
         self.backend, self.cell, self.x, self.mask = backend, cell, x, mask
         self.weights, self.options = weights, options
-        self.outputs, self.h_states, self.c_states = outputs, h_states, c_states
-        self.gates, self.recurrent_candidate = gates, recurrent_candidate
+        self.outputs, self.h_states = outputs, h_states
+        self.c_states = self.gates = self.recurrent_candidate = None
+        for (name, _), array in zip(CELLS[cell].buffers, buffers):
+            setattr(self, name, array)
 
     @property
-    def final_states(self):
+    def buffers(self) -> tuple[np.ndarray, ...]:
+        """The recorded buffers in the kernels' argument order."""
+        return tuple(getattr(self, name) for name, _ in CELLS[self.cell].buffers)
+
+    @property
+    def final_states(self) -> list[np.ndarray]:
         """The states after the last step: ``[h]`` or ``[h, c]``."""
         if self.c_states is None:
             return [self.h_states[-1]]
         return [self.h_states[-1], self.c_states[-1]]
 
 
-_all_true_masks = {}
-
-
-def _all_true(batch, timesteps):
-    """A read-only all-True mask, reused between calls (kernels never write masks)."""
-    mask = _all_true_masks.get((batch, timesteps))
-    if mask is None:
-        if len(_all_true_masks) > 64:
-            _all_true_masks.clear()
-        mask = np.ones((batch, timesteps), dtype=bool)
-        mask.flags.writeable = False
-        _all_true_masks[(batch, timesteps)] = mask
-    return mask
-
-
-def _c(array, dtype):
+def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
     if array.dtype == dtype and array.flags.c_contiguous:
         return array
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def recurrent_forward(backend, cell, x, mask, initial_states, kernel, recurrent_kernel,
-                      bias, *, activation, recurrent_activation=0, reset_after=True,
-                      go_backwards=False, zero_output_for_mask=False):
-    """Run one recurrent layer's forward kernel.
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+class ForwardPlan:
+    """A forward kernel call of one cell, backend, dtype, input shape and options.
+
+    Nothing in a plan depends on weight or input values: the weights are
+    passed at every call, so in-place updates take effect at the next one.
+    A plan stays valid while the backend registry's :func:`fastrnn.backends.generation`
+    is the one it was made at (``set_backend`` bumps it); :meth:`fits` checks
+    that together with the input.
 
     Parameters
     ----------
-    backend : module
-        A kernel module (see :mod:`fastrnn.backends`).
+    cell : {"simple_rnn", "lstm", "gru"}
+    shape : tuple of int
+        (batch, timesteps, features) of the inputs.
+    dtype : dtype
+        float32 or float64.
+    units : int
+    options : KernelOptions
+    backend : str, module or None
+        A backend name, None for the default (:func:`fastrnn.get_backend`), or a
+        kernel module (``fastrnn.backends.resolve_backend(name)``).
+    input_shape : tuple of int, optional
+        The shape callers pass ``x`` in, when it is not ``shape`` (e.g.
+        ``(batch, features)`` for one step of ``(batch, 1, features)``).
+    """
+
+    __slots__ = (
+        "spec",
+        "backend",
+        "module",
+        "generation",
+        "shape",
+        "input_shape",
+        "dtype",
+        "units",
+        "options",
+        "option_values",
+        "kernel",
+        "mask",
+        "zero_states",
+        "_c_states",
+        "_shapes",
+        "_workspace",
+    )
+
+    def __init__(self, cell, shape, dtype, units, options, backend=None, input_shape=None):
+        self.spec = spec = CELLS[cell]
+        self.generation = backends.generation()
+        self.backend = backend
+        if isinstance(backend, ModuleType):
+            self.module = backend
+        else:
+            self.module = backends.resolve_backend(backend)
+        self.shape = tuple(int(n) for n in shape)
+        self.input_shape = self.shape if input_shape is None else tuple(input_shape)
+        self.dtype = np.dtype(dtype)
+        self.units = units = int(units)
+        self.options = options
+        self.option_values = spec.option_values(options)
+        self.kernel = getattr(self.module, f"{cell}_forward")
+        batch, timesteps, _ = self.shape
+        self.mask = _read_only(np.ones((batch, timesteps), dtype=bool))
+        zeros = _read_only(np.zeros((batch, units), self.dtype))
+        self.zero_states = [zeros] * len(spec.state_names)
+        self._shapes = [
+            (name, kind, _BUFFER_SHAPES[kind](batch, timesteps, units, spec.gates))
+            for name, kind in spec.buffers
+        ]
+        names = [name for name, _ in spec.buffers]
+        self._c_states = names.index("c_states") if "c_states" in names else None
+        # Scratch arrays of earlier calls that nobody holds afterwards; a call
+        # takes the dict out and puts it back, so concurrent calls never share it.
+        self._workspace = []
+
+    def fits(self, x) -> bool:
+        """Whether ``x`` is an input the plan runs as it is, and the plan is current."""
+        return (
+            type(x) is np.ndarray
+            and x.shape == self.input_shape
+            and x.dtype == self.dtype
+            and x.flags.c_contiguous
+            and self.generation == backends.generation()
+        )
+
+    def valid_for(self, shape) -> bool:
+        """Whether the plan is current and made for inputs of ``shape``."""
+        return shape == self.input_shape and self.generation == backends.generation()
+
+    def __call__(self, x, states, weights, mask=None, fresh_states=False):
+        """Run the forward kernel on arrays it takes as they are.
+
+        Parameters
+        ----------
+        x : ndarray that :meth:`fits`
+        states : list of ndarray of shape (batch, units), or None
+            The initial states (``[h]`` or ``[h, c]``), C-contiguous, of
+            ``plan.dtype``; None: zeros.
+        weights : sequence of ndarray
+            ``(kernel, recurrent_kernel, bias)`` in the kernels' layout,
+            C-contiguous, of ``plan.dtype``.
+        mask : ndarray of bool, shape (batch, timesteps), C-contiguous, or None
+        fresh_states : bool
+            Return new state sequences (else they are scratch arrays, valid until
+            the next call of this plan: copy what you keep).
+
+        Returns
+        -------
+        outputs : ndarray of shape (batch, timesteps, units)
+            Always new.
+        h_states : ndarray of shape (timesteps + 1, batch, units)
+        c_states : ndarray of shape (timesteps + 1, batch, units) or None
+        """
+        try:
+            work = self._workspace.pop()
+        except IndexError:
+            work = {}
+        dtype = self.dtype
+        batch, timesteps, _ = self.shape
+        units = self.units
+        outputs = np.empty((batch, timesteps, units), dtype)
+        state_shape = (timesteps + 1, batch, units)
+        if fresh_states:
+            h_states = np.empty(state_shape, dtype)
+        else:
+            h_states = work.get("h_states")
+            if h_states is None:
+                h_states = work["h_states"] = np.empty(state_shape, dtype)
+        buffers = []
+        for name, kind, shape in self._shapes:
+            if fresh_states and kind == "states":
+                buffers.append(np.empty(shape, dtype))
+                continue
+            array = work.get(name)
+            if array is None:
+                array = work[name] = np.empty(shape, dtype)
+            buffers.append(array)
+        if self.input_shape is not self.shape:
+            x = x.reshape(self.shape)
+        self.kernel(
+            x,
+            self.mask if mask is None else mask,
+            *(self.zero_states if states is None else states),
+            *weights,
+            *self.option_values,
+            outputs,
+            h_states,
+            *buffers,
+        )
+        if not self._workspace:
+            self._workspace.append(work)
+        c_states = None if self._c_states is None else buffers[self._c_states]
+        return outputs, h_states, c_states
+
+    def forward(self, x, states, weights, mask=None, fresh_states=False):
+        """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
+        arrays of ``plan.dtype`` first)."""
+        dtype = self.dtype
+        return self(
+            _contiguous(np.asarray(x), dtype),
+            None if states is None else [_contiguous(s, dtype) for s in states],
+            tuple(_contiguous(w, dtype) for w in weights),
+            None if mask is None else _contiguous(mask, np.bool_),
+            fresh_states,
+        )
+
+    def record(self, x, mask, states, weights) -> ForwardRecord:
+        """Run the forward kernel and keep what the backward needs (new arrays).
+
+        Parameters
+        ----------
+        x : ndarray of shape ``plan.shape``
+        mask : ndarray of bool, shape (batch, timesteps), or None
+        states : list of ndarray of shape (batch, units), or None (zeros)
+        weights : sequence of ndarray
+            ``(kernel, recurrent_kernel, bias)`` in the kernels' layout.
+
+        Returns
+        -------
+        ForwardRecord
+        """
+        dtype = self.dtype
+        batch, timesteps, _ = self.shape
+        x = _contiguous(x, dtype)
+        mask = self.mask if mask is None else _contiguous(mask, np.bool_)
+        states = (
+            self.zero_states if states is None else [_contiguous(s, dtype) for s in states]
+        )
+        weights = tuple(_contiguous(w, dtype) for w in weights)
+        outputs = np.empty((batch, timesteps, self.units), dtype)
+        h_states = np.empty((timesteps + 1, batch, self.units), dtype)
+        buffers = [np.empty(shape, dtype) for _, _, shape in self._shapes]
+        self.kernel(
+            x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers
+        )
+        return ForwardRecord(
+            self.module, self.spec.name, x, mask, weights, self.options, outputs, h_states, buffers
+        )
+
+
+def recurrent_forward(
+    backend: ModuleType | str | None,
+    cell: str,
+    x: np.ndarray,
+    mask: np.ndarray | None,
+    initial_states: Sequence[np.ndarray],
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray,
+    *,
+    activation: int,
+    recurrent_activation: int = activations.SIGMOID,
+    reset_after: bool = True,
+    go_backwards: bool = False,
+    zero_output_for_mask: bool = False,
+) -> ForwardRecord:
+    """Run one recurrent layer's forward kernel and record it for the backward.
+
+    Parameters
+    ----------
+    backend : module, str or None
+        A kernel module (``fastrnn.backends.resolve_backend(name)``), a backend
+        name, or None for the default.
     cell : {"simple_rnn", "lstm", "gru"}
     x : ndarray of shape (batch, timesteps, features)
     mask : ndarray of bool, shape (batch, timesteps), or None
@@ -101,46 +438,29 @@ def recurrent_forward(backend, cell, x, mask, initial_states, kernel, recurrent_
         Keras layout; GRU bias always as (2, 3 * units).
     activation, recurrent_activation : int
         Kernel activation codes.
+    reset_after, go_backwards, zero_output_for_mask : bool
+        See :class:`KernelOptions`.
 
     Returns
     -------
     ForwardRecord
     """
-    spec = CELLS[cell]
-    dtype = x.dtype
-    x = _c(x, dtype)
-    batch, timesteps, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    mask = _all_true(batch, timesteps) if mask is None else _c(mask, np.bool_)
-    states = [_c(s, dtype) for s in initial_states]
-    weights = (_c(kernel, dtype), _c(recurrent_kernel, dtype), _c(bias, dtype))
-
-    outputs = np.empty((batch, timesteps, units), dtype)
-    h_states = np.empty((timesteps + 1, batch, units), dtype)
-    activation, recurrent_activation = int(activation), int(recurrent_activation)
-    flags = (bool(go_backwards), bool(zero_output_for_mask))
-    record = ForwardRecord(backend, cell, x, mask, weights,
-                           (activation, recurrent_activation, bool(reset_after), *flags),
-                           outputs, h_states)
-    if cell == "simple_rnn":
-        backend.simple_rnn_forward(x, mask, states[0], *weights, activation, *flags,
-                                   outputs, h_states)
-    elif cell == "lstm":
-        record.c_states = np.empty_like(h_states)
-        record.gates = np.empty((timesteps, batch, spec.gates * units), dtype)
-        backend.lstm_forward(x, mask, states[0], states[1], *weights, activation,
-                             recurrent_activation, *flags, outputs, h_states,
-                             record.c_states, record.gates)
-    else:
-        record.gates = np.empty((timesteps, batch, spec.gates * units), dtype)
-        record.recurrent_candidate = np.empty((timesteps, batch, units), dtype)
-        backend.gru_forward(x, mask, states[0], *weights, activation,
-                            recurrent_activation, bool(reset_after), *flags,
-                            outputs, h_states, record.gates, record.recurrent_candidate)
-    return record
+    options = KernelOptions(
+        int(activation),
+        int(recurrent_activation),
+        bool(reset_after),
+        bool(go_backwards),
+        bool(zero_output_for_mask),
+    )
+    plan = ForwardPlan(cell, x.shape, x.dtype, recurrent_kernel.shape[0], options, backend)
+    return plan.record(x, mask, list(initial_states), (kernel, recurrent_kernel, bias))
 
 
-def recurrent_backward(record, d_outputs, d_final_states):
+def recurrent_backward(
+    record: ForwardRecord,
+    d_outputs: np.ndarray | None,
+    d_final_states: Sequence[np.ndarray | None],
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Run the backward kernel matching a :class:`ForwardRecord`.
 
     Parameters
@@ -158,32 +478,32 @@ def recurrent_backward(record, d_outputs, d_final_states):
     d_weights : list of ndarray
         Gradients of kernel, recurrent_kernel, bias.
     """
-    x, mask = record.x, record.mask
+    spec = CELLS[record.cell]
+    x = record.x
     dtype = x.dtype
     kernel, recurrent_kernel, bias = record.weights
     outputs = record.outputs
-    d_outputs = np.zeros_like(outputs) if d_outputs is None else _c(d_outputs, dtype)
-    d_last = [np.zeros_like(outputs[:, 0]) if d is None else _c(d, dtype)
-              for d in d_final_states]
-    activation, recurrent_activation, reset_after, *flags = record.options
+    d_outputs = np.zeros_like(outputs) if d_outputs is None else _contiguous(d_outputs, dtype)
+    d_last = [
+        np.zeros_like(outputs[:, 0]) if d is None else _contiguous(d, dtype)
+        for d in d_final_states
+    ]
     dx = np.empty_like(x)
-    d_h0 = np.empty_like(d_last[0])
+    d_initial = [np.empty_like(d) for d in d_last]
     d_weights = [np.empty_like(kernel), np.empty_like(recurrent_kernel), np.empty_like(bias)]
-    backend = record.backend
-    if record.cell == "simple_rnn":
-        backend.simple_rnn_backward(x, mask, kernel, recurrent_kernel,
-                                    activation, *flags, record.h_states,
-                                    d_outputs, d_last[0], dx, d_h0, *d_weights)
-        return dx, [d_h0], d_weights
-    if record.cell == "lstm":
-        d_c0 = np.empty_like(d_h0)
-        backend.lstm_backward(x, mask, kernel, recurrent_kernel, activation,
-                              recurrent_activation, *flags, record.h_states,
-                              record.c_states, record.gates, d_outputs, d_last[0],
-                              d_last[1], dx, d_h0, d_c0, *d_weights)
-        return dx, [d_h0, d_c0], d_weights
-    backend.gru_backward(x, mask, kernel, recurrent_kernel, activation,
-                         recurrent_activation, reset_after, *flags, record.h_states, record.gates,
-                         record.recurrent_candidate, d_outputs, d_last[0], dx, d_h0,
-                         *d_weights)
-    return dx, [d_h0], d_weights
+    backward = getattr(record.backend, f"{spec.name}_backward")
+    backward(
+        x,
+        record.mask,
+        kernel,
+        recurrent_kernel,
+        *spec.option_values(record.options),
+        record.h_states,
+        *record.buffers,
+        d_outputs,
+        *d_last,
+        dx,
+        *d_initial,
+        *d_weights,
+    )
+    return dx, d_initial, d_weights

@@ -3,8 +3,6 @@
 The layers check their input, own the weights in Keras's layout and order,
 and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
 """
-from typing import Any, Callable, NamedTuple
-
 import numpy as np
 
 from .. import activations, backends, initializers, ops
@@ -26,44 +24,26 @@ class _ForgetBiasOnes(initializers.Initializer):
         return bias
 
 
-class _KernelPlan(NamedTuple):
-    """What a planned call (:meth:`RNNBase.__call__` repeated on one input
-    shape, or :meth:`RNNBase.step`) needs besides weights and input values.
+class _KernelOption:
+    """A layer attribute the kernels see (an option, or the backend setting):
+    setting it drops the layer's kernel plans, so the next call makes them anew."""
 
-    Nothing in it depends on weight values (the weights are read at every
-    call). It stays valid while the input shape and dtype, the layer's
-    backend setting and the global default are those it was made for.
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.slot = "_" + name
 
-    ``workspace`` keeps the arrays of the last planned call that nobody
-    holds afterwards (gates, candidate, and for ``__call__`` the state
-    sequences): the next call reuses them instead of allocating fresh
-    memory, whose first touch costs a page fault per 4 KB (measured, LSTM
-    64x100x256x512 float32 forward: 60.5 ms fresh, 54.8 ms reused). A call
-    takes them out of the list and puts them back when done, so concurrent
-    calls never share them.
-    """
+    def __get__(self, layer, owner=None):
+        if layer is None:
+            return self
+        try:
+            return layer.__dict__[self.slot]
+        except KeyError:
+            raise AttributeError(self.name) from None
 
-    shape: tuple              # the input shape it is valid for
-    dtype: np.dtype
-    backend: Any              # the layer's backend setting when it was made
-    default: Any              # backends._default when it was made
-    forward: Callable         # the resolved forward kernel
-    kernel_shape: tuple       # the input shape the kernel sees: (batch, timesteps, features)
-    mask: np.ndarray          # all-True, read-only
-    zeros: np.ndarray         # a read-only zero state of shape (batch, units)
-    out_shape: tuple          # the shapes of the arrays the kernel fills: outputs,
-    h_shape: tuple            # h_states (and c_states),
-    gates_shape: tuple        # gates,
-    candidate_shape: tuple    # recurrent_candidate
-    workspace: list           # [] or [dict of arrays]: see above
-
-
-def _work_array(work, name, shape, dtype):
-    """``work[name]``, an array of ``shape`` and ``dtype``, made on first use."""
-    array = work.get(name)
-    if array is None:
-        array = work[name] = np.empty(shape, dtype)
-    return array
+    def __set__(self, layer, value):
+        layer.__dict__[self.slot] = value
+        layer.__dict__["_call_plan"] = layer.__dict__["_step_plan"] = None
+        layer.__dict__["_options"] = None
 
 
 class RNNBase(Layer):
@@ -72,8 +52,15 @@ class RNNBase(Layer):
     cell = None        # "simple_rnn" | "lstm" | "gru"
     gates = 1
     supports_masking = True
-    _step_plan = None  # the _KernelPlan of step() for the last batch size
-    _call_plan = None  # the _KernelPlan of __call__ for the last input shape
+    _step_plan = None  # the ops.ForwardPlan of step() for the last batch size
+    _call_plan = None  # the ops.ForwardPlan of __call__ for the last input shape
+    _options = None  # the ops.KernelOptions of the current attributes, once asked for
+
+    activation = _KernelOption()
+    recurrent_activation = _KernelOption()
+    go_backwards = _KernelOption()
+    zero_output_for_mask = _KernelOption()
+    backend = _KernelOption()
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -101,13 +88,11 @@ class RNNBase(Layer):
         self.stateful = check_bool(stateful, "stateful")
         self.zero_output_for_mask = check_bool(zero_output_for_mask, "zero_output_for_mask")
         if backend is not None:
-            backends._check_name(backend)
+            backends.check_name(backend)
         self.backend = backend
         super().__init__(name=name, dtype=dtype, seed=seed)
         self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape,
                                                         input_dim, input_length)
-        self._codes = (activations.get_code(self.activation),
-                       activations.get_code(self.recurrent_activation or "sigmoid"))
         self._states = None    # kept between calls when stateful
         self._cache = None
         if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
@@ -222,6 +207,24 @@ class RNNBase(Layer):
     def _kernel_weights(self):
         return self.kernel, self.recurrent_kernel, self._kernel_bias()
 
+    def _kernel_options(self):
+        """The :class:`fastrnn.ops.KernelOptions` of the layer's current attributes."""
+        options = self._options
+        if options is None:
+            options = self._options = ops.KernelOptions(
+                activation=activations.get_code(self.activation),
+                recurrent_activation=activations.get_code(self.recurrent_activation or "sigmoid"),
+                reset_after=getattr(self, "reset_after", True),
+                go_backwards=self.go_backwards,
+                zero_output_for_mask=self.zero_output_for_mask,
+            )
+        return options
+
+    def _plan(self, shape, input_shape=None):
+        """A new :class:`fastrnn.ops.ForwardPlan` for kernel inputs of ``shape``."""
+        return ops.ForwardPlan(self.cell, shape, self.dtype, self.units, self._kernel_options(),
+                               self.backend, input_shape)
+
     def __call__(self, inputs, initial_state=None, mask=None, training=False):
         """Run the layer over a batch of sequences.
 
@@ -242,118 +245,44 @@ class RNNBase(Layer):
             With ``return_state=True``: a list ``[output, h]`` or ``[output, h, c]``.
         """
         plan = self._call_plan
-        # The fast path: an input the plan fits, no initial_state, mask or
-        # training, not stateful; every check of the full path below holds
-        # for such an input (the plan is only made after they passed).
+        # The fast path: an input the last call's plan fits, no initial_state,
+        # mask or training, not stateful. Every check of the full path below
+        # holds for such an input (the plan was made after they passed).
         if (initial_state is None and mask is None and training is False
-                and not self.stateful and self._plan_fits(plan, inputs)):
-            return self._planned_call(inputs, plan)
+                and not self.stateful and plan is not None and plan.fits(inputs)):
+            self._cache = None
+            return self._result(*plan(inputs, None, self._kernel_weights()))
         x = self._check_inputs(inputs)
         batch, timesteps, _ = x.shape
         states, given_as_list = self._check_states(initial_state, batch)
         mask = self._check_mask(mask, batch, timesteps)
-        if states is None:
-            states = (self._stateful_states(batch) if self.stateful else
-                      [np.zeros((batch, self.units), self.dtype)] * self.state_size)
+        if states is None and self.stateful:
+            states = self._stateful_states(batch)
         if not self.built:
             self.build(x.shape)
-
-        backend = backends.resolve_backend(self.backend, cell=self.cell, batch=batch,
-                                           timesteps=timesteps, units=self.units,
-                                           features=x.shape[2])
-        record = ops.recurrent_forward(
-            backend, self.cell, x, mask, states, *self._kernel_weights(),
-            activation=self._codes[0], recurrent_activation=self._codes[1],
-            reset_after=getattr(self, "reset_after", True), go_backwards=self.go_backwards,
-            zero_output_for_mask=self.zero_output_for_mask)
-
-        if not self.stateful and mask is None and not self._plan_fits(plan, x):
-            self._call_plan = self._kernel_plan(x.shape, x.shape)
-        final_states = [s.copy() for s in record.final_states]
+        if plan is None or not plan.valid_for(x.shape):
+            plan = self._call_plan = self._plan(x.shape)
+        if training:
+            record = plan.record(x, mask, states, self._kernel_weights())
+            self._cache = (record, given_as_list)
+            final_states = [s.copy() for s in record.final_states]
+            outputs = record.outputs
+        else:
+            self._cache = None
+            outputs, h_states, c_states = plan.forward(x, states, self._kernel_weights(), mask)
+            final_states = [h_states[-1].copy()]
+            if c_states is not None:
+                final_states.append(c_states[-1].copy())
         if self.stateful:
             self._states = [s.copy() for s in final_states]
-        self._cache = (record, given_as_list) if training else None
-        output = record.outputs if self.return_sequences else record.outputs[:, -1].copy()
+        output = outputs if self.return_sequences else outputs[:, -1].copy()
         if self.return_state:
             return [output, *final_states]
         return output
 
-    def _plan_fits(self, plan, x):
-        """Whether ``plan`` (a _KernelPlan or None) holds for input ``x``."""
-        if plan is None or type(x) is not np.ndarray:
-            return False
-        shape, dtype, backend, default = plan[:4]   # faster than four attribute reads
-        return (x.shape == shape and x.dtype == dtype and x.flags.c_contiguous
-                and backend is self.backend and default is backends._default)
-
-    def _kernel_plan(self, shape, kernel_shape):
-        """The _KernelPlan for inputs of ``shape`` that the kernel sees as
-        ``kernel_shape`` (batch, timesteps, features)."""
-        batch, timesteps, features = kernel_shape
-        name = self.backend
-        module = backends.resolve_backend(name, cell=self.cell, batch=batch,
-                                          timesteps=timesteps, units=self.units,
-                                          features=features)
-        zeros = np.zeros((batch, self.units), self.dtype)
-        zeros.flags.writeable = False
-        # backends._default is read after resolve_backend, which may have set it.
-        units = self.units
-        return _KernelPlan(tuple(shape), np.dtype(self.dtype), name, backends._default,
-                           getattr(module, f"{self.cell}_forward"), tuple(kernel_shape),
-                           ops._all_true(batch, timesteps), zeros,
-                           (batch, timesteps, units), (timesteps + 1, batch, units),
-                           (timesteps, batch, self.gates * units), (timesteps, batch, units),
-                           [])
-
-    def _planned_forward(self, plan, x, h, c, go_backwards, zero_output_for_mask,
-                         fresh_states):
-        """The planned forward kernel on checked arrays (``c`` only for LSTM):
-        (outputs, h_states, c_states or None). The kernel is called here
-        directly rather than through ``ops.recurrent_forward``, which checks
-        and casts its arguments and keeps a record for the backward: about
-        2 us, as much as the whole call on the tiny shape.
-
-        ``outputs`` is always new; so are ``h_states`` and ``c_states`` with
-        ``fresh_states``, else they come from the plan's workspace and are
-        only valid until the next planned call (copy what you keep)."""
-        (_, dtype, _, _, forward, _, mask, _, out_shape, h_shape, gates_shape,
-         candidate_shape, workspace) = plan
-        kernel, recurrent_kernel, bias = self._kernel_weights()
-        act, rec_act = self._codes
-        try:
-            work = workspace.pop()
-        except IndexError:
-            work = {}
-        outputs = np.empty(out_shape, dtype)
-        cell = self.cell
-        if fresh_states:
-            h_states = np.empty(h_shape, dtype)
-            c_states = np.empty(h_shape, dtype) if cell == "lstm" else None
-        else:
-            h_states = _work_array(work, "h_states", h_shape, dtype)
-            c_states = _work_array(work, "c_states", h_shape, dtype) if cell == "lstm" else None
-        if cell == "simple_rnn":
-            forward(x, mask, h, kernel, recurrent_kernel, bias, act, go_backwards,
-                    zero_output_for_mask, outputs, h_states)
-        elif cell == "lstm":
-            forward(x, mask, h, c, kernel, recurrent_kernel, bias, act, rec_act, go_backwards,
-                    zero_output_for_mask, outputs, h_states, c_states,
-                    _work_array(work, "gates", gates_shape, dtype))
-        else:
-            forward(x, mask, h, kernel, recurrent_kernel, bias, act, rec_act, self.reset_after,
-                    go_backwards, zero_output_for_mask, outputs, h_states,
-                    _work_array(work, "gates", gates_shape, dtype),
-                    _work_array(work, "candidate", candidate_shape, dtype))
-        if not workspace:
-            workspace.append(work)
-        return outputs, h_states, c_states
-
-    def _planned_call(self, x, plan):
-        """:meth:`__call__` on the fast path (see there)."""
-        self._cache = None
-        zeros = plan.zeros
-        outputs, h_states, c_states = self._planned_forward(
-            plan, x, zeros, zeros, self.go_backwards, self.zero_output_for_mask, False)
+    def _result(self, outputs, h_states, c_states):
+        """What a call returns, from the arrays of a planned forward (whose state
+        sequences are scratch: what is returned of them is copied)."""
         output = outputs if self.return_sequences else outputs[:, -1].copy()
         if not self.return_state:
             return output
@@ -384,36 +313,23 @@ class RNNBase(Layer):
         are new at every call (never reused), and the weights are read at
         every call, so in-place weight updates take effect at the next step.
         """
-        x = inputs
         plan = self._step_plan
-        # _plan_fits, inlined: this is the streaming hot path
-        if not (plan is not None and type(x) is np.ndarray and x.shape == plan[0]
-                and x.dtype == plan[1] and x.flags.c_contiguous
-                and plan[2] is self.backend and plan[3] is backends._default):
-            x, plan = self._step_setup(inputs)
-        dtype, state_shape = plan.dtype, plan.zeros.shape
-        c = None
-        if self.cell == "lstm":
-            if not (type(states) is list and len(states) == 2):
-                states = self._step_states(states, state_shape)
-            h, c = states
-            if not (type(h) is np.ndarray and type(c) is np.ndarray and h.shape == state_shape
-                    and c.shape == state_shape and h.dtype == dtype and c.dtype == dtype
-                    and h.flags.c_contiguous and c.flags.c_contiguous):
-                h, c = self._step_states(states, state_shape)
-        else:
-            h = states[0] if type(states) is list and len(states) == 1 else states
-            if not (type(h) is np.ndarray and h.shape == state_shape and h.dtype == dtype
-                    and h.flags.c_contiguous):
-                h, = self._step_states(states, state_shape)
-        outputs, h_states, c_states = self._planned_forward(
-            plan, x.reshape(plan.kernel_shape), h, c, False, False, True)
+        if plan is None or not plan.fits(inputs):
+            inputs, plan = self._step_setup(inputs)
+        state_shape = plan.zero_states[0].shape
+        if not (type(states) is list and len(states) == self.state_size
+                and all(type(s) is np.ndarray and s.shape == state_shape
+                        and s.dtype == plan.dtype and s.flags.c_contiguous for s in states)):
+            states = self._step_states(states, state_shape)
+        outputs, h_states, c_states = plan(inputs, states, self._kernel_weights(),
+                                           fresh_states=True)
         if c_states is None:
             return outputs[:, 0], [h_states[1]]
         return outputs[:, 0], [h_states[1], c_states[1]]
 
     def _step_setup(self, inputs):
-        """The checks of :meth:`step`'s slow path: returns (x, plan)."""
+        """The checks of :meth:`step`'s slow path: builds the layer if needed;
+        returns ``inputs`` as the plan takes them, and the step plan."""
         x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
         batch = x.shape[0]
         if not self.built:
@@ -422,8 +338,8 @@ class RNNBase(Layer):
             raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
                              f"{self.input_dim}); got {x.shape}")
         plan = self._step_plan
-        if not self._plan_fits(plan, x):
-            plan = self._step_plan = self._kernel_plan(x.shape, (batch, 1, x.shape[1]))
+        if plan is None or not plan.fits(x):
+            plan = self._step_plan = self._plan((batch, 1, x.shape[1]), input_shape=x.shape)
         return x, plan
 
     def _step_states(self, states, state_shape):
@@ -431,7 +347,7 @@ class RNNBase(Layer):
         batch = state_shape[0]
         checked, _ = self._check_states(states, batch)
         if checked is None:
-            return [np.zeros(state_shape, self.dtype)] * self.state_size
+            return None
         return [np.ascontiguousarray(s) for s in checked]
 
     def reset_states(self, states=None):
@@ -583,6 +499,7 @@ class GRU(RNNBase):
 
     cell = "gru"
     gates = 3
+    reset_after = _KernelOption()
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
