@@ -4,18 +4,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test bench bench-full clean
+.PHONY: install test lint format bench bench-full clean
 
-$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard kernels/*.pyx) $(wildcard kernels/*.pxd) $(wildcard kernels/*.h)
+$(VENV)/.installed: pyproject.toml $(wildcard setup.py) $(wildcard kernels/*.pyx) $(wildcard kernels/*.pxd) $(wildcard kernels/*.pxi) $(wildcard kernels/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e ".[test,bench,train]"
+	$(PY) -m pip install -q -e ".[test,bench,train,lint]"
 	touch $@
 
 install: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cython-lint kernels/
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: $(VENV)/.installed
 	$(PY) -m fastrnn bench
