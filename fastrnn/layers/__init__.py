@@ -1,27 +1,50 @@
 """Keras-compatible layers: change only the import line.
 
-    from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
+Examples
+--------
+>>> from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
 """
+
+from __future__ import annotations
+
+from typing import Any
+
 from .base import Layer
 from .core import Dense, Dropout, Embedding, Masking
-from .recurrent import GRU, LSTM, RNNBase, SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
+from .recurrent import RNNBase as RNNBase  # the base class of the recurrent layers
 from .wrappers import Bidirectional
 
-__all__ = ["Layer", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Embedding", "Dense",
-           "Masking", "Dropout", "serialize", "deserialize"]
+__all__ = [
+    "Layer",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Bidirectional",
+    "Embedding",
+    "Dense",
+    "Masking",
+    "Dropout",
+    "serialize",
+    "deserialize",
+]
 
-_CLASSES = {cls.__name__: cls for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding,
-                                           Dense, Masking, Dropout)}
+_CLASSES: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense, Masking, Dropout)
+}
 
 
-def serialize(layer):
+def serialize(layer: Layer) -> dict[str, Any]:
     """A JSON-able description of a layer: ``{"class_name": ..., "config": ...}``."""
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize(config):
+def deserialize(config: dict[str, Any]) -> Layer:
     """Rebuild a layer from :func:`serialize`'s output."""
     if not isinstance(config, dict) or config.get("class_name") not in _CLASSES:
-        raise ValueError(f"Not a fastrnn layer description: {config!r:.200}; expected a "
-                         f"dict with class_name in {sorted(_CLASSES)}")
+        raise ValueError(
+            f"Not a fastrnn layer description: {config!r:.200}; expected a "
+            f"dict with class_name in {sorted(_CLASSES)}"
+        )
     return _CLASSES[config["class_name"]].from_config(dict(config.get("config", {})))

@@ -1,11 +1,39 @@
-"""The Layer base class and the input checks every layer shares."""
+"""The Layer base class, the input checks every layer shares, and the types
+of the layers' signatures (:data:`FloatArray`, :data:`Shape`, ...)."""
+
+from __future__ import annotations
+
 import re
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+
+from ..initializers import Initializer
+
+#: An array of a layer's float dtype (float32 or float64).
+FloatArray: TypeAlias = npt.NDArray[np.floating]
+#: A boolean array: a mask of shape (batch, timesteps).
+BoolArray: TypeAlias = npt.NDArray[np.bool_]
+#: A shape as Keras spells it, None for a size not known yet: ``(None, 10, 8)``.
+Shape: TypeAlias = Sequence[int | None]
+#: A shape as the layers give it back (``compute_output_shape``).
+ShapeTuple: TypeAlias = tuple[int | None, ...]
+#: A dtype: a name (``"float32"``, ``"float64"``), a NumPy dtype or a NumPy scalar type.
+DTypeSpec: TypeAlias = str | np.dtype | type[np.floating]
+#: An initializer: a Keras name (``"glorot_uniform"``), an :class:`Initializer`,
+#: or the ``{"class_name": ..., "config": ...}`` dict ``initializers.serialize`` makes.
+InitializerSpec: TypeAlias = str | Initializer | dict[str, Any]
+#: An activation: a Keras name (``"tanh"``), one of the functions of
+#: :mod:`fastrnn.activations`, or None for linear.
+ActivationSpec: TypeAlias = str | Callable[..., Any] | None
+
+_LayerT = TypeVar("_LayerT", bound="Layer")
 
 DTYPES = ("float32", "float64")
-_name_counts = defaultdict(int)
+_name_counts: defaultdict[str, int] = defaultdict(int)
 
 
 def _snake_case(name):
@@ -13,38 +41,48 @@ def _snake_case(name):
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
-def unique_name(base):
+def unique_name(base: str) -> str:
     """Keras-style automatic names: ``lstm``, ``lstm_1``, ``lstm_2``..."""
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
 
 
-def check_dtype(dtype):
+def check_dtype(dtype: DTypeSpec) -> str:
+    """The name of ``dtype``, one of :data:`DTYPES` (ValueError otherwise)."""
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in DTYPES:
-        raise ValueError(f"Unknown value for `dtype`: expected one of {list(DTYPES)}, "
-                         f"got {dtype!r}")
+        raise ValueError(
+            f"Unknown value for `dtype`: expected one of {list(DTYPES)}, got {dtype!r}"
+        )
     return name
 
 
-def check_positive_int(value, argument):
+def check_positive_int(value: object, argument: str) -> int:
+    """``value`` as an int, if it is a positive integer (TypeError, ValueError otherwise)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"Received an invalid value for argument `{argument}`: expected a "
-                        f"positive integer, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"Received an invalid value for argument `{argument}`: expected a "
+            f"positive integer, got {value!r} of type {type(value).__name__}"
+        )
     if value <= 0:
-        raise ValueError(f"Received an invalid value for argument `{argument}`: expected a "
-                         f"positive integer, got {value}")
+        raise ValueError(
+            f"Received an invalid value for argument `{argument}`: expected a "
+            f"positive integer, got {value}"
+        )
     return int(value)
 
 
-def check_bool(value, argument):
+def check_bool(value: object, argument: str) -> bool:
+    """``value`` as a bool, if it is one (TypeError otherwise)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{argument}` must be True or False, got {value!r}")
     return bool(value)
 
 
-def as_float_array(value, dtype, argument="inputs", ndim=None):
+def as_float_array(
+    value: npt.ArrayLike, dtype: DTypeSpec, argument: str = "inputs", ndim: int | None = None
+) -> FloatArray:
     """Turn array-like input into a float ndarray of ``dtype``.
 
     Raises TypeError for non-numeric input, ValueError for ragged input or a
@@ -56,27 +94,35 @@ def as_float_array(value, dtype, argument="inputs", ndim=None):
         try:
             array = np.asarray(value)
         except ValueError as exc:  # ragged nested lists
-            raise ValueError(f"`{argument}` must be a rectangular array; got ragged "
-                             f"nested sequences ({exc})") from None
+            raise ValueError(
+                f"`{argument}` must be a rectangular array; got ragged nested sequences ({exc})"
+            ) from None
         if array.dtype == object:
-            raise ValueError(f"`{argument}` must be a rectangular numeric array; got "
-                             f"ragged or mixed-type data")
+            raise ValueError(
+                f"`{argument}` must be a rectangular numeric array; got ragged or mixed-type data"
+            )
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise TypeError(f"`{argument}` must be numeric; got an array of dtype "
-                            f"{array.dtype}")
+            raise TypeError(f"`{argument}` must be numeric; got an array of dtype {array.dtype}")
         if np.issubdtype(array.dtype, np.complexfloating):
             raise TypeError(f"`{argument}` must be real; got dtype {array.dtype}")
         array = array.astype(dtype, copy=False)
     if ndim is not None and array.ndim != ndim:
         expected = {2: "(batch, features)", 3: "(batch, timesteps, features)"}.get(
-            ndim, f"{ndim}-D")
-        raise ValueError(f"`{argument}` must be {ndim}-D with shape {expected}; got an "
-                         f"array of shape {array.shape}")
+            ndim, f"{ndim}-D"
+        )
+        raise ValueError(
+            f"`{argument}` must be {ndim}-D with shape {expected}; got an "
+            f"array of shape {array.shape}"
+        )
     return array
 
 
-def input_shape_from_args(input_shape=None, batch_input_shape=None, input_dim=None,
-                          input_length=None):
+def input_shape_from_args(
+    input_shape: Shape | None = None,
+    batch_input_shape: Shape | None = None,
+    input_dim: int | None = None,
+    input_length: int | None = None,
+) -> ShapeTuple | None:
     """Combine Keras's spellings of an input shape into (batch, *rest) or None."""
     if batch_input_shape is not None:
         return tuple(batch_input_shape)
@@ -89,8 +135,7 @@ def input_shape_from_args(input_shape=None, batch_input_shape=None, input_dim=No
 
 #: Weight arrays start on a cache line. NumPy only guarantees 16 bytes, and
 #: the compiled kernels' vector loads of a weight row that starts mid-line
-#: straddle two cache lines (measured, Cython LSTM forward, batch 1, 100
-#: steps, 64 units: 91-94 us misaligned vs 68-71 us aligned). Weights are
+#: straddle two cache lines, which slows every time step down. Weights are
 #: only ever updated in place (``set_weights``, the optimizers), so the
 #: alignment lasts as long as the layer.
 WEIGHT_ALIGNMENT = 64
@@ -103,7 +148,7 @@ def _aligned_copy(value, dtype):
     nbytes = value.nbytes
     buffer = np.empty(nbytes + WEIGHT_ALIGNMENT, dtype=np.uint8)
     offset = -buffer.ctypes.data % WEIGHT_ALIGNMENT
-    array = buffer[offset:offset + nbytes].view(dtype).reshape(value.shape)
+    array = buffer[offset : offset + nbytes].view(dtype).reshape(value.shape)
     array[...] = value
     return array
 
@@ -116,10 +161,18 @@ class Layer:
     optimizer can update them in place), ``get_weights`` copies of them.
     """
 
-    supports_masking = False
+    supports_masking: bool = False
+    #: What ``backward`` needs, kept by a call with ``training=True`` (else None).
+    _cache: Any
 
-    def __init__(self, name=None, dtype="float32", input_shape=None, batch_input_shape=None,
-                 seed=None):
+    def __init__(
+        self,
+        name: str | None = None,
+        dtype: DTypeSpec = "float32",
+        input_shape: Shape | None = None,
+        batch_input_shape: Shape | None = None,
+        seed: int | np.integer | None = None,
+    ) -> None:
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
         if not isinstance(self.name, str):
             raise TypeError(f"`name` must be a string, got {name!r}")
@@ -129,53 +182,62 @@ class Layer:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.built = False
-        self._weight_names = []
-        self.gradients = None
-        self._batch_input_shape = None
+        self._weight_names: list[str] = []
+        self.gradients: list[FloatArray] | None = None
+        self._batch_input_shape: ShapeTuple | None = None
         if input_shape is not None or batch_input_shape is not None:
             self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape)
 
     # -- weights ---------------------------------------------------------
     @property
-    def weights(self):
+    def weights(self) -> list[FloatArray]:
         """The live weight arrays, in Keras order."""
         return [getattr(self, n) for n in self._weight_names]
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[FloatArray]:
         return self.weights
 
-    def get_weights(self):
+    def get_weights(self) -> list[FloatArray]:
         """Copies of the weights, in Keras order."""
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None:
         """Set all weights from a list in Keras order (checked before any change)."""
         current = self.weights
         if not self.built:
-            raise ValueError(f"Layer {self.name!r} has no weights yet: call it on an input "
-                             f"or call build(input_shape) before set_weights")
+            raise ValueError(
+                f"Layer {self.name!r} has no weights yet: call it on an input "
+                f"or call build(input_shape) before set_weights"
+            )
         if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
-            raise TypeError(f"`weights` must be a list of {len(current)} arrays, got "
-                            f"{type(weights).__name__}")
+            raise TypeError(
+                f"`weights` must be a list of {len(current)} arrays, got {type(weights).__name__}"
+            )
         if len(weights) != len(current):
-            raise ValueError(f"Layer {self.name!r} expects {len(current)} weights "
-                             f"{[w.shape for w in current]}, but set_weights got "
-                             f"{len(weights)}")
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(current)} weights "
+                f"{[w.shape for w in current]}, but set_weights got "
+                f"{len(weights)}"
+            )
         new = []
         for name, old, value in zip(self._weight_names, current, weights):
             array = as_float_array(value, self.dtype, argument=f"weight `{name}`")
             if array.shape != old.shape:
-                raise ValueError(f"Layer {self.name!r}: weight `{name}` must have shape "
-                                 f"{old.shape}, got {array.shape}")
+                raise ValueError(
+                    f"Layer {self.name!r}: weight `{name}` must have shape "
+                    f"{old.shape}, got {array.shape}"
+                )
             new.append(array)
         for old, array in zip(current, new):
             old[...] = array
 
-    def count_params(self):
+    def count_params(self) -> int:
         if not self.built:
-            raise ValueError(f"Layer {self.name!r} is not built yet: its parameter count "
-                             f"depends on the input shape. Call build(input_shape) first.")
+            raise ValueError(
+                f"Layer {self.name!r} is not built yet: its parameter count "
+                f"depends on the input shape. Call build(input_shape) first."
+            )
         return int(sum(w.size for w in self.weights))
 
     def _add_weight(self, name, shape, initializer):
@@ -183,43 +245,54 @@ class Layer:
         setattr(self, name, _aligned_copy(value, self.dtype))
         self._weight_names.append(name)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Shape | None = None) -> None:
         """Create the weights (layers without weights have nothing to do)."""
         self.built = True
 
     # -- masks and shapes ---------------------------------------------------
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(
+        self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None
+    ) -> npt.ArrayLike | None:
         """The mask that goes with this layer's output (passes through by default)."""
         return mask
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple | list[ShapeTuple]:
         return tuple(input_shape)
 
     # -- config ---------------------------------------------------------------
-    def get_config(self):
-        config = {"name": self.name, "dtype": self.dtype}
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, "dtype": self.dtype}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_LayerT], config: Mapping[str, Any]) -> _LayerT:
         return cls(**config)
 
     def _require_training_call(self):
         if getattr(self, "_cache", None) is None:
-            raise ValueError(f"Layer {self.name!r}: backward() needs a preceding call with "
-                             f"training=True; none was made (or it was not in training mode)")
+            raise ValueError(
+                f"Layer {self.name!r}: backward() needs a preceding call with "
+                f"training=True; none was made (or it was not in training mode)"
+            )
         return self._cache
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
-def check_gradient(dy, expected_shape, argument="dy", dtype="float64"):
+def check_gradient(
+    dy: npt.ArrayLike,
+    expected_shape: Sequence[int],
+    argument: str = "dy",
+    dtype: DTypeSpec = "float64",
+) -> FloatArray:
     """Check an upstream gradient's shape; returns a float array."""
     array = as_float_array(dy, dtype, argument=argument)
     if array.shape != tuple(expected_shape):
-        raise ValueError(f"`{argument}` must have the shape of the layer's output "
-                         f"{tuple(expected_shape)}, got {array.shape}")
+        raise ValueError(
+            f"`{argument}` must have the shape of the layer's output "
+            f"{tuple(expected_shape)}, got {array.shape}"
+        )
     return array

@@ -1,9 +1,28 @@
 """Dense, Embedding, Masking and Dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations, initializers
 from ..reference import core as kernels
-from .base import Layer, as_float_array, check_bool, check_gradient, check_positive_int
+from .base import (
+    ActivationSpec,
+    BoolArray,
+    DTypeSpec,
+    FloatArray,
+    InitializerSpec,
+    Layer,
+    Shape,
+    ShapeTuple,
+    as_float_array,
+    check_bool,
+    check_gradient,
+    check_positive_int,
+)
 
 __all__ = ["Dense", "Embedding", "Masking", "Dropout"]
 
@@ -16,34 +35,60 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    kernel: FloatArray
+    bias: FloatArray
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 input_shape=None, input_dim=None, dtype="float32", seed=None, name=None,
-                 batch_input_shape=None):
+    def __init__(
+        self,
+        units: int,
+        activation: ActivationSpec = None,
+        use_bias: bool = True,
+        kernel_initializer: InitializerSpec = "glorot_uniform",
+        bias_initializer: InitializerSpec = "zeros",
+        input_shape: Shape | None = None,
+        input_dim: int | None = None,
+        dtype: DTypeSpec = "float32",
+        seed: int | np.integer | None = None,
+        name: str | None = None,
+        batch_input_shape: Shape | None = None,
+    ) -> None:
         self.units = check_positive_int(units, "units")
-        self.activation = activations.canonical_name(activation)
+        self.activation: str = activations.canonical_name(activation)
         self.use_bias = check_bool(use_bias, "use_bias")
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_initializer: initializers.Initializer = initializers.get(
+            kernel_initializer, "kernel_initializer"
+        )
+        self.bias_initializer: initializers.Initializer = initializers.get(
+            bias_initializer, "bias_initializer"
+        )
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape,
-                         batch_input_shape=batch_input_shape, seed=seed)
+        super().__init__(
+            name=name,
+            dtype=dtype,
+            input_shape=input_shape,
+            batch_input_shape=batch_input_shape,
+            seed=seed,
+        )
         self._cache = None
         if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
             self.build(self._batch_input_shape)
 
-    def build(self, input_shape):
+    # Layer.build's shape is optional for the layers without weights only.
+    def build(self, input_shape: Shape) -> None:  # type: ignore[override]
         features = input_shape[-1]
         if features is None:
-            raise ValueError(f"Layer {self.name!r} needs a known last dimension; got input "
-                             f"shape {tuple(input_shape)}")
+            raise ValueError(
+                f"Layer {self.name!r} needs a known last dimension; got input "
+                f"shape {tuple(input_shape)}"
+            )
         features = check_positive_int(int(features), "input_shape[-1]")
         if self.built:
             if features != self.kernel.shape[0]:
-                raise ValueError(f"Layer {self.name!r} was built for {self.kernel.shape[0]} "
-                                 f"input features; got input shape {tuple(input_shape)}")
+                raise ValueError(
+                    f"Layer {self.name!r} was built for {self.kernel.shape[0]} "
+                    f"input features; got input shape {tuple(input_shape)}"
+                )
             return
         self._weight_names = []
         self._add_weight("kernel", (features, self.units), self.kernel_initializer)
@@ -51,36 +96,47 @@ class Dense(Layer):
             self._add_weight("bias", (self.units,), self.bias_initializer)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple:
         return (*tuple(input_shape)[:-1], self.units)
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(
+        self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None
+    ) -> FloatArray:
         x = as_float_array(inputs, self.dtype, argument="inputs")
         if x.ndim not in (2, 3):
-            raise ValueError(f"Layer {self.name!r} expects 2-D (batch, features) or 3-D "
-                             f"(batch, timesteps, features) input; got shape {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects 2-D (batch, features) or 3-D "
+                f"(batch, timesteps, features) input; got shape {x.shape}"
+            )
         if self.built and x.shape[-1] != self.kernel.shape[0]:
-            raise ValueError(f"Layer {self.name!r} expects {self.kernel.shape[0]} input "
-                             f"features; got input of shape {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects {self.kernel.shape[0]} input "
+                f"features; got input of shape {x.shape}"
+            )
         self.build(x.shape)
-        y = kernels.dense_forward(x, self.kernel, self.bias if self.use_bias else None,
-                                  self.activation).astype(self.dtype, copy=False)
+        y = kernels.dense_forward(
+            x, self.kernel, self.bias if self.use_bias else None, self.activation
+        ).astype(self.dtype, copy=False)
         self._cache = (x, y) if training else None
         return y
 
-    def backward(self, dy):
+    def backward(self, dy: npt.ArrayLike) -> FloatArray:
         x, y = self._require_training_call()
         dy = check_gradient(dy, y.shape, dtype=self.dtype)
         dx, d_kernel, d_bias = kernels.dense_backward(x, self.kernel, y, dy, self.activation)
         self.gradients = [d_kernel, d_bias] if self.use_bias else [d_kernel]
         return dx
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(units=self.units, activation=self.activation, use_bias=self.use_bias,
-                      kernel_initializer=initializers.serialize(self.kernel_initializer),
-                      bias_initializer=initializers.serialize(self.bias_initializer),
-                      seed=self.seed)
+        config.update(
+            units=self.units,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+            seed=self.seed,
+        )
         return config
 
 
@@ -92,31 +148,49 @@ class Embedding(Layer):
     """
 
     supports_masking = True
+    embeddings: FloatArray
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, input_length=None, dtype="float32", seed=None, name=None,
-                 input_shape=None, batch_input_shape=None):
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        embeddings_initializer: InitializerSpec = "uniform",
+        mask_zero: bool = False,
+        input_length: int | None = None,
+        dtype: DTypeSpec = "float32",
+        seed: int | np.integer | None = None,
+        name: str | None = None,
+        input_shape: Shape | None = None,
+        batch_input_shape: Shape | None = None,
+    ) -> None:
         self.input_dim = check_positive_int(input_dim, "input_dim")
         self.output_dim = check_positive_int(output_dim, "output_dim")
-        self.embeddings_initializer = initializers.get(embeddings_initializer,
-                                                       "embeddings_initializer")
+        self.embeddings_initializer: initializers.Initializer = initializers.get(
+            embeddings_initializer, "embeddings_initializer"
+        )
         self.mask_zero = check_bool(mask_zero, "mask_zero")
         self.input_length = input_length
         if input_shape is None and batch_input_shape is None and input_length is not None:
             input_shape = (input_length,)
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape,
-                         batch_input_shape=batch_input_shape, seed=seed)
+        super().__init__(
+            name=name,
+            dtype=dtype,
+            input_shape=input_shape,
+            batch_input_shape=batch_input_shape,
+            seed=seed,
+        )
         self._cache = None
         self.build()
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Shape | None = None) -> None:
         if not self.built:
             self._weight_names = []
-            self._add_weight("embeddings", (self.input_dim, self.output_dim),
-                             self.embeddings_initializer)
+            self._add_weight(
+                "embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer
+            )
             self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple:
         return (*tuple(input_shape), self.output_dim)
 
     def _check_ids(self, inputs):
@@ -124,47 +198,58 @@ class Embedding(Layer):
             ids = np.asarray(inputs)
         except ValueError as exc:
             raise ValueError(f"`inputs` must be a rectangular array of indices ({exc})") from None
-        if ids.dtype == object or not (np.issubdtype(ids.dtype, np.integer)
-                                       or np.issubdtype(ids.dtype, np.floating)):
-            raise TypeError(f"Layer {self.name!r} expects integer indices; got dtype "
-                            f"{ids.dtype}")
+        if ids.dtype == object or not (
+            np.issubdtype(ids.dtype, np.integer) or np.issubdtype(ids.dtype, np.floating)
+        ):
+            raise TypeError(f"Layer {self.name!r} expects integer indices; got dtype {ids.dtype}")
         if np.issubdtype(ids.dtype, np.floating):
             bad = ids[ids != np.floor(ids)]
             if bad.size:
-                raise ValueError(f"Layer {self.name!r} expects integer indices; got "
-                                 f"non-integer value {bad.flat[0]!r}")
+                raise ValueError(
+                    f"Layer {self.name!r} expects integer indices; got "
+                    f"non-integer value {bad.flat[0]!r}"
+                )
         ids = ids.astype(np.int64, copy=False)
         if ids.size:
             low, high = ids.min(), ids.max()
             if low < 0 or high >= self.input_dim:
                 value = low if low < 0 else high
-                raise ValueError(f"Layer {self.name!r}: index {value} is outside [0, "
-                                 f"{self.input_dim}) (input_dim={self.input_dim})")
+                raise ValueError(
+                    f"Layer {self.name!r}: index {value} is outside [0, "
+                    f"{self.input_dim}) (input_dim={self.input_dim})"
+                )
         return ids
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(
+        self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None
+    ) -> FloatArray:
         ids = self._check_ids(inputs)
         self._cache = ids if training else None
         return self.embeddings[ids]
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(
+        self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None
+    ) -> BoolArray | None:
         if not self.mask_zero:
             return None
         return np.asarray(inputs) != 0
 
-    def backward(self, dy):
+    def backward(self, dy: npt.ArrayLike) -> None:
         ids = self._require_training_call()
         dy = check_gradient(dy, (*ids.shape, self.output_dim), dtype=self.dtype)
         self.gradients = [kernels.embedding_backward(ids, dy, self.input_dim)]
         return None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(input_dim=self.input_dim, output_dim=self.output_dim,
-                      embeddings_initializer=initializers.serialize(
-                          self.embeddings_initializer),
-                      mask_zero=self.mask_zero, input_length=self.input_length,
-                      seed=self.seed)
+        config.update(
+            input_dim=self.input_dim,
+            output_dim=self.output_dim,
+            embeddings_initializer=initializers.serialize(self.embeddings_initializer),
+            mask_zero=self.mask_zero,
+            input_length=self.input_length,
+            seed=self.seed,
+        )
         return config
 
 
@@ -177,32 +262,41 @@ class Masking(Layer):
 
     supports_masking = True
 
-    def __init__(self, mask_value=0.0, input_shape=None, dtype="float32", name=None,
-                 batch_input_shape=None):
+    def __init__(
+        self,
+        mask_value: float = 0.0,
+        input_shape: Shape | None = None,
+        dtype: DTypeSpec = "float32",
+        name: str | None = None,
+        batch_input_shape: Shape | None = None,
+    ) -> None:
         self.mask_value = float(mask_value)
-        super().__init__(name=name, dtype=dtype, input_shape=input_shape,
-                         batch_input_shape=batch_input_shape)
+        super().__init__(
+            name=name, dtype=dtype, input_shape=input_shape, batch_input_shape=batch_input_shape
+        )
         self.built = True
         self._cache = None
 
     def _mask(self, x):
         return np.any(x != self.mask_value, axis=-1)
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(
+        self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None
+    ) -> FloatArray:
         x = as_float_array(inputs, self.dtype, argument="inputs", ndim=3)
         keep = self._mask(x)
         self._cache = keep if training else None
         return x * keep[..., None]
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> BoolArray:
         return self._mask(np.asarray(inputs))
 
-    def backward(self, dy):
+    def backward(self, dy: npt.ArrayLike) -> FloatArray:
         keep = self._require_training_call()
         self.gradients = []
         return np.asarray(dy) * keep[..., None]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["mask_value"] = self.mask_value
         return config
@@ -214,7 +308,14 @@ class Dropout(Layer):
 
     supports_masking = True
 
-    def __init__(self, rate, seed=None, name=None, dtype="float32", input_shape=None):
+    def __init__(
+        self,
+        rate: float,
+        seed: int | np.integer | None = None,
+        name: str | None = None,
+        dtype: DTypeSpec = "float32",
+        input_shape: Shape | None = None,
+    ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)):
             raise TypeError(f"`rate` must be a number in [0, 1), got {rate!r}")
         if not 0 <= rate < 1:
@@ -224,7 +325,9 @@ class Dropout(Layer):
         self.built = True
         self._cache = None
 
-    def __call__(self, inputs, training=False, mask=None):
+    def __call__(
+        self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None
+    ) -> FloatArray:
         x = as_float_array(inputs, self.dtype, argument="inputs")
         if not training or self.rate == 0:
             self._cache = np.ones((), x.dtype) if training else None
@@ -233,12 +336,12 @@ class Dropout(Layer):
         self._cache = keep
         return x * keep
 
-    def backward(self, dy):
+    def backward(self, dy: npt.ArrayLike) -> FloatArray:
         keep = self._require_training_call()
         self.gradients = []
         return np.asarray(dy) * keep
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(rate=self.rate, seed=self.seed)
         return config

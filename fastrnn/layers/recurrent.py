@@ -3,13 +3,34 @@
 The layers check their input, own the weights in Keras's layout and order,
 and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import activations, backends, initializers, ops
-from .base import (Layer, as_float_array, check_bool, check_gradient, check_positive_int,
-                   input_shape_from_args)
+from .base import (
+    ActivationSpec,
+    DTypeSpec,
+    FloatArray,
+    InitializerSpec,
+    Layer,
+    Shape,
+    ShapeTuple,
+    as_float_array,
+    check_bool,
+    check_gradient,
+    check_positive_int,
+    input_shape_from_args,
+)
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
+
+_T = TypeVar("_T")
 
 
 class _ForgetBiasOnes(initializers.Initializer):
@@ -20,19 +41,23 @@ class _ForgetBiasOnes(initializers.Initializer):
 
     def __call__(self, shape, dtype="float32", rng=None):
         bias = self.base(shape, dtype, rng=rng)
-        bias[self.units:2 * self.units] = 1
+        bias[self.units : 2 * self.units] = 1
         return bias
 
 
-class _KernelOption:
+class _KernelOption(Generic[_T]):
     """A layer attribute the kernels see (an option, or the backend setting):
     setting it drops the layer's kernel plans, so the next call makes them anew."""
 
-    def __set_name__(self, owner, name):
+    def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.slot = "_" + name
 
-    def __get__(self, layer, owner=None):
+    @overload
+    def __get__(self, layer: None, owner: type | None = None) -> _KernelOption[_T]: ...
+    @overload
+    def __get__(self, layer: RNNBase, owner: type | None = None) -> _T: ...
+    def __get__(self, layer: RNNBase | None, owner: type | None = None) -> _T | _KernelOption[_T]:
         if layer is None:
             return self
         try:
@@ -40,7 +65,7 @@ class _KernelOption:
         except KeyError:
             raise AttributeError(self.name) from None
 
-    def __set__(self, layer, value):
+    def __set__(self, layer: RNNBase, value: _T) -> None:
         layer.__dict__[self.slot] = value
         layer.__dict__["_call_plan"] = layer.__dict__["_step_plan"] = None
         layer.__dict__["_options"] = None
@@ -49,39 +74,69 @@ class _KernelOption:
 class RNNBase(Layer):
     """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell`` and ``gates``."""
 
-    cell = None        # "simple_rnn" | "lstm" | "gru"
-    gates = 1
+    # "simple_rnn" | "lstm" | "gru": set by each subclass.
+    cell: ClassVar[str] = None  # type: ignore[assignment]
+    gates: ClassVar[int] = 1
     supports_masking = True
-    _step_plan = None  # the ops.ForwardPlan of step() for the last batch size
-    _call_plan = None  # the ops.ForwardPlan of __call__ for the last input shape
-    _options = None  # the ops.KernelOptions of the current attributes, once asked for
+    _step_plan: ops.ForwardPlan | None = None  # the plan of step() for the last batch size
+    _call_plan: ops.ForwardPlan | None = None  # the plan of __call__ for the last input shape
+    _options: ops.KernelOptions | None = None  # of the current attributes, once asked for
 
-    activation = _KernelOption()
-    recurrent_activation = _KernelOption()
-    go_backwards = _KernelOption()
-    zero_output_for_mask = _KernelOption()
-    backend = _KernelOption()
+    activation: _KernelOption[str] = _KernelOption()
+    recurrent_activation: _KernelOption[str | None] = _KernelOption()
+    go_backwards: _KernelOption[bool] = _KernelOption()
+    zero_output_for_mask: _KernelOption[bool] = _KernelOption()
+    backend: _KernelOption[str | None] = _KernelOption()
 
-    def __init__(self, units, activation="tanh", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, dtype="float32", backend=None,
-                 seed=None, name=None, input_shape=None, batch_input_shape=None,
-                 input_dim=None, input_length=None, *, recurrent_activation=None,
-                 zero_output_for_mask=False):
+    # Made by build().
+    input_dim: int
+    kernel: FloatArray
+    recurrent_kernel: FloatArray
+    bias: FloatArray
+
+    def __init__(
+        self,
+        units: int,
+        activation: ActivationSpec = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: InitializerSpec = "glorot_uniform",
+        recurrent_initializer: InitializerSpec = "orthogonal",
+        bias_initializer: InitializerSpec = "zeros",
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dtype: DTypeSpec = "float32",
+        backend: str | None = None,
+        seed: int | np.integer | None = None,
+        name: str | None = None,
+        input_shape: Shape | None = None,
+        batch_input_shape: Shape | None = None,
+        input_dim: int | None = None,
+        input_length: int | None = None,
+        *,
+        recurrent_activation: ActivationSpec = None,
+        zero_output_for_mask: bool = False,
+    ) -> None:
         self.units = check_positive_int(units, "units")
         self.activation = activations.canonical_name(
-            activation, "activation", activations.RECURRENT_ACTIVATION_NAMES)
+            activation, "activation", activations.RECURRENT_ACTIVATION_NAMES
+        )
         self.recurrent_activation = None
         if recurrent_activation is not None:
             self.recurrent_activation = activations.canonical_name(
-                recurrent_activation, "recurrent_activation",
-                activations.RECURRENT_ACTIVATION_NAMES)
+                recurrent_activation, "recurrent_activation", activations.RECURRENT_ACTIVATION_NAMES
+            )
         self.use_bias = check_bool(use_bias, "use_bias")
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.recurrent_initializer = initializers.get(recurrent_initializer,
-                                                      "recurrent_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.kernel_initializer: initializers.Initializer = initializers.get(
+            kernel_initializer, "kernel_initializer"
+        )
+        self.recurrent_initializer: initializers.Initializer = initializers.get(
+            recurrent_initializer, "recurrent_initializer"
+        )
+        self.bias_initializer: initializers.Initializer = initializers.get(
+            bias_initializer, "bias_initializer"
+        )
         self.return_sequences = check_bool(return_sequences, "return_sequences")
         self.return_state = check_bool(return_state, "return_state")
         self.go_backwards = check_bool(go_backwards, "go_backwards")
@@ -91,16 +146,17 @@ class RNNBase(Layer):
             backends.check_name(backend)
         self.backend = backend
         super().__init__(name=name, dtype=dtype, seed=seed)
-        self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape,
-                                                        input_dim, input_length)
-        self._states = None    # kept between calls when stateful
+        self._batch_input_shape = input_shape_from_args(
+            input_shape, batch_input_shape, input_dim, input_length
+        )
+        self._states: list[FloatArray] | None = None  # kept between calls when stateful
         self._cache = None
         if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
             self.build(self._batch_input_shape)
 
     # -- weights ---------------------------------------------------------
     @property
-    def state_size(self):
+    def state_size(self) -> int:
         return len(ops.CELLS[self.cell].state_names)
 
     def _bias_shape(self):
@@ -109,17 +165,22 @@ class RNNBase(Layer):
     def _bias_initializer(self):
         return self.bias_initializer
 
-    def build(self, input_shape):
+    # Layer.build's shape is optional for the layers without weights only.
+    def build(self, input_shape: Shape) -> None:  # type: ignore[override]
         """Create the weights for inputs of shape (batch, timesteps, features)."""
         shape = tuple(input_shape)
         if len(shape) != 3 or shape[-1] is None:
-            raise ValueError(f"Layer {self.name!r} expects an input shape (batch, timesteps, "
-                             f"features) with known features; got {input_shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects an input shape (batch, timesteps, "
+                f"features) with known features; got {input_shape}"
+            )
         features = check_positive_int(int(shape[-1]), "input_shape[-1] (features)")
         if self.built:
             if features != self.input_dim:
-                raise ValueError(f"Layer {self.name!r} was built for {self.input_dim} input "
-                                 f"features; got input shape {shape}")
+                raise ValueError(
+                    f"Layer {self.name!r} was built for {self.input_dim} input "
+                    f"features; got input shape {shape}"
+                )
             return
         self.input_dim = features
         g_units = self.gates * self.units
@@ -137,29 +198,38 @@ class RNNBase(Layer):
         return np.zeros(self._bias_shape(), self.dtype)
 
     # -- shapes and masks --------------------------------------------------
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple | list[ShapeTuple]:
         batch, timesteps = input_shape[0], input_shape[1]
-        out = (batch, timesteps, self.units) if self.return_sequences else (batch, self.units)
+        out: ShapeTuple = (
+            (batch, timesteps, self.units) if self.return_sequences else (batch, self.units)
+        )
         if self.return_state:
             return [out] + [(batch, self.units)] * self.state_size
         return out
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(
+        self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None
+    ) -> npt.ArrayLike | None:
         return mask if self.return_sequences else None
 
     # -- calling -----------------------------------------------------------
     def _check_inputs(self, inputs):
         x = as_float_array(inputs, self.dtype, argument="inputs")
         if x.ndim != 3:
-            raise ValueError(f"Layer {self.name!r} expects 3-D input of shape (batch, "
-                             f"timesteps, features); got an array of shape {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects 3-D input of shape (batch, "
+                f"timesteps, features); got an array of shape {x.shape}"
+            )
         if x.shape[1] < 1:
-            raise ValueError(f"Layer {self.name!r} needs at least one timestep; got input "
-                             f"of shape {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} needs at least one timestep; got input of shape {x.shape}"
+            )
         if self.built and x.shape[2] != self.input_dim:
-            raise ValueError(f"Layer {self.name!r} expects inputs with {self.input_dim} "
-                             f"features (shape (batch, timesteps, {self.input_dim})); got "
-                             f"shape {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects inputs with {self.input_dim} "
+                f"features (shape (batch, timesteps, {self.input_dim})); got "
+                f"shape {x.shape}"
+            )
         return x
 
     def _check_states(self, initial_state, batch):
@@ -169,15 +239,19 @@ class RNNBase(Layer):
         given_as_list = isinstance(initial_state, (list, tuple))
         states = list(initial_state) if given_as_list else [initial_state]
         if len(states) != self.state_size:
-            raise ValueError(f"Layer {self.name!r} expects `initial_state` as a list of "
-                             f"{self.state_size} array(s) of shape ({batch}, {self.units}); "
-                             f"got {len(states)}")
+            raise ValueError(
+                f"Layer {self.name!r} expects `initial_state` as a list of "
+                f"{self.state_size} array(s) of shape ({batch}, {self.units}); "
+                f"got {len(states)}"
+            )
         checked = []
         for i, s in enumerate(states):
             array = as_float_array(s, self.dtype, argument=f"initial_state[{i}]")
             if array.shape != (batch, self.units):
-                raise ValueError(f"Layer {self.name!r}: `initial_state[{i}]` must have shape "
-                                 f"({batch}, {self.units}); got {array.shape}")
+                raise ValueError(
+                    f"Layer {self.name!r}: `initial_state[{i}]` must have shape "
+                    f"({batch}, {self.units}); got {array.shape}"
+                )
             checked.append(array)
         return checked, given_as_list
 
@@ -187,8 +261,9 @@ class RNNBase(Layer):
             return None
         m = np.asarray(mask)
         if m.shape != (batch, timesteps):
-            raise ValueError(f"`mask` must have shape (batch, timesteps) = ({batch}, "
-                             f"{timesteps}); got {m.shape}")
+            raise ValueError(
+                f"`mask` must have shape (batch, timesteps) = ({batch}, {timesteps}); got {m.shape}"
+            )
         if m.dtype != np.bool_:
             if not np.issubdtype(m.dtype, np.number):
                 raise TypeError(f"`mask` must be boolean; got dtype {m.dtype}")
@@ -197,9 +272,11 @@ class RNNBase(Layer):
 
     def _stateful_states(self, batch):
         if self._states is not None and self._states[0].shape[0] != batch:
-            raise ValueError(f"Stateful layer {self.name!r} holds states for batch size "
-                             f"{self._states[0].shape[0]}; got a batch of {batch}. Call "
-                             f"reset_states() to start over with a new batch size.")
+            raise ValueError(
+                f"Stateful layer {self.name!r} holds states for batch size "
+                f"{self._states[0].shape[0]}; got a batch of {batch}. Call "
+                f"reset_states() to start over with a new batch size."
+            )
         if self._states is None:
             return [np.zeros((batch, self.units), self.dtype) for _ in range(self.state_size)]
         return self._states
@@ -220,12 +297,27 @@ class RNNBase(Layer):
             )
         return options
 
-    def _plan(self, shape, input_shape=None):
+    def _plan(
+        self, shape: tuple[int, int, int], input_shape: tuple[int, int] | None = None
+    ) -> ops.ForwardPlan:
         """A new :class:`fastrnn.ops.ForwardPlan` for kernel inputs of ``shape``."""
-        return ops.ForwardPlan(self.cell, shape, self.dtype, self.units, self._kernel_options(),
-                               self.backend, input_shape)
+        return ops.ForwardPlan(
+            self.cell,
+            shape,
+            self.dtype,
+            self.units,
+            self._kernel_options(),
+            self.backend,
+            input_shape,
+        )
 
-    def __call__(self, inputs, initial_state=None, mask=None, training=False):
+    def __call__(
+        self,
+        inputs: npt.ArrayLike,
+        initial_state: npt.ArrayLike | Sequence[npt.ArrayLike] | None = None,
+        mask: npt.ArrayLike | None = None,
+        training: bool = False,
+    ) -> FloatArray | list[FloatArray]:
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -248,8 +340,14 @@ class RNNBase(Layer):
         # The fast path: an input the last call's plan fits, no initial_state,
         # mask or training, not stateful. Every check of the full path below
         # holds for such an input (the plan was made after they passed).
-        if (initial_state is None and mask is None and training is False
-                and not self.stateful and plan is not None and plan.fits(inputs)):
+        if (
+            initial_state is None
+            and mask is None
+            and training is False
+            and not self.stateful
+            and plan is not None
+            and plan.fits(inputs)
+        ):
             self._cache = None
             return self._result(*plan(inputs, None, self._kernel_weights()))
         x = self._check_inputs(inputs)
@@ -290,7 +388,11 @@ class RNNBase(Layer):
             return [output, h_states[-1].copy()]
         return [output, h_states[-1].copy(), c_states[-1].copy()]
 
-    def step(self, inputs, states=None):
+    def step(
+        self,
+        inputs: npt.ArrayLike,
+        states: npt.ArrayLike | Sequence[npt.ArrayLike] | None = None,
+    ) -> tuple[FloatArray, list[FloatArray]]:
         """One time step, for streaming inference.
 
         Parameters
@@ -317,17 +419,26 @@ class RNNBase(Layer):
         if plan is None or not plan.fits(inputs):
             inputs, plan = self._step_setup(inputs)
         state_shape = plan.zero_states[0].shape
-        if not (type(states) is list and len(states) == self.state_size
-                and all(type(s) is np.ndarray and s.shape == state_shape
-                        and s.dtype == plan.dtype and s.flags.c_contiguous for s in states)):
+        if not (
+            type(states) is list
+            and len(states) == self.state_size
+            and all(
+                type(s) is np.ndarray
+                and s.shape == state_shape
+                and s.dtype == plan.dtype
+                and s.flags.c_contiguous
+                for s in states
+            )
+        ):
             states = self._step_states(states, state_shape)
-        outputs, h_states, c_states = plan(inputs, states, self._kernel_weights(),
-                                           fresh_states=True)
+        outputs, h_states, c_states = plan(
+            inputs, states, self._kernel_weights(), fresh_states=True
+        )
         if c_states is None:
             return outputs[:, 0], [h_states[1]]
         return outputs[:, 0], [h_states[1], c_states[1]]
 
-    def _step_setup(self, inputs):
+    def _step_setup(self, inputs: npt.ArrayLike) -> tuple[FloatArray, ops.ForwardPlan]:
         """The checks of :meth:`step`'s slow path: builds the layer if needed;
         returns ``inputs`` as the plan takes them, and the step plan."""
         x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
@@ -335,8 +446,10 @@ class RNNBase(Layer):
         if not self.built:
             self.build((batch, 1, x.shape[1]))
         elif x.shape[1] != self.input_dim:
-            raise ValueError(f"Layer {self.name!r} expects inputs of shape (batch, "
-                             f"{self.input_dim}); got {x.shape}")
+            raise ValueError(
+                f"Layer {self.name!r} expects inputs of shape (batch, "
+                f"{self.input_dim}); got {x.shape}"
+            )
         plan = self._step_plan
         if plan is None or not plan.fits(x):
             plan = self._step_plan = self._plan((batch, 1, x.shape[1]), input_shape=x.shape)
@@ -350,7 +463,7 @@ class RNNBase(Layer):
             return None
         return [np.ascontiguousarray(s) for s in checked]
 
-    def reset_states(self, states=None):
+    def reset_states(self, states: npt.ArrayLike | Sequence[npt.ArrayLike] | None = None) -> None:
         """Zero the kept states of a stateful layer (or set them to ``states``)."""
         if not self.stateful:
             return
@@ -358,19 +471,24 @@ class RNNBase(Layer):
             self._states = None
             return
         batch = self._states[0].shape[0] if self._states is not None else None
-        checked, _ = self._check_states(states, batch if batch is not None else
-                                        np.asarray(states[0] if isinstance(states, (list, tuple))
-                                                   else states).shape[0])
+        checked, _ = self._check_states(
+            states,
+            batch
+            if batch is not None
+            else np.asarray(states[0] if isinstance(states, (list, tuple)) else states).shape[0],
+        )
         self._states = [s.copy() for s in checked]
 
     reset_state = reset_states
 
     @property
-    def states(self):
+    def states(self) -> list[FloatArray] | None:
         return None if self._states is None else [s.copy() for s in self._states]
 
     # -- gradients -----------------------------------------------------------
-    def backward(self, dy):
+    def backward(
+        self, dy: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None
+    ) -> FloatArray | tuple[FloatArray, FloatArray | list[FloatArray]]:
         """Backpropagate ``dy`` (the gradient of the loss w.r.t. the output).
 
         Parameters
@@ -390,20 +508,24 @@ class RNNBase(Layer):
         out_shape = (batch, timesteps, units) if self.return_sequences else (batch, units)
         if self.return_state:
             if not isinstance(dy, (list, tuple)) or len(dy) != 1 + self.state_size:
-                raise ValueError(f"Layer {self.name!r} returned {1 + self.state_size} arrays "
-                                 f"(return_state=True), so `dy` must be a list of "
-                                 f"{1 + self.state_size} gradients (None for zero); got "
-                                 f"{type(dy).__name__}")
+                raise ValueError(
+                    f"Layer {self.name!r} returned {1 + self.state_size} arrays "
+                    f"(return_state=True), so `dy` must be a list of "
+                    f"{1 + self.state_size} gradients (None for zero); got "
+                    f"{type(dy).__name__}"
+                )
             d_out, d_states = dy[0], list(dy[1:])
         else:
             d_out, d_states = dy, [None] * self.state_size
-        d_states = [None if d is None else
-                    check_gradient(d, (batch, units), f"dy[{i + 1}]", self.dtype)
-                    for i, d in enumerate(d_states)]
-        d_outputs = None
+        d_states = [
+            None if d is None else check_gradient(d, (batch, units), f"dy[{i + 1}]", self.dtype)
+            for i, d in enumerate(d_states)
+        ]
+        d_outputs: FloatArray | None = None
         if d_out is not None:
-            d_out = check_gradient(d_out, out_shape, "dy" if not self.return_state else "dy[0]",
-                                   self.dtype)
+            d_out = check_gradient(
+                d_out, out_shape, "dy" if not self.return_state else "dy[0]", self.dtype
+            )
             if self.return_sequences:
                 d_outputs = d_out
             else:
@@ -422,16 +544,23 @@ class RNNBase(Layer):
         return grads
 
     # -- config --------------------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            units=self.units, activation=self.activation, use_bias=self.use_bias,
+            units=self.units,
+            activation=self.activation,
+            use_bias=self.use_bias,
             kernel_initializer=initializers.serialize(self.kernel_initializer),
             recurrent_initializer=initializers.serialize(self.recurrent_initializer),
             bias_initializer=initializers.serialize(self.bias_initializer),
-            return_sequences=self.return_sequences, return_state=self.return_state,
-            go_backwards=self.go_backwards, stateful=self.stateful, backend=self.backend,
-            seed=self.seed, zero_output_for_mask=self.zero_output_for_mask)
+            return_sequences=self.return_sequences,
+            return_state=self.return_state,
+            go_backwards=self.go_backwards,
+            stateful=self.stateful,
+            backend=self.backend,
+            seed=self.seed,
+            zero_output_for_mask=self.zero_output_for_mask,
+        )
         return config
 
 
@@ -465,26 +594,40 @@ class LSTM(RNNBase):
     cell = "lstm"
     gates = 4
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation: ActivationSpec = "tanh",
+        recurrent_activation: ActivationSpec = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: InitializerSpec = "glorot_uniform",
+        recurrent_initializer: InitializerSpec = "orthogonal",
+        bias_initializer: InitializerSpec = "zeros",
+        unit_forget_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self.unit_forget_bias = check_bool(unit_forget_bias, "unit_forget_bias")
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer,
-                         recurrent_activation=recurrent_activation, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            recurrent_activation=recurrent_activation,
+            **kwargs,
+        )
 
     def _bias_initializer(self):
         if self.unit_forget_bias:
             return _ForgetBiasOnes(self.bias_initializer, self.units)
         return self.bias_initializer
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(recurrent_activation=self.recurrent_activation,
-                      unit_forget_bias=self.unit_forget_bias)
+        config.update(
+            recurrent_activation=self.recurrent_activation, unit_forget_bias=self.unit_forget_bias
+        )
         return config
 
 
@@ -499,18 +642,31 @@ class GRU(RNNBase):
 
     cell = "gru"
     gates = 3
-    reset_after = _KernelOption()
+    reset_after: _KernelOption[bool] = _KernelOption()
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 reset_after=True, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        activation: ActivationSpec = "tanh",
+        recurrent_activation: ActivationSpec = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: InitializerSpec = "glorot_uniform",
+        recurrent_initializer: InitializerSpec = "orthogonal",
+        bias_initializer: InitializerSpec = "zeros",
+        reset_after: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self.reset_after = check_bool(reset_after, "reset_after")
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer,
-                         recurrent_activation=recurrent_activation, **kwargs)
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            recurrent_activation=recurrent_activation,
+            **kwargs,
+        )
 
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -519,7 +675,7 @@ class GRU(RNNBase):
         bias = super()._kernel_bias()
         if self.reset_after:
             return bias
-        return np.stack([bias, np.zeros_like(bias)])   # the kernels' (2, 3H) layout
+        return np.stack([bias, np.zeros_like(bias)])  # the kernels' (2, 3H) layout
 
     def _weight_gradients(self, d_weights):
         grads = list(d_weights[:2])
@@ -527,8 +683,7 @@ class GRU(RNNBase):
             grads.append(d_weights[2] if self.reset_after else d_weights[2][0])
         return grads
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(recurrent_activation=self.recurrent_activation,
-                      reset_after=self.reset_after)
+        config.update(recurrent_activation=self.recurrent_activation, reset_after=self.reset_after)
         return config

@@ -1,10 +1,26 @@
 """Bidirectional: one recurrent layer reading forwards, one backwards."""
-import numpy as np
 
-from .base import Layer, check_gradient, input_shape_from_args
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .base import (
+    FloatArray,
+    Layer,
+    Shape,
+    ShapeTuple,
+    check_gradient,
+    input_shape_from_args,
+)
 from .recurrent import RNNBase
 
 __all__ = ["Bidirectional"]
+
+_BidirectionalT = TypeVar("_BidirectionalT", bound="Bidirectional")
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -34,32 +50,49 @@ class Bidirectional(Layer):
 
     supports_masking = True
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, input_shape=None,
-                 name=None, batch_input_shape=None):
+    def __init__(
+        self,
+        layer: RNNBase,
+        merge_mode: str | None = "concat",
+        backward_layer: RNNBase | None = None,
+        input_shape: Shape | None = None,
+        name: str | None = None,
+        batch_input_shape: Shape | None = None,
+    ) -> None:
         if not isinstance(layer, RNNBase):
-            raise TypeError(f"`layer` must be a SimpleRNN, LSTM or GRU layer; got "
-                            f"{type(layer).__name__}")
+            raise TypeError(
+                f"`layer` must be a SimpleRNN, LSTM or GRU layer; got {type(layer).__name__}"
+            )
         if backward_layer is not None and not isinstance(backward_layer, RNNBase):
-            raise TypeError(f"`backward_layer` must be a SimpleRNN, LSTM or GRU layer; got "
-                            f"{type(backward_layer).__name__}")
+            raise TypeError(
+                f"`backward_layer` must be a SimpleRNN, LSTM or GRU layer; got "
+                f"{type(backward_layer).__name__}"
+            )
         if merge_mode not in MERGE_MODES:
-            raise ValueError(f"Unknown value for `merge_mode`: expected one of "
-                             f"{list(MERGE_MODES)}, got {merge_mode!r}")
+            raise ValueError(
+                f"Unknown value for `merge_mode`: expected one of "
+                f"{list(MERGE_MODES)}, got {merge_mode!r}"
+            )
         config = layer.get_config()
         config.pop("batch_input_shape", None)
         forward = type(layer).from_config({**config, "name": "forward_" + layer.name})
         if backward_layer is None:
-            backward = type(layer).from_config({**config, "name": "backward_" + layer.name,
-                                                "go_backwards": not layer.go_backwards})
+            backward = type(layer).from_config(
+                {**config, "name": "backward_" + layer.name, "go_backwards": not layer.go_backwards}
+            )
         else:
             backward = backward_layer
         if forward.go_backwards == backward.go_backwards:
-            raise ValueError("`backward_layer` must have a different `go_backwards` from "
-                             f"`layer`; both have go_backwards={forward.go_backwards}")
+            raise ValueError(
+                "`backward_layer` must have a different `go_backwards` from "
+                f"`layer`; both have go_backwards={forward.go_backwards}"
+            )
         for attr in ("return_sequences", "return_state", "stateful"):
             if getattr(forward, attr) != getattr(backward, attr):
-                raise ValueError(f"`layer` and `backward_layer` must agree on `{attr}`; got "
-                                 f"{getattr(forward, attr)} and {getattr(backward, attr)}")
+                raise ValueError(
+                    f"`layer` and `backward_layer` must agree on `{attr}`; got "
+                    f"{getattr(forward, attr)} and {getattr(backward, attr)}"
+                )
         for sub in (forward, backward):
             sub.zero_output_for_mask = sub.return_sequences
         self.forward_layer, self.backward_layer = forward, backward
@@ -69,32 +102,38 @@ class Bidirectional(Layer):
         self.stateful = forward.stateful
         super().__init__(name=name, dtype=forward.dtype)
         self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape) or (
-            layer._batch_input_shape)
+            layer._batch_input_shape
+        )
         self._cache = None
         if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
             self.build(self._batch_input_shape)
 
     # -- weights -------------------------------------------------------------
-    def build(self, input_shape):
+    # Layer.build's shape is optional for the layers without weights only.
+    def build(self, input_shape: Shape) -> None:  # type: ignore[override]
         self.forward_layer.build(input_shape)
         self.backward_layer.build(input_shape)
         self.built = True
 
     @property
-    def weights(self):
+    def weights(self) -> list[FloatArray]:
         return self.forward_layer.weights + self.backward_layer.weights
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None:
         if not self.built:
-            raise ValueError(f"Layer {self.name!r} has no weights yet: call it on an input "
-                             f"or call build(input_shape) before set_weights")
+            raise ValueError(
+                f"Layer {self.name!r} has no weights yet: call it on an input "
+                f"or call build(input_shape) before set_weights"
+            )
         n = len(self.forward_layer.weights)
         total = n + len(self.backward_layer.weights)
         if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
             raise TypeError(f"`weights` must be a list of {total} arrays")
         if len(weights) != total:
-            raise ValueError(f"Layer {self.name!r} expects {total} weights "
-                             f"{[w.shape for w in self.weights]}, got {len(weights)}")
+            raise ValueError(
+                f"Layer {self.name!r} expects {total} weights "
+                f"{[w.shape for w in self.weights]}, got {len(weights)}"
+            )
         # Check both halves before changing either.
         saved = self.get_weights()
         try:
@@ -106,9 +145,9 @@ class Bidirectional(Layer):
             raise
 
     # -- shapes and masks ----------------------------------------------------
-    def compute_output_shape(self, input_shape):
-        shape = self.forward_layer.compute_output_shape(input_shape)
-        states = []
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple | list[ShapeTuple]:
+        shape: Any = self.forward_layer.compute_output_shape(input_shape)
+        states: list[ShapeTuple] = []
         if self.return_state:
             shape, states = shape[0], shape[1:]
         if self.merge_mode == "concat":
@@ -118,33 +157,46 @@ class Bidirectional(Layer):
             return out + states + states
         return shape
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(
+        self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None
+    ) -> npt.ArrayLike | None:
         return mask if self.return_sequences else None
 
     # -- calling -------------------------------------------------------------
-    def __call__(self, inputs, initial_state=None, mask=None, training=False):
+    def __call__(
+        self,
+        inputs: npt.ArrayLike,
+        initial_state: Sequence[npt.ArrayLike] | None = None,
+        mask: npt.ArrayLike | None = None,
+        training: bool = False,
+    ) -> FloatArray | list[FloatArray]:
         forward_state = backward_state = None
         if initial_state is not None:
             if not isinstance(initial_state, (list, tuple)) or len(initial_state) != (
-                    2 * self.forward_layer.state_size):
-                raise ValueError(f"Layer {self.name!r} expects `initial_state` as a list of "
-                                 f"{2 * self.forward_layer.state_size} arrays (the forward "
-                                 f"layer's states, then the backward layer's)")
+                2 * self.forward_layer.state_size
+            ):
+                raise ValueError(
+                    f"Layer {self.name!r} expects `initial_state` as a list of "
+                    f"{2 * self.forward_layer.state_size} arrays (the forward "
+                    f"layer's states, then the backward layer's)"
+                )
             half = len(initial_state) // 2
             forward_state, backward_state = list(initial_state[:half]), list(initial_state[half:])
-        y = self.forward_layer(inputs, initial_state=forward_state, mask=mask,
-                               training=training)
-        y_rev = self.backward_layer(inputs, initial_state=backward_state, mask=mask,
-                                    training=training)
+        y: Any = self.forward_layer(
+            inputs, initial_state=forward_state, mask=mask, training=training
+        )
+        y_rev: Any = self.backward_layer(
+            inputs, initial_state=backward_state, mask=mask, training=training
+        )
         self.built = True
-        states = []
+        states: list[FloatArray] = []
         if self.return_state:
             states = y[1:] + y_rev[1:]
             y, y_rev = y[0], y_rev[0]
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]
         if self.merge_mode == "concat":
-            output = np.concatenate([y, y_rev], axis=-1)
+            output: Any = np.concatenate([y, y_rev], axis=-1)
         elif self.merge_mode == "sum":
             output = y + y_rev
         elif self.merge_mode == "ave":
@@ -158,30 +210,35 @@ class Bidirectional(Layer):
             return output + states
         return [output, *states] if self.return_state else output
 
-    def backward(self, dy):
+    def backward(
+        self, dy: npt.ArrayLike | Sequence[npt.ArrayLike | None] | None
+    ) -> FloatArray | tuple[FloatArray, list[FloatArray]]:
         """Backpropagate through both layers; see ``RNNBase.backward``."""
         y, y_rev, had_state = self._require_training_call()
         n_out = 2 if self.merge_mode is None else 1
         n_states = self.forward_layer.state_size if self.return_state else 0
         if n_out + 2 * n_states > 1:
             if not isinstance(dy, (list, tuple)) or len(dy) != n_out + 2 * n_states:
-                raise ValueError(f"Layer {self.name!r} returned {n_out + 2 * n_states} "
-                                 f"arrays, so `dy` must be a list of that many gradients")
-            dy = list(dy)
+                raise ValueError(
+                    f"Layer {self.name!r} returned {n_out + 2 * n_states} "
+                    f"arrays, so `dy` must be a list of that many gradients"
+                )
+            dy_list = list(dy)
         else:
-            dy = [dy]
-        d_outputs, d_states = dy[:n_out], dy[n_out:]
+            dy_list = [dy]
+        d_outputs, d_states = dy_list[:n_out], dy_list[n_out:]
         if self.merge_mode is None:
             dy_f, dy_b = d_outputs
         else:
-            merged_shape = (*y.shape[:-1], 2 * y.shape[-1]) if self.merge_mode == "concat" \
-                else y.shape
+            merged_shape = (
+                (*y.shape[:-1], 2 * y.shape[-1]) if self.merge_mode == "concat" else y.shape
+            )
             d = d_outputs[0]
             d = None if d is None else check_gradient(d, merged_shape, dtype=self.dtype)
             if d is None:
                 dy_f = dy_b = None
             elif self.merge_mode == "concat":
-                dy_f, dy_b = d[..., :y.shape[-1]], d[..., y.shape[-1]:]
+                dy_f, dy_b = d[..., : y.shape[-1]], d[..., y.shape[-1] :]
             elif self.merge_mode == "sum":
                 dy_f = dy_b = d
             elif self.merge_mode == "ave":
@@ -191,40 +248,48 @@ class Bidirectional(Layer):
         if dy_b is not None and self.return_sequences:
             dy_b = np.asarray(dy_b)[:, ::-1]
         if self.return_state:
-            grads_f = self.forward_layer.backward([dy_f, *d_states[:n_states]])
-            grads_b = self.backward_layer.backward([dy_b, *d_states[n_states:]])
+            grads_f: Any = self.forward_layer.backward([dy_f, *d_states[:n_states]])
+            grads_b: Any = self.backward_layer.backward([dy_b, *d_states[n_states:]])
         else:
             grads_f = self.forward_layer.backward(dy_f)
             grads_b = self.backward_layer.backward(dy_b)
-        self.gradients = self.forward_layer.gradients + self.backward_layer.gradients
+        # Both are lists: the backward calls above have just set them.
+        self.gradients = (
+            self.forward_layer.gradients + self.backward_layer.gradients  # type: ignore[operator]
+        )
         if had_state:
             (dx_f, ds_f), (dx_b, ds_b) = grads_f, grads_b
             return dx_f + dx_b, list(ds_f) + list(ds_b)
         return grads_f + grads_b
 
-    def reset_states(self):
+    def reset_states(self) -> None:
         self.forward_layer.reset_states()
         self.backward_layer.reset_states()
 
     reset_state = reset_states
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         from . import serialize
+
         config = super().get_config()
         config.pop("dtype", None)
-        config.update(layer=serialize(self.forward_layer),
-                      backward_layer=serialize(self.backward_layer),
-                      merge_mode=self.merge_mode)
+        config.update(
+            layer=serialize(self.forward_layer),
+            backward_layer=serialize(self.backward_layer),
+            merge_mode=self.merge_mode,
+        )
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_BidirectionalT], config: Mapping[str, Any]) -> _BidirectionalT:
         from . import deserialize
+
         config = dict(config)
         layer = deserialize(config.pop("layer"))
         backward = config.pop("backward_layer", None)
         if backward is not None:
             backward = deserialize(backward)
-        obj = cls(layer, backward_layer=backward, **config)
+        # deserialize() gives a Layer; the constructor checks that it is a recurrent one.
+        obj = cls(layer, backward_layer=backward, **config)  # type: ignore[arg-type]
         obj.forward_layer.name = layer.name
         return obj
