@@ -22,9 +22,11 @@ __all__ = [
     "available_backends",
     "generation",
     "get_backend",
+    "how_to_get",
     "set_backend",
     "use_backend",
     "resolve_backend",
+    "unavailable_reason",
 ]
 
 
@@ -92,6 +94,11 @@ def available_backends() -> list[str]:
 def unavailable_reason(name: str) -> str | None:
     """Why backend ``name`` could not be imported, or None if it was not tried or works."""
     return _import_errors.get(name)
+
+
+def how_to_get(name: str) -> str:
+    """What to do to make backend ``name`` available (empty for the reference)."""
+    return _BACKENDS[name].how_to_get
 
 
 def _check_name(name: object, argument: str = "backend") -> str:

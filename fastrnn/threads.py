@@ -1,12 +1,10 @@
 """BLAS thread policy for whole training and inference loops.
 
 fastrnn's kernels call two OpenBLAS builds: NumPy's (Dense, Embedding, the
-reference) and SciPy's (``np.dot`` inside Numba, ``cython_blas``). Each has
+reference) and SciPy's (``np.dot`` inside the Numba kernels). Each has
 its own thread pool, and each pool's threads keep spinning for a while after
-a call; alternating between the two on a 2-core machine oversubscribes it.
-Measured on the char-LM training step (batch 64 x 100, LSTM 128, Dense 65)
-with the machine otherwise busy: 484 ms per batch with both pools at 2
-threads, 126 ms with SciPy's at 1, 74 ms with both at 1.
+a call; alternating between the two on a machine with few cores
+oversubscribes it (docs/benchmarks.md, "BLAS threads in training loops").
 
 So ``fit``, ``evaluate`` and ``predict`` run with the BLAS pools limited to
 ``FASTRNN_LOOP_BLAS_THREADS`` threads (default 1) through threadpoolctl.

@@ -1,4 +1,5 @@
 """The benchmark command runs on a minimal grid and writes sane JSON (no timing asserts)."""
+
 import json
 import os
 import sys
@@ -12,14 +13,29 @@ from fastrnn.__main__ import main
 from fastrnn.bench import forward_flops, mode_flops, runner
 from fastrnn.bench.threads import limit_thread_env, restore_env
 
-needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
-                                reason="settle() reads /proc/self/task")
+needs_proc = pytest.mark.skipif(
+    not os.path.isdir("/proc/self/task"), reason="settle() reads /proc/self/task"
+)
 
 
 def test_bench_minimal_grid_writes_json(tmp_path, capsys):
     out = tmp_path / "results"
-    code = main(["bench", "--cells", "lstm", "--shapes", "tiny", "--repeat", "3",
-                 "--no-peers", "--no-cold-start", "--no-chart", "--out", str(out)])
+    code = main(
+        [
+            "bench",
+            "--cells",
+            "lstm",
+            "--shapes",
+            "tiny",
+            "--repeat",
+            "3",
+            "--no-peers",
+            "--no-cold-start",
+            "--no-chart",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "| LSTM | tiny | forward |" in printed
@@ -35,10 +51,14 @@ def test_bench_minimal_grid_writes_json(tmp_path, capsys):
     assert data["gemm"]["gflops"] > 0
     assert {"cpu_count", "python"} <= set(data["machine"])
     assert {"fastrnn", "numpy"} <= set(data["versions"])
+    assert data["config"]["backends"]["numpy"]["available"]
+    assert all(s["threads"] == {"fastrnn": 2} for s in data["systems"])
 
     rows = data["results"]
     assert [(r["cell"], r["shape"], r["mode"]) for r in rows] == [
-        ("lstm", "tiny", "forward"), ("lstm", "tiny", "train")]
+        ("lstm", "tiny", "forward"),
+        ("lstm", "tiny", "train"),
+    ]
     for r in rows:
         assert r["errors"] == {}
         assert set(r["medians_s"]) == set(backends)
@@ -76,15 +96,33 @@ def test_bad_arguments_name_the_option(tmp_path):
 
 def test_usage_without_command(capsys):
     assert main([]) == 2
-    assert "bench" in capsys.readouterr().out
+    usage = capsys.readouterr().out
+    assert "bench" in usage and "info" in usage
     assert main(["frobnicate"]) == 2
 
 
 def test_no_settle_records_the_policy(tmp_path):
     out = tmp_path / "results"
-    main(["bench", "--cells", "simple_rnn", "--shapes", "tiny", "--modes", "forward",
-          "--repeat", "3", "--no-peers", "--no-step", "--no-cold-start", "--no-chart",
-          "--no-settle", "--out", str(out)])
+    main(
+        [
+            "bench",
+            "--cells",
+            "simple_rnn",
+            "--shapes",
+            "tiny",
+            "--modes",
+            "forward",
+            "--repeat",
+            "3",
+            "--no-peers",
+            "--no-step",
+            "--no-cold-start",
+            "--no-chart",
+            "--no-settle",
+            "--out",
+            str(out),
+        ]
+    )
     data = json.loads((out / "bench.json").read_text())
     assert data["settle"]["method"] is None and data["settle"]["why"] == "--no-settle"
     assert data["settle"]["total_s"] == 0
@@ -97,6 +135,7 @@ def _spin_in_thread(seconds):
     def spin():
         while time.perf_counter() < stop:
             pass
+
     thread = threading.Thread(target=spin)
     thread.start()
     return thread

@@ -1,4 +1,5 @@
 """``python -m fastrnn bench``: the backend comparison on the standard grid."""
+
 import argparse
 import datetime
 import json
@@ -7,11 +8,19 @@ import platform
 import sys
 import time
 
-from .grid import CELLS, DEFAULT_SHAPES, FULL_SHAPES, MODES, SHAPES, parse_cell
+import fastrnn
+
+from .grid import CELLS, DEFAULT_SHAPES, FULL_SHAPES, MODES, SHAPES, mode_flops, parse_cell
 from .threads import THREADS, limit_thread_env, restore_env
 
-_PEER_ALIASES = {"torch": "torch", "pytorch": "torch", "tf": "keras", "tensorflow": "keras",
-                 "keras": "keras", "jax": "jax"}
+_PEER_ALIASES = {
+    "torch": "torch",
+    "pytorch": "torch",
+    "tf": "keras",
+    "tensorflow": "keras",
+    "keras": "keras",
+    "jax": "jax",
+}
 
 
 def _split(values):
@@ -23,37 +32,61 @@ def _split(values):
 
 def build_parser(parser=None):
     p = parser or argparse.ArgumentParser(prog="fastrnn bench")
-    p.description = ("Benchmark fastrnn's backends against PyTorch, TensorFlow/Keras and "
-                     "JAX (when installed) on the standard grid, side by side, "
-                     f"{THREADS} threads, medians after warm-up.")
+    p.description = (
+        "Benchmark fastrnn's backends against PyTorch, TensorFlow/Keras and "
+        "JAX (when installed) on the standard grid, side by side, "
+        f"{THREADS} threads, medians after warm-up."
+    )
     p.add_argument("--full", action="store_true", help="add the large shape to the grid")
-    p.add_argument("--cells", nargs="+", metavar="CELL",
-                   help="cells: simple_rnn,lstm,gru (default: all three)")
-    p.add_argument("--shapes", nargs="+", metavar="SHAPE",
-                   help=f"shapes from {list(SHAPES)} (default: {','.join(DEFAULT_SHAPES)}; "
-                        "--full: all)")
-    p.add_argument("--modes", nargs="+", metavar="MODE",
-                   help="forward,train (default: both)")
-    p.add_argument("--backends", nargs="+", metavar="NAME",
-                   help="fastrnn backends (default: all available)")
-    p.add_argument("--peers", nargs="+", metavar="NAME",
-                   help="peers to try: torch,tf,jax (default: all)")
+    p.add_argument(
+        "--cells", nargs="+", metavar="CELL", help="cells: simple_rnn,lstm,gru (default: all three)"
+    )
+    p.add_argument(
+        "--shapes",
+        nargs="+",
+        metavar="SHAPE",
+        help=f"shapes from {list(SHAPES)} (default: {','.join(DEFAULT_SHAPES)}; --full: all)",
+    )
+    p.add_argument("--modes", nargs="+", metavar="MODE", help="forward,train (default: both)")
+    p.add_argument(
+        "--backends", nargs="+", metavar="NAME", help="fastrnn backends (default: all available)"
+    )
+    p.add_argument(
+        "--peers", nargs="+", metavar="NAME", help="peers to try: torch,tf,jax (default: all)"
+    )
     p.add_argument("--no-peers", action="store_true", help="fastrnn backends only")
-    p.add_argument("--repeat", type=int, default=21,
-                   help="interleaved rounds (samples per system); default 21")
+    p.add_argument(
+        "--repeat", type=int, default=21, help="interleaved rounds (samples per system); default 21"
+    )
     p.add_argument("--warmup", type=int, default=3, help="warm-up calls after the first")
-    p.add_argument("--budget", type=float, default=3.0,
-                   help="seconds of timed samples per system and grid point after which "
-                        "a slow system stops sampling (it keeps at least 3); default 3")
-    p.add_argument("--threads", type=int, default=THREADS,
-                   help=f"threads per framework (default {THREADS}, the standard; 1 gives "
-                        "steadier numbers when other processes keep the CPUs busy)")
-    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                   help="before each grid point wait up to SECONDS for other processes to "
-                        "leave the CPUs (< 0.3 cores busy); default 0 (do not wait)")
-    p.add_argument("--no-settle", action="store_true",
-                   help="take each sample right after the previous one, without first waiting "
-                        "for the worker threads the previous system left busy to go idle")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=3.0,
+        help="seconds of timed samples per system and grid point after which "
+        "a slow system stops sampling (it keeps at least 3); default 3",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads per framework (default {THREADS}, the standard; 1 gives "
+        "steadier numbers when other processes keep the CPUs busy)",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each grid point wait up to SECONDS for other processes to "
+        "leave the CPUs (< 0.3 cores busy); default 0 (do not wait)",
+    )
+    p.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="take each sample right after the previous one, without first waiting "
+        "for the worker threads the previous system left busy to go idle",
+    )
     p.add_argument("--no-step", action="store_true", help="skip the single-step benchmark")
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start runs")
     p.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
@@ -62,20 +95,19 @@ def build_parser(parser=None):
 
 
 def _machine():
-    info = {"platform": platform.platform(), "machine": platform.machine(),
-            "python": sys.version.split()[0], "cpu_count": os.cpu_count()}
+    from fastrnn._info import cpu_model
+
+    info = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": sys.version.split()[0],
+        "cpu_count": os.cpu_count(),
+        "cpu": cpu_model(),
+    }
     try:
         info["affinity_cpus"] = len(os.sched_getaffinity(0))
     except AttributeError:
         pass
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        info["cpu"] = platform.processor()
     return info
 
 
@@ -88,12 +120,12 @@ def _loadavg():
 
 def _versions(peers):
     import numpy
-    import fastrnn
+
     v = {"fastrnn": fastrnn.__version__, "numpy": numpy.__version__}
     for mod in ("numba", "scipy", "matplotlib"):
         try:
             v[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     for s in peers:
         v[s.name] = s.version
@@ -115,23 +147,64 @@ def _log(msg, quiet=False):
 
 
 def run(args):
-    """Run the benchmark described by parsed ``args``; return the JSON document."""
+    """Run the benchmark described by parsed ``args``; return the JSON document.
+
+    The thread-count variables and fastrnn's thread count are set for the run
+    (``--threads``) and restored afterwards.
+    """
     prev_env, notes = limit_thread_env(args.threads)
+    prev_threads = fastrnn.get_num_threads()
     try:
         return _run(args, notes)
     finally:
+        fastrnn.set_num_threads(prev_threads)
         restore_env(prev_env)
 
 
 def _run(args, notes):
     import numpy as np  # noqa: F401  (after the thread variables are set)
 
-    import fastrnn
-    from . import report, runner, systems as sysmod
-    from .grid import mode_flops
+    from . import runner
     from .threads import limit_runtime_threads
 
     t_start = time.perf_counter()
+    cells, shapes, modes = _grid(args)
+    backends, skipped = _fastrnn_backends(args)
+    notes += limit_runtime_threads(args.threads)
+    fast, peers = _systems(args, backends, skipped)
+
+    load_start = _loadavg()
+    if load_start and load_start[0] > (os.cpu_count() or 1):
+        notes.append(
+            f"machine busy at start (load average {load_start[0]:.1f} on "
+            f"{os.cpu_count()} CPUs): timings are noisy; multi-threaded peers "
+            "(torch's OpenMP) suffer most from contention"
+        )
+        _log("warning: " + notes[-1])
+    gemm = runner.gemm_peak()
+    _log(
+        f"GEMM (float32 2048^3, numpy): best {gemm['best_gflops']:.1f} GFLOP/s, "
+        f"median {gemm['gflops']:.1f}"
+    )
+
+    data = _document(args, fast, peers, backends, skipped, notes, gemm)
+    settle = None if args.no_settle else runner.settle
+    _measure_grid(data, args, cells, shapes, modes, fast, peers, settle)
+    if not args.no_step:
+        data["step"] = _step(fast + peers, args, settle)
+    if not args.no_cold_start:
+        data["cold_start"] = _cold_start()
+    _rebound(data, gemm, runner.gemm_peak())
+    data["settle"]["total_s"] = _settle_total(data)
+    data["elapsed_s"] = time.perf_counter() - t_start
+    data["machine"]["loadavg_start"] = load_start
+    data["machine"]["loadavg_end"] = _loadavg()
+    _write(data, args)
+    return data
+
+
+def _grid(args):
+    """The cells, shapes and modes of ``args``, checked."""
     cells = [parse_cell(c) for c in _split(args.cells)] or list(CELLS)
     shapes = _split(args.shapes) or list(FULL_SHAPES if args.full else DEFAULT_SHAPES)
     if args.full and args.shapes and "large" not in shapes:
@@ -143,6 +216,11 @@ def _run(args, notes):
     for m in modes:
         if m not in MODES:
             raise SystemExit(f"Unknown mode {m!r} in --modes; expected some of {list(MODES)}")
+    return cells, shapes, modes
+
+
+def _fastrnn_backends(args):
+    """The fastrnn backends to measure, and {name: why skipped} for the others asked for."""
     available = fastrnn.available_backends()
     backends = _split(args.backends) or available
     skipped = {}
@@ -150,65 +228,89 @@ def _run(args, notes):
         if b not in available:
             skipped[b] = f"fastrnn backend not available here (available: {available})"
             backends.remove(b)
-    notes += limit_runtime_threads(args.threads)
+    return backends, skipped
+
+
+def _systems(args, backends, skipped):
+    """The fastrnn systems and the peers that load; adds the others to ``skipped``."""
+    from . import systems as sysmod
 
     fast = [sysmod.FastrnnSystem(b) for b in backends]
-    api = fast[0].api if fast else None
-    if api == "ops":
-        notes.append("fastrnn.layers not importable: fastrnn measured through the kernel "
-                     "wrappers fastrnn.ops.recurrent_forward/backward")
     peers = []
     if args.no_peers:
         skipped.update({n: "--no-peers" for n in sysmod.PEER_NAMES})
     else:
-        wanted = [_PEER_ALIASES.get(p.lower(), p) for p in _split(args.peers)] \
-            or list(sysmod.PEER_NAMES)
+        wanted = [_PEER_ALIASES.get(p.lower(), p) for p in _split(args.peers)] or list(
+            sysmod.PEER_NAMES
+        )
         for p in wanted:
             if p not in sysmod.PEERS:
                 raise SystemExit(f"Unknown peer {p!r} in --peers; expected torch, tf or jax")
         _log("loading peers: " + ", ".join(wanted))
         peers, peer_skipped = sysmod.load_peers(wanted, args.threads)
         skipped.update(peer_skipped)
-    all_systems = fast + peers
     for name, why in skipped.items():
         _log(f"skipped {name}: {why}")
+    return fast, peers
 
-    load_start = _loadavg()
-    if load_start and load_start[0] > (os.cpu_count() or 1):
-        notes.append(f"machine busy at start (load average {load_start[0]:.1f} on "
-                     f"{os.cpu_count()} CPUs): timings are noisy; multi-threaded peers "
-                     "(torch's OpenMP) suffer most from contention")
-        _log("warning: " + notes[-1])
-    gemm = runner.gemm_peak()
-    _log(f"GEMM (float32 2048^3, numpy): best {gemm['best_gflops']:.1f} GFLOP/s, "
-         f"median {gemm['gflops']:.1f}")
 
-    data = {
+def _document(args, fast, peers, backends, skipped, notes, gemm):
+    """The JSON document before the measurements: the machine, the build, the settings."""
+    from fastrnn._info import machine_line, show_config
+
+    from . import runner
+
+    config = show_config(mode="dicts")
+    return {
         "schema": 1,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv[1:] if getattr(args, "argv", None) is None else list(args.argv),
         "machine": _machine(),
+        "machine_line": machine_line(config),
+        "config": config,
         "versions": _versions(peers),
         "threads": args.threads,
-        "thread_env": {k: os.environ.get(k) for k in (
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-            "NUMBA_THREADING_LAYER", "OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY")},
+        "thread_env": {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "NUMBA_NUM_THREADS",
+                "NUMBA_THREADING_LAYER",
+                "OPENBLAS_THREAD_TIMEOUT",
+                "OMP_WAIT_POLICY",
+            )
+        },
         "numba_threading_layer": _numba_layer(),
-        "fastrnn_api": api,
         "repeat": args.repeat,
         "warmup": args.warmup,
         "budget_s": args.budget,
         "settle": runner.settle_policy(not args.no_settle),
-        "systems": [{"name": s.name, "label": s.label, "kind": s.kind,
-                     "threads": getattr(s, "threads", None)} for s in all_systems],
+        "systems": [
+            {
+                "name": s.name,
+                "label": s.label,
+                "kind": s.kind,
+                "threads": getattr(s, "threads", None),
+            }
+            for s in fast + peers
+        ],
         "fastrnn_backends": backends,
         "skipped": skipped,
         "notes": notes,
         "gemm": gemm,
         "results": [],
     }
-    peak = gemm["best_gflops"] * 1e9  # re-measured at the end; the bound uses the best
-    settle = None if args.no_settle else runner.settle
+
+
+def _measure_grid(data, args, cells, shapes, modes, fast, peers, settle):
+    """Time every system at every grid point; append the rows to ``data["results"]``."""
+    from . import report, runner
+    from . import systems as sysmod
+
+    peak = data["gemm"]["best_gflops"] * 1e9  # re-measured at the end; the bound uses the best
+    all_systems = fast + peers
     total = len(cells) * len(shapes) * len(modes)
     i = 0
     for cell in cells:
@@ -220,34 +322,40 @@ def _run(args, notes):
                 for s in all_systems:
                     try:
                         fns[s.name] = s.make(cell, shape, mode, x)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         errors[s.name] = f"setup: {type(exc).__name__}: {exc}"
                 waited = 0.0
                 if args.wait_quiet > 0:
                     waited, _ = runner.wait_for_quiet(args.wait_quiet)
                 monitor = runner.CpuMonitor()
-                res, run_errors = runner.interleaved(fns, repeat=args.repeat,
-                                                     warmup=args.warmup, budget=args.budget,
-                                                     settle=settle)
+                res, run_errors = runner.interleaved(
+                    fns, repeat=args.repeat, warmup=args.warmup, budget=args.budget, settle=settle
+                )
                 others = monitor.others()
                 errors.update(run_errors)
-                row = _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak)
+                row = _row(cell, shape, mode, res, errors, fast, peers, peak)
                 row["others_cores"] = others
                 row["waited_quiet_s"] = waited
                 data["results"].append(row)
-                _log(f"[{i}/{total}] {cell} {shape} {mode}: " + ", ".join(
-                    f"{n} {report.fmt_us(v)}" for n, v in row["medians_s"].items())
-                    + "".join(f"; {n} ERROR {e}" for n, e in errors.items()))
+                _log(
+                    f"[{i}/{total}] {cell} {shape} {mode}: "
+                    + ", ".join(f"{n} {report.fmt_us(v)}" for n, v in row["medians_s"].items())
+                    + "".join(f"; {n} ERROR {e}" for n, e in errors.items())
+                )
 
-    if not args.no_step:
-        data["step"] = _step(all_systems, args, runner, settle)
-    if not args.no_cold_start:
-        if "numba" in available:
-            _log("cold start: fresh processes, empty then warm NUMBA_CACHE_DIR ...")
-            data["cold_start"] = runner.cold_start()
-        else:
-            data["cold_start"] = {"skipped": "numba backend not available"}
-    gemm_end = runner.gemm_peak()
+
+def _cold_start():
+    """Fresh-process import and first call (Numba's cache cold, then warm)."""
+    from . import runner
+
+    if "numba" not in fastrnn.available_backends():
+        return {"skipped": "numba backend not available"}
+    _log("cold start: fresh processes, empty then warm NUMBA_CACHE_DIR ...")
+    return runner.cold_start()
+
+
+def _rebound(data, gemm, gemm_end):
+    """Record the closing GEMM peak; if it beats the opening one, recompute every bound."""
     data["gemm_end"] = gemm_end
     if gemm_end["best_gflops"] > gemm["best_gflops"]:
         # the machine was busier at the start: use the better peak for every bound
@@ -257,14 +365,15 @@ def _run(args, notes):
             if r["best_fastrnn_s"]:
                 r["bound_ratio"] = r["best_fastrnn_s"] / r["bound_s"]
     data["peak_gflops"] = max(gemm["best_gflops"], gemm_end["best_gflops"])
-    data["settle"]["total_s"] = _settle_total(data)
-    data["elapsed_s"] = time.perf_counter() - t_start
-    data["machine"]["loadavg_start"] = load_start
-    data["machine"]["loadavg_end"] = _loadavg()
+
+
+def _write(data, args):
+    """Write bench.json, bench.md and bench.png into ``args.out``; print the tables."""
+    from . import report, runner
 
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, "bench.json")
-    text = _text(data, report)
+    text = _text(data)
     chart_note = None
     if not args.no_chart:
         chart_note = report.write_chart(data, os.path.join(args.out, "bench.png"))
@@ -278,12 +387,14 @@ def _run(args, notes):
     print(text)
     if chart_note:
         print(chart_note)
-    print(f"\nwrote {json_path}, bench.md" + ("" if args.no_chart or chart_note else ", bench.png")
-          + f" in {args.out}/ ({data['elapsed_s']:.0f} s)")
-    return data
+    print(
+        f"\nwrote {json_path}, bench.md"
+        + ("" if args.no_chart or chart_note else ", bench.png")
+        + f" in {args.out}/ ({data['elapsed_s']:.0f} s)"
+    )
 
 
-def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
+def _row(cell, shape, mode, res, errors, fast, peers, peak):
     med = {n: r["median_s"] for n, r in res.items() if r.get("median_s") is not None}
     peer_t = {s.name: med[s.name] for s in peers if s.name in med}
     fast_t = {s.name: med[s.name] for s in fast if s.name in med}
@@ -292,8 +403,12 @@ def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
     flops = mode_flops(cell, shape, mode)
     bound = flops / peak
     return {
-        "cell": cell, "shape": shape, **SHAPES[shape], "mode": mode,
-        "flops": flops, "bound_s": bound,
+        "cell": cell,
+        "shape": shape,
+        **SHAPES[shape],
+        "mode": mode,
+        "flops": flops,
+        "bound_s": bound,
         "medians_s": med,
         "first_call_s": {n: r["first_call_s"] for n, r in res.items()},
         "inner": {n: r["inner"] for n, r in res.items()},
@@ -301,8 +416,10 @@ def _row(cell, shape, mode, res, errors, fast, peers, mode_flops, peak):
         "settle_s": {n: r["settle_s"] for n, r in res.items()},
         "settle_capped": {n: r["settle_capped"] for n, r in res.items()},
         "errors": errors,
-        "best_peer": best_peer, "best_peer_s": peer_t.get(best_peer),
-        "best_fastrnn": best_fast, "best_fastrnn_s": fast_t.get(best_fast),
+        "best_peer": best_peer,
+        "best_peer_s": peer_t.get(best_peer),
+        "best_fastrnn": best_fast,
+        "best_fastrnn_s": fast_t.get(best_fast),
         "speedup": (peer_t[best_peer] / fast_t[best_fast]) if best_peer and best_fast else None,
         "bound_ratio": (fast_t[best_fast] / bound) if best_fast else None,
     }
@@ -314,8 +431,10 @@ def _settle_total(data):
     return grid + sum(r.get("settle_s", 0.0) for r in data.get("step", {}).values())
 
 
-def _step(all_systems, args, runner, settle):
+def _step(all_systems, args, settle):
+    from . import runner
     from .systems import SkipSystem
+
     fns, out = {}, {}
     for s in all_systems:
         label = s.label
@@ -323,14 +442,20 @@ def _step(all_systems, args, runner, settle):
             fns[label] = s.make_step()
         except SkipSystem as exc:
             out[label] = {"skipped": str(exc)}
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out[label] = {"skipped": f"setup failed: {type(exc).__name__}: {exc}"}
-    res, errors = runner.interleaved(fns, repeat=args.repeat, warmup=max(args.warmup, 10),
-                                     budget=args.budget, settle=settle)
+    res, errors = runner.interleaved(
+        fns, repeat=args.repeat, warmup=max(args.warmup, 10), budget=args.budget, settle=settle
+    )
     for label, r in res.items():
-        out[label] = {"median_s": r["median_s"], "first_call_s": r["first_call_s"],
-                      "inner": r["inner"], "samples_s": r["samples_s"],
-                      "settle_s": r["settle_s"], "settle_capped": r["settle_capped"]}
+        out[label] = {
+            "median_s": r["median_s"],
+            "first_call_s": r["first_call_s"],
+            "inner": r["inner"],
+            "samples_s": r["samples_s"],
+            "settle_s": r["settle_s"],
+            "settle_capped": r["settle_capped"],
+        }
     for label, e in errors.items():
         out[label] = {"skipped": f"error: {e}"}
     return out
@@ -340,34 +465,45 @@ def _fmt_load(load):
     return "?" if not load else f"{load[0]:.1f}"
 
 
-def _text(data, report):
-    parts = [f"fastrnn bench: {data['machine'].get('cpu', '?')}, {data['threads']} threads, "
-             f"median of up to {data['repeat']} interleaved samples; times in µs unless marked; "
-             f"GEMM peak {data['peak_gflops']:.1f} GFLOP/s (best float32 2048^3 matmul) "
-             f"(fastrnn via {data['fastrnn_api']}); load average "
-             f"{_fmt_load(data['machine'].get('loadavg_start'))} at start, "
-             f"{_fmt_load(data['machine'].get('loadavg_end'))} at end", "",
-             report.results_table(data)]
+def _text(data):
+    """The printed report (bench.md): each table headed by the machine line."""
+    from . import report
+
+    def headed(table):
+        return ["", data["machine_line"], "", table]
+
+    parts = [
+        f"fastrnn bench: {data['threads']} threads, "
+        f"median of up to {data['repeat']} interleaved samples; times in µs unless marked; "
+        f"GEMM peak {data['peak_gflops']:.1f} GFLOP/s (best float32 2048^3 matmul); "
+        f"load average {_fmt_load(data['machine'].get('loadavg_start'))} at start, "
+        f"{_fmt_load(data['machine'].get('loadavg_end'))} at end",
+        *headed(report.results_table(data)),
+    ]
     if data["skipped"]:
         parts += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in data["skipped"].items())]
-    errs = [(r["cell"], r["shape"], r["mode"], n, e) for r in data["results"]
-            for n, e in r["errors"].items()]
+    errs = [
+        (r["cell"], r["shape"], r["mode"], n, e)
+        for r in data["results"]
+        for n, e in r["errors"].items()
+    ]
     if errs:
         parts += ["", "Errors:"] + [f"- {c} {s} {m} {n}: {e}" for c, s, m, n, e in errs]
     if "step" in data:
-        parts += ["", report.step_table(data["step"])]
+        parts += headed(report.step_table(data["step"]))
     cold = data.get("cold_start")
     if cold:
         if "skipped" in cold:
             parts += ["", f"Cold start skipped: {cold['skipped']}"]
         else:
-            parts += ["", report.cold_table(cold)]
+            parts += headed(report.cold_table(cold))
     if data["notes"]:
         parts += ["", "Notes: " + "; ".join(data["notes"])]
     return "\n".join(parts)
 
 
 def main(argv=None):
+    """``python -m fastrnn bench`` with ``argv`` (the words after ``bench``)."""
     args = build_parser().parse_args(argv)
     args.argv = argv
     run(args)

@@ -1,4 +1,4 @@
-"""The standard benchmark grid (see BENCHMARKS.md): shapes, cells, modes, FLOPs."""
+"""The standard benchmark grid (see docs/benchmarks.md): shapes, cells, modes, FLOPs."""
 
 SHAPES = {
     "tiny": dict(batch=1, timesteps=10, input_dim=4, units=8),
@@ -11,15 +11,18 @@ FULL_SHAPES = ("tiny", "small", "medium", "large")
 
 CELLS = ("simple_rnn", "lstm", "gru")
 CELL_LABELS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
-GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 MODES = ("forward", "train")
 
 #: The single-step benchmark: one LSTM step, batch 1, input 32, units 64.
 STEP_SHAPE = dict(batch=1, input_dim=32, units=64)
 
 _CELL_ALIASES = {
-    "simple_rnn": "simple_rnn", "simplernn": "simple_rnn", "rnn": "simple_rnn",
-    "simple": "simple_rnn", "lstm": "lstm", "gru": "gru",
+    "simple_rnn": "simple_rnn",
+    "simplernn": "simple_rnn",
+    "rnn": "simple_rnn",
+    "simple": "simple_rnn",
+    "lstm": "lstm",
+    "gru": "gru",
 }
 
 
@@ -28,16 +31,20 @@ def parse_cell(name):
     key = name.strip().lower().replace("-", "_")
     if key not in _CELL_ALIASES:
         raise ValueError(
-            f"Unknown cell {name!r} in `--cells`; expected some of "
-            f"{['simple_rnn', 'lstm', 'gru']}")
+            f"Unknown cell {name!r} in `--cells`; expected some of {['simple_rnn', 'lstm', 'gru']}"
+        )
     return _CELL_ALIASES[key]
 
 
 def forward_flops(cell, shape):
-    """Forward FLOPs of the GEMMs: ``2*T*B*(D+H)*G*H``."""
+    """Forward FLOPs of the GEMMs: ``2*T*B*(D+H)*G*H``, G the cell's gate count."""
+    # imported here: fastrnn.ops imports NumPy, which must come after the bench's
+    # thread-count variables are set (fastrnn.bench.threads)
+    from fastrnn.ops import CELLS as CELL_SPECS
+
     s = SHAPES[shape] if isinstance(shape, str) else shape
-    return (2 * s["timesteps"] * s["batch"] * (s["input_dim"] + s["units"])
-            * GATES[cell] * s["units"])
+    gates = CELL_SPECS[cell].gates
+    return 2 * s["timesteps"] * s["batch"] * (s["input_dim"] + s["units"]) * gates * s["units"]
 
 
 def mode_flops(cell, shape, mode):

@@ -1,11 +1,12 @@
-"""The printed table, the JSON file and the PNG chart."""
+"""The report's Markdown tables and the PNG chart (titled with the machine line)."""
+
 import os
 
 from .grid import CELL_LABELS
 
 
 def fmt_us(seconds):
-    """µs as in BENCHMARKS.md: ``16.1``, ``1,577``, ``12.9 ms``, ``1,243 ms``."""
+    """µs as in docs/benchmarks.md: ``16.1``, ``1,577``, ``12.9 ms``, ``1,243 ms``."""
     if seconds is None:
         return "-"
     us = seconds * 1e6
@@ -20,8 +21,10 @@ def fmt_us(seconds):
 
 
 def _table(header, rows, aligns):
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if a == "r" else "---" for a in aligns) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -31,9 +34,11 @@ def results_table(data):
     systems = data["systems"]
     labels = {s["name"]: s["label"] for s in systems}
     names = [s["name"] for s in systems]
-    header = (["cell", "shape", "mode"] + [labels[n] for n in names]
-              + ["best peer", "speed-up vs best peer", "GEMM bound", "fastest / bound",
-                 "others' load"])
+    header = (
+        ["cell", "shape", "mode"]
+        + [labels[n] for n in names]
+        + ["best peer", "speed-up vs best peer", "GEMM bound", "fastest / bound", "others' load"]
+    )
     rows = []
     for r in data["results"]:
         med = r["medians_s"]
@@ -48,8 +53,11 @@ def results_table(data):
         else:
             row.append("-")
         row.append(fmt_us(r["bound_s"]))
-        row.append(f"{r['bound_ratio']:.1f}x ({r['best_fastrnn']})"
-                   if r["bound_ratio"] is not None else "-")
+        row.append(
+            f"{r['bound_ratio']:.1f}x ({r['best_fastrnn']})"
+            if r["bound_ratio"] is not None
+            else "-"
+        )
         others = r.get("others_cores")
         row.append("?" if others is None else f"{others:.1f}")
         rows.append(row)
@@ -57,8 +65,10 @@ def results_table(data):
 
 
 def step_table(step):
-    rows = [[name, fmt_us(res.get("median_s")) if "median_s" in res else res.get("skipped", "-")]
-            for name, res in step.items()]
+    rows = [
+        [name, fmt_us(res.get("median_s")) if "median_s" in res else res.get("skipped", "-")]
+        for name, res in step.items()
+    ]
     return _table(["system", "LSTM step, B=1 D=32 H=64 (µs)"], rows, ["l", "r"])
 
 
@@ -69,17 +79,33 @@ def cold_table(cold):
         if "error" in res:
             rows.append([label, "error: " + res["error"], "", "", ""])
             continue
-        rows.append([label, f"{res['import_s']:.3f}", f"{res['first_call_s']:.3f}",
-                     f"{res['in_process_s']:.3f}", f"{res['process_wall_s']:.3f}"])
-    return _table(["numba cache", "import fastrnn (s)", "first LSTM call (s)",
-                   "import + first call (s)", "whole process (s)"], rows,
-                  ["l", "r", "r", "r", "r"])
+        rows.append(
+            [
+                label,
+                f"{res['import_s']:.3f}",
+                f"{res['first_call_s']:.3f}",
+                f"{res['in_process_s']:.3f}",
+                f"{res['process_wall_s']:.3f}",
+            ]
+        )
+    return _table(
+        [
+            "numba cache",
+            "import fastrnn (s)",
+            "first LSTM call (s)",
+            "import + first call (s)",
+            "whole process (s)",
+        ],
+        rows,
+        ["l", "r", "r", "r", "r"],
+    )
 
 
 def write_chart(data, path):
     """Bar chart (log scale) of the medians; returns a note if skipped."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
@@ -99,18 +125,18 @@ def write_chart(data, path):
                 if v is not None:
                     xs.append(j + (i - (len(systems) - 1) / 2) * width)
                     ys.append(v * 1e6)
-            ax.bar(xs, ys, width, label=s["label"],
-                   hatch="" if s["kind"] == "fastrnn" else "//")
+            ax.bar(xs, ys, width, label=s["label"], hatch="" if s["kind"] == "fastrnn" else "//")
         for j, r in enumerate(rows):
             if r["bound_s"]:
                 ax.hlines(r["bound_s"] * 1e6, j - 0.45, j + 0.45, colors="k", linestyles=":")
         ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([f"{CELL_LABELS[r['cell']]}\n{r['shape']}" for r in rows],
-                           fontsize=8)
+        ax.set_xticklabels([f"{CELL_LABELS[r['cell']]}\n{r['shape']}" for r in rows], fontsize=8)
         ax.set_yscale("log")
         ax.set_ylabel("median µs per call (log)")
-        ax.set_title(f"{mode} (2 threads; dotted: GEMM lower bound)")
+        ax.set_title(f"{mode} ({data['threads']} threads; dotted: GEMM lower bound)")
         ax.legend(fontsize=8, ncol=len(systems))
+    if data.get("machine_line"):
+        fig.suptitle(data["machine_line"], fontsize=9)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -1,4 +1,5 @@
 """Timing: interleaved medians, the GEMM peak, the single step, cold start."""
+
 import gc
 import json
 import os
@@ -25,8 +26,8 @@ def running_threads():
     running or runnable; a thread blocked on a lock, a futex or a sleep is
     ``S``). The state changes at once, unlike the threads' CPU times, which
     the kernel brings up to date only at scheduler ticks and context
-    switches (every 4 ms here): a spinning thread can look idle for that
-    long. Returns None where ``/proc`` is unavailable (not Linux).
+    switches (every tick: 4 ms at 250 Hz): a spinning thread can look idle
+    for that long. Returns None where ``/proc`` is unavailable (not Linux).
     """
     me = str(threading.get_native_id())
     try:
@@ -44,20 +45,20 @@ def _thread_state(tid):
     except OSError:
         return ""
     # "tid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")"
-    return stat[stat.rindex(b")") + 2:][:1].decode()
+    return stat[stat.rindex(b")") + 2 :][:1].decode()
 
 
 def settle(probe=SETTLE_PROBE_S, max_wait=SETTLE_MAX_S):
     """Wait until this process's other threads stop using the CPU.
 
     After a threaded call the worker threads of a runtime keep spinning for
-    a while, waiting for more work (PyTorch's OpenMP threads about 7 ms on
-    the development machine; OpenBLAS ~0.1 s unless ``OPENBLAS_THREAD_TIMEOUT``
-    is low; the Eigen pools of TF and XLA briefly) and take a core from
-    whatever runs next. In the interleaved rounds the next thing is another
+    a while, waiting for more work (PyTorch's OpenMP threads for a few
+    milliseconds, OpenBLAS's for up to ``OPENBLAS_THREAD_TIMEOUT``, the Eigen
+    pools of TF and XLA briefly; docs/benchmarks.md, "Settle") and take a
+    core from whatever runs next. In the interleaved rounds the next thing is another
     system's sample, so ``interleaved`` calls this before each sample: it
     returns as soon as no other thread of the process is running or
-    runnable (one look, 0.1-0.3 ms, when nothing spins), else looks again
+    runnable (one look when nothing spins), else looks again
     every ``probe`` seconds, giving up after ``max_wait``. Other processes
     are not considered (``wait_for_quiet`` is about them).
 
@@ -92,17 +93,28 @@ def settle_policy(enabled=True):
         return {"method": None, "why": "--no-settle"}
     if running_threads() is None:
         return {"method": None, "why": "no /proc/self/task on this platform"}
-    return {"method": "before each sample, wait until no other thread of the process is "
-                      "running or runnable (/proc/self/task/*/stat)",
-            "probe_s": SETTLE_PROBE_S, "max_wait_s": SETTLE_MAX_S}
+    return {
+        "method": "before each sample, wait until no other thread of the process is "
+        "running or runnable (/proc/self/task/*/stat)",
+        "probe_s": SETTLE_PROBE_S,
+        "max_wait_s": SETTLE_MAX_S,
+    }
 
 
 def _no_settle():
     return 0.0, False
 
 
-def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
-                budget=3.0, min_samples=3, settle=settle):
+def interleaved(
+    fns,
+    repeat=21,
+    warmup=3,
+    target_sample=0.003,
+    max_inner=2000,
+    budget=3.0,
+    min_samples=3,
+    settle=settle,
+):
     """Time zero-argument callables side by side.
 
     Each callable is called once (``first_call_s``: includes any JIT compile
@@ -141,14 +153,19 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
                 times.append(perf() - t)
                 if sum(times) > budget / 2:
                     break
-        except Exception as exc:  # noqa: BLE001 - report, keep benchmarking the rest
+        except Exception as exc:  # report, keep benchmarking the rest
             errors[name] = f"{type(exc).__name__}: {exc}"
             continue
         live[name] = fn
         est = max(min(times), 1e-7)
         inner[name] = int(max(1, min(max_inner, round(target_sample / est))))
-        results[name] = {"first_call_s": first, "samples_s": [], "inner": inner[name],
-                         "settle_s": 0.0, "settle_capped": 0}
+        results[name] = {
+            "first_call_s": first,
+            "samples_s": [],
+            "inner": inner[name],
+            "settle_s": 0.0,
+            "settle_capped": 0,
+        }
     order = list(live)
     spent = dict.fromkeys(order, 0.0)
     gc.collect()
@@ -169,7 +186,7 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
                     for _ in range(n):
                         fn()
                     dt = perf() - t
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     errors[name] = f"{type(exc).__name__}: {exc}"
                     del live[name]
                     order.remove(name)
@@ -180,7 +197,7 @@ def interleaved(fns, repeat=21, warmup=3, target_sample=0.003, max_inner=2000,
     finally:
         if gc_was_enabled:
             gc.enable()
-    for name, res in results.items():
+    for res in results.values():
         res["median_s"] = statistics.median(res["samples_s"]) if res["samples_s"] else None
     return results, errors
 
@@ -255,8 +272,12 @@ def gemm_peak(n=2048, repeat=7):
         np.matmul(a, b, out=out)
         times.append(perf() - t)
     med = statistics.median(times)
-    return {"n": n, "median_s": med, "gflops": 2.0 * n ** 3 / med / 1e9,
-            "best_gflops": 2.0 * n ** 3 / min(times) / 1e9}
+    return {
+        "n": n,
+        "median_s": med,
+        "gflops": 2.0 * n**3 / med / 1e9,
+        "best_gflops": 2.0 * n**3 / min(times) / 1e9,
+    }
 
 
 _COLD_SCRIPT = r"""
@@ -265,33 +286,16 @@ t0 = time.perf_counter()
 import numpy as np
 import fastrnn
 t_import = time.perf_counter() - t0
+from fastrnn.layers import LSTM
 x = np.random.default_rng(0).standard_normal((1, 10, 4)).astype(np.float32)
-try:
-    from fastrnn.layers import LSTM
-    api = "layers"
-except ImportError:
-    LSTM = None
-    api = "ops"
 t1 = time.perf_counter()
-if LSTM is not None:
-    layer = LSTM(8, return_sequences=True, backend="numba")
-    y = layer(x)
-else:
-    from fastrnn import ops
-    from fastrnn.backends import resolve_backend
-    from fastrnn.bench.systems import keras_weights
-    z = np.zeros((1, 8), np.float32)
-    ops.recurrent_forward(resolve_backend("numba"), "lstm", x, None, [z, z],
-                          *keras_weights("lstm", 4, 8), activation=1, recurrent_activation=2)
+layer = LSTM(8, return_sequences=True, backend="numba")
+y = layer(x)
 t_first = time.perf_counter() - t1
 t2 = time.perf_counter()
-if LSTM is not None:
-    layer(x)
-else:
-    ops.recurrent_forward(resolve_backend("numba"), "lstm", x, None, [z, z],
-                          *keras_weights("lstm", 4, 8), activation=1, recurrent_activation=2)
+layer(x)
 t_second = time.perf_counter() - t2
-print("COLDSTART " + json.dumps(dict(api=api, import_s=t_import, first_call_s=t_first,
+print("COLDSTART " + json.dumps(dict(import_s=t_import, first_call_s=t_first,
                                      second_call_s=t_second,
                                      in_process_s=time.perf_counter() - t0)))
 """
@@ -306,15 +310,22 @@ def cold_start(python=None, timeout=600):
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for label in ("cold", "warm"):
             t = perf()
-            proc = subprocess.run([python, "-c", _COLD_SCRIPT], env=env, capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = subprocess.run(
+                [python, "-c", _COLD_SCRIPT],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             wall = perf() - t
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("COLDSTART ")]
             if proc.returncode != 0 or not line:
-                out[label] = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1],
-                              "process_wall_s": wall}
+                out[label] = {
+                    "error": (proc.stderr.strip().splitlines() or ["no output"])[-1],
+                    "process_wall_s": wall,
+                }
                 continue
-            res = json.loads(line[-1][len("COLDSTART "):])
+            res = json.loads(line[-1][len("COLDSTART ") :])
             res["process_wall_s"] = wall
             out[label] = res
         out["cache_files"] = sum(len(files) for _, _, files in os.walk(cache))

@@ -5,7 +5,12 @@ does one complete call (setup, weight creation and tracing happen before);
 the runner times the callables. Peers (PyTorch, TensorFlow/Keras, JAX) are
 imported only when available and never required.
 """
+
 import numpy as np
+
+import fastrnn
+from fastrnn.layers import GRU, LSTM, SimpleRNN
+from fastrnn.ops import CELLS as CELL_SPECS
 
 from .grid import SHAPES, STEP_SHAPE
 from .threads import THREADS
@@ -34,96 +39,64 @@ def make_input(shape, seed=0):
 
 
 def keras_weights(cell, input_dim, units, seed=0):
-    """Weights in the Keras layout (kernel, recurrent_kernel, bias), float32."""
-    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    """Weights in the Keras layout (kernel, recurrent_kernel, bias), float32.
+
+    Glorot-uniform kernel, orthogonal recurrent kernel, zero bias (the LSTM's
+    forget-gate block at one; GRU's bias has an input row and a recurrent row).
+    """
+    gates = CELL_SPECS[cell].gates
     rng = np.random.default_rng(seed)
     lim = np.sqrt(6.0 / (input_dim + gates * units))
     kernel = rng.uniform(-lim, lim, (input_dim, gates * units)).astype(np.float32)
     q, _ = np.linalg.qr(rng.standard_normal((gates * units, units)))
-    recurrent = np.ascontiguousarray(q.T[:units, :gates * units]).astype(np.float32)
+    recurrent = np.ascontiguousarray(q.T[:units, : gates * units]).astype(np.float32)
     if cell == "gru":
-        bias = np.zeros((2, 3 * units), np.float32)
+        bias = np.zeros((2, gates * units), np.float32)
     else:
         bias = np.zeros(gates * units, np.float32)
         if cell == "lstm":
-            bias[units:2 * units] = 1.0
+            bias[units : 2 * units] = 1.0
     return kernel, recurrent, bias
 
 
 # --------------------------------------------------------------------- fastrnn
-def layer_api():
-    """The fastrnn layer classes if ``fastrnn.layers`` provides them, else None."""
-    try:
-        from fastrnn.layers import GRU, LSTM, SimpleRNN
-    except ImportError:
-        return None
-    return {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
+_LAYERS = {"simple_rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}
 
 
 class FastrnnSystem:
-    """One fastrnn backend, driven through the public layers when they exist
-    (``api == "layers"``), else through the kernel wrappers in ``fastrnn.ops``."""
+    """One fastrnn backend, driven through the public layers."""
 
     kind = "fastrnn"
 
-    def __init__(self, backend, api=None):
-        from fastrnn.backends import resolve_backend
+    def __init__(self, backend):
         self.name = backend
         self.label = backend
-        self.module = resolve_backend(backend)
-        self.layers = layer_api() if api in (None, "layers") else None
-        self.api = "layers" if self.layers is not None else "ops"
-        try:
-            import numba
-            self.threads = {"numba": numba.get_num_threads()}
-        except Exception:  # noqa: BLE001
-            self.threads = {}
+        self.threads = {"fastrnn": fastrnn.get_num_threads()}
 
     def make(self, cell, shape, mode, x):
         s = _shape(shape)
-        units = s["units"]
-        if self.layers is not None:
-            layer = self.layers[cell](units, return_sequences=True, backend=self.name)
-            if mode == "forward":
-                layer(x)
-                return lambda: layer(x)
-            ones = np.ones_like(np.asarray(layer(x, training=True)))
-
-            def train():
-                layer(x, training=True)
-                return layer.backward(ones)
-            return train
-
-        from fastrnn import ops
-        kernel, recurrent, bias = keras_weights(cell, s["input_dim"], units)
-        n_states = 2 if cell == "lstm" else 1
-        states = [np.zeros((s["batch"], units), np.float32) for _ in range(n_states)]
-        module = self.module
-
-        def forward():
-            return ops.recurrent_forward(module, cell, x, None, states, kernel, recurrent,
-                                         bias, activation=1, recurrent_activation=2,
-                                         reset_after=True)
+        layer = _LAYERS[cell](s["units"], return_sequences=True, backend=self.name)
         if mode == "forward":
-            return forward
-        ones = np.ones((s["batch"], s["timesteps"], units), np.float32)
+            layer(x)
+            return lambda: layer(x)
+        ones = np.ones_like(np.asarray(layer(x, training=True)))
 
         def train():
-            record = forward()
-            return ops.recurrent_backward(record, ones, [None] * n_states)
+            layer(x, training=True)
+            return layer.backward(ones)
+
         return train
 
     def make_step(self):
-        """One LSTM step through ``layer.step(x_t, states)``; SkipSystem if absent."""
-        if self.layers is None:
-            raise SkipSystem("fastrnn.layers not available yet")
+        """One LSTM step through ``layer.step(x_t, states)``."""
         s = STEP_SHAPE
-        layer = self.layers["lstm"](s["units"], return_sequences=True, backend=self.name)
-        if not hasattr(layer, "step"):
-            raise SkipSystem("the LSTM layer has no public `step(x_t, states)` method")
+        layer = LSTM(s["units"], return_sequences=True, backend=self.name)
         layer(np.zeros((s["batch"], 1, s["input_dim"]), np.float32))  # build the weights
-        x_t = np.random.default_rng(1).standard_normal(
-            (s["batch"], s["input_dim"])).astype(np.float32)
+        x_t = (
+            np.random.default_rng(1)
+            .standard_normal((s["batch"], s["input_dim"]))
+            .astype(np.float32)
+        )
         states = [np.zeros((s["batch"], s["units"]), np.float32) for _ in range(2)]
         return lambda: layer.step(x_t, states)
 
@@ -146,17 +119,21 @@ class TorchSystem:
             pass
         self.torch = torch
         self.version = torch.__version__
-        self.threads = {"intra_op": torch.get_num_threads(),
-                        "inter_op": torch.get_num_interop_threads()}
+        self.threads = {
+            "intra_op": torch.get_num_threads(),
+            "inter_op": torch.get_num_interop_threads(),
+        }
 
     def make(self, cell, shape, mode, x):
         torch, nn = self.torch, self.torch.nn
         s = _shape(shape)
         d, h = s["input_dim"], s["units"]
         torch.manual_seed(0)
-        model = {"simple_rnn": lambda: nn.RNN(d, h, batch_first=True, nonlinearity="tanh"),
-                 "lstm": lambda: nn.LSTM(d, h, batch_first=True),
-                 "gru": lambda: nn.GRU(d, h, batch_first=True)}[cell]()
+        model = {
+            "simple_rnn": lambda: nn.RNN(d, h, batch_first=True, nonlinearity="tanh"),
+            "lstm": lambda: nn.LSTM(d, h, batch_first=True),
+            "gru": lambda: nn.GRU(d, h, batch_first=True),
+        }[cell]()
         xt = torch.from_numpy(x)
         if mode == "forward":
             model.eval()
@@ -164,6 +141,7 @@ class TorchSystem:
             def forward():
                 with torch.inference_mode():
                     return model(xt)[0]
+
             return forward
         xg = xt.clone().requires_grad_(True)
 
@@ -173,6 +151,7 @@ class TorchSystem:
             y, _ = model(xg)
             y.sum().backward()
             return xg.grad
+
         return train
 
     def make_step(self):
@@ -187,6 +166,7 @@ class TorchSystem:
         def step():
             with torch.inference_mode():
                 return cell(x, (h, c))
+
         return step
 
 
@@ -198,6 +178,7 @@ class KerasSystem:
 
     def __init__(self, threads=THREADS):
         import os
+
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         try:
             import tensorflow as tf
@@ -213,18 +194,25 @@ class KerasSystem:
         except ImportError as exc:
             raise SkipSystem(f"keras not importable ({exc})") from None
         if keras.backend.backend() != "tensorflow":
-            raise SkipSystem(f"Keras runs on {keras.backend.backend()!r}, not tensorflow "
-                             "(set KERAS_BACKEND=tensorflow)")
+            raise SkipSystem(
+                f"Keras runs on {keras.backend.backend()!r}, not tensorflow "
+                "(set KERAS_BACKEND=tensorflow)"
+            )
         self.tf, self.keras = tf, keras
-        self.threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                        "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+        self.threads = {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        }
         self.version = f"tensorflow {tf.__version__}, keras {keras.__version__}"
 
     def make(self, cell, shape, mode, x):
         tf, keras = self.tf, self.keras
         s = _shape(shape)
-        layer = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
-                 "gru": keras.layers.GRU}[cell](s["units"], return_sequences=True)
+        layer = {
+            "simple_rnn": keras.layers.SimpleRNN,
+            "lstm": keras.layers.LSTM,
+            "gru": keras.layers.GRU,
+        }[cell](s["units"], return_sequences=True)
         xt = tf.constant(x)
         layer(xt)  # build
         if mode == "forward":
@@ -237,14 +225,18 @@ class KerasSystem:
                 tape.watch(v)
                 loss = tf.reduce_sum(layer(v, training=True))
             return tape.gradient(loss, [v] + list(layer.trainable_weights))
+
         return lambda: grads(xt)
 
     def make_step(self):
         tf, keras = self.tf, self.keras
         s = STEP_SHAPE
         cell = keras.layers.LSTMCell(s["units"])
-        x = tf.constant(np.random.default_rng(1).standard_normal(
-            (s["batch"], s["input_dim"])).astype(np.float32))
+        x = tf.constant(
+            np.random.default_rng(1)
+            .standard_normal((s["batch"], s["input_dim"]))
+            .astype(np.float32)
+        )
         states = [tf.zeros((s["batch"], s["units"])), tf.zeros((s["batch"], s["units"]))]
         cell(x, states)  # build
         f = tf.function(lambda v, h, c: cell(v, [h, c]))
@@ -301,7 +293,7 @@ class JaxSystem:
     def _run(self, cell):
         jax, jnp = self.jax, self.jnp
         step = self.cells[cell]
-        n_states = 2 if cell == "lstm" else 1
+        n_states = len(CELL_SPECS[cell].state_names)
 
         def run(params, x):
             kernel, _, bias = params
@@ -311,6 +303,7 @@ class JaxSystem:
             init = tuple(jnp.zeros((batch, units), x.dtype) for _ in range(n_states))
             _, ys = jax.lax.scan(lambda carry, xp_t: step(params, carry, xp_t), init, xp)
             return jnp.swapaxes(ys, 0, 1)
+
         return run
 
     def make(self, cell, shape, mode, x):
@@ -328,12 +321,16 @@ class JaxSystem:
     def make_step(self):
         jax, jnp = self.jax, self.jnp
         s = STEP_SHAPE
-        kernel, recurrent, bias = (jnp.asarray(w) for w in
-                                   keras_weights("lstm", s["input_dim"], s["units"]))
+        kernel, recurrent, bias = (
+            jnp.asarray(w) for w in keras_weights("lstm", s["input_dim"], s["units"])
+        )
         lstm = self.cells["lstm"]
         f = jax.jit(lambda k, u, b, x, h, c: lstm((k, u, b), (h, c), x @ k + b)[0])
-        x = jnp.asarray(np.random.default_rng(1).standard_normal(
-            (s["batch"], s["input_dim"])).astype(np.float32))
+        x = jnp.asarray(
+            np.random.default_rng(1)
+            .standard_normal((s["batch"], s["input_dim"]))
+            .astype(np.float32)
+        )
         h = jnp.zeros((s["batch"], s["units"]), jnp.float32)
         c = jnp.zeros_like(h)
         return lambda: jax.block_until_ready(f(kernel, recurrent, bias, x, h, c))

@@ -3,14 +3,19 @@
 The environment variables only take effect if they are set before the
 library that reads them is imported, so :func:`limit_thread_env` is called
 by the command line before NumPy, Numba or any peer is imported; the
-runtime calls (``torch.set_num_threads`` ...) are made by each system.
+runtime calls (``fastrnn.set_num_threads``, ``torch.set_num_threads`` ...)
+are made by :func:`limit_runtime_threads` and by each system.
 """
+
 import os
 import sys
 
 THREADS = 2
 
-#: (environment variable, module that reads it at import time)
+#: (environment variable, module that reads it at import time). fastrnn reads
+#: ``FASTRNN_NUM_THREADS`` when it is imported, before the bench runs, so in this
+#: process the count comes from ``fastrnn.set_num_threads``; the variable reaches
+#: the bench's child processes (the cold-start runs).
 _ENV = (
     ("OMP_NUM_THREADS", None),
     ("MKL_NUM_THREADS", None),
@@ -18,7 +23,7 @@ _ENV = (
     ("VECLIB_MAXIMUM_THREADS", "numpy"),
     ("NUMEXPR_NUM_THREADS", None),
     ("NUMBA_NUM_THREADS", "numba"),
-    ("FASTRNN_NUM_THREADS", "fastrnn._cython_kernels"),
+    ("FASTRNN_NUM_THREADS", None),
     ("TF_NUM_INTRAOP_THREADS", "tensorflow"),
     ("TF_NUM_INTEROP_THREADS", "tensorflow"),
 )
@@ -26,12 +31,11 @@ _ENV = (
 #: a value the user set is kept.
 #:
 #: NUMBA_THREADING_LAYER: Numba's default layer is OpenMP, and launching it
-#: (``numba.set_num_threads()``, which the bench calls; fastrnn itself never
-#: launches it) loads the system's
-#: ``libgomp.so.1``. PyTorch, imported after it, then binds to that library
-#: instead of the ``libgomp.so.1`` it ships (same soname), and its threads
-#: spin against each other: SimpleRNN medium forward went from 1.2 ms to
-#: 150-400 ms on 2 cores. fastrnn never uses Numba's parallel layer (its
+#: (``numba.set_num_threads()`` or a ``parallel=True`` function; fastrnn does
+#: neither) loads the system's ``libgomp.so.1``. PyTorch, imported after it,
+#: then binds to that library instead of the ``libgomp.so.1`` it ships (same
+#: soname), and its threads spin against each other, which slows its calls
+#: by orders of magnitude. fastrnn never uses Numba's parallel layer (its
 #: threads are plain Python threads), so the layer does not change its
 #: timings; ``workqueue`` loads no OpenMP at all.
 _DEFAULTS = (
@@ -82,21 +86,15 @@ def restore_env(previous):
 
 
 def limit_runtime_threads(threads=THREADS):
-    """Limit the already-imported libraries at run time; return notes."""
+    """Limit fastrnn's kernels and the loaded BLAS pools to ``threads``; return notes."""
+    import fastrnn
+
     notes = []
-    try:
-        import numba
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except Exception as exc:  # numba missing or no threading layer
-        notes.append(f"numba threads not set: {exc}")
-    try:
-        from fastrnn import _cython_kernels
-        _cython_kernels.set_num_threads(threads)
-    except ImportError:  # the optional extension is not built
-        pass
+    fastrnn.set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(threads)
-    except Exception:
-        pass
+    except Exception as exc:  # the bench runs without the limit
+        notes.append(f"BLAS threads not limited: {type(exc).__name__}: {exc}")
     return notes
