@@ -9,6 +9,7 @@ batches are 0-based; ``logs`` is a dict of the running values
 (``"loss"``, metrics, and at epoch end ``"val_*"``). Setting
 ``self.model.stop_training = True`` ends ``fit`` after the current batch.
 """
+
 import warnings
 
 import numpy as np
@@ -29,20 +30,47 @@ class Callback:
     def set_params(self, params):
         self.params = dict(params)
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
-    def on_test_begin(self, logs=None): pass
-    def on_test_end(self, logs=None): pass
-    def on_test_batch_begin(self, batch, logs=None): pass
-    def on_test_batch_end(self, batch, logs=None): pass
-    def on_predict_begin(self, logs=None): pass
-    def on_predict_end(self, logs=None): pass
-    def on_predict_batch_begin(self, batch, logs=None): pass
-    def on_predict_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_predict_begin(self, logs=None):
+        pass
+
+    def on_predict_end(self, logs=None):
+        pass
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_predict_batch_end(self, batch, logs=None):
+        pass
 
 
 class CallbackList:
@@ -72,12 +100,16 @@ def check_callbacks(callbacks):
     if isinstance(callbacks, Callback):
         return [callbacks]
     if not isinstance(callbacks, (list, tuple)):
-        raise TypeError(f"callbacks must be a list of fastrnn.callbacks.Callback instances, got "
-                        f"{type(callbacks).__name__}")
+        raise TypeError(
+            f"callbacks must be a list of fastrnn.callbacks.Callback instances, got "
+            f"{type(callbacks).__name__}"
+        )
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks[{i}] must be a fastrnn.callbacks.Callback instance, got "
-                            f"{type(cb).__name__}: {cb!r}")
+            raise TypeError(
+                f"callbacks[{i}] must be a fastrnn.callbacks.Callback instance, got "
+                f"{type(cb).__name__}: {cb!r}"
+            )
     return list(callbacks)
 
 
@@ -123,19 +155,35 @@ class EarlyStopping(Callback):
     verbose : int, default 0
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         super().__init__()
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string (a key of the epoch logs), got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        if (
+            isinstance(patience, bool)
+            or not isinstance(patience, (int, np.integer))
+            or patience < 0
+        ):
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.number)):
             raise TypeError(f"min_delta must be a number, got {min_delta!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be one of 'auto', 'min', 'max', got {mode!r}")
-        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, (int, np.integer)) \
-                or start_from_epoch < 0:
+        if (
+            isinstance(start_from_epoch, bool)
+            or not isinstance(start_from_epoch, (int, np.integer))
+            or start_from_epoch < 0
+        ):
             raise ValueError(f"start_from_epoch must be an integer >= 0, got {start_from_epoch!r}")
         self.monitor = monitor
         self.patience = int(patience)
@@ -174,7 +222,9 @@ class EarlyStopping(Callback):
         if current is None:
             warnings.warn(
                 f"EarlyStopping is conditioned on metric {self.monitor!r}, which is not "
-                f"available. Available metrics are: {', '.join(logs)}", stacklevel=2)
+                f"available. Available metrics are: {', '.join(logs)}",
+                stacklevel=2,
+            )
             return
         if epoch < self.start_from_epoch:
             return
@@ -199,5 +249,6 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                epoch = self.best_epoch + 1
+                print(f"Restoring model weights from the end of the best epoch: {epoch}.")
             self.model.set_weights(self.best_weights)

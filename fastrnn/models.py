@@ -8,25 +8,70 @@
     model.summary()
 
 Training (``compile``, ``fit``, ``evaluate``, ``predict``) comes from
-:class:`fastrnn.training.TrainingMixin`; saving from :mod:`fastrnn.saving`.
+:class:`fastrnn.training.TrainingMixin`.
+
+Saving: ``model.save(path)`` writes one file in the format of
+:mod:`fastrnn.saving`, and :func:`load_model` restores the model from it.
+The file's header holds the model's class name, its architecture
+(``get_config()``), its input shape (to build with when the architecture
+does not say), the compile configuration (optimizer, loss, metrics), each
+layer's random generator state (so Dropout continues the same random
+stream), and the array counts ``num_weights`` and ``num_optimizer_arrays``;
+its arrays are ``weight_0 ..`` (``get_weights()`` order) and
+``optimizer_0 ..`` (the optimizer state: iteration count, then slots).
 """
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import numpy as np
 
 from . import saving
-from .layers import Layer, deserialize, serialize
+from .layers import Dense, Embedding, Layer, deserialize, serialize
 from .layers.base import unique_name
 from .training import TrainingMixin
 
-__all__ = ["Sequential", "load_model"]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-load_model = saving.load_model
+__all__ = ["Sequential", "save_model", "load_model"]
+
+#: A shape with the batch dimension first; None where any size goes.
+Shape = tuple[int | None, ...]
+
+_SequentialT = TypeVar("_SequentialT", bound="Sequential")
 
 
 def _shape_str(shape):
     if isinstance(shape, list):
         return "[" + ", ".join(_shape_str(s) for s in shape) + "]"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(
-        shape) == 1 else "") + ")"
+    dims = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def _input_shape_from_weights(layers: Sequence[Layer]) -> Shape | None:
+    """The input shape of layers built outside the model, from the first weights.
+
+    Layers without weights in front (Masking, Dropout) pass their input
+    shape through, so the first layer with weights tells the model's input:
+    token ids for an Embedding, ``(batch, features)`` for a Dense, and
+    ``(batch, timesteps, features)`` for a recurrent layer or Bidirectional,
+    whose first weight (the input kernel) has ``features`` rows.
+    """
+    for layer in layers:
+        weights = layer.weights
+        if not weights:
+            continue
+        if isinstance(layer, Embedding):
+            return (None, None)
+        features = int(weights[0].shape[0])
+        if isinstance(layer, Dense):
+            return (None, features)
+        return (None, None, features)
+    return None
 
 
 class Sequential(TrainingMixin):
@@ -34,54 +79,108 @@ class Sequential(TrainingMixin):
 
     Parameters
     ----------
-    layers : list of Layer, optional
+    layers : iterable of Layer, optional
+        The layers, first to last (see :meth:`add`).
     name : str, optional
+        Default: ``"sequential"``, numbered when taken.
 
+    Notes
+    -----
     Masks flow through the stack as in Keras: ``Embedding(mask_zero=True)``
     or ``Masking`` produce one, recurrent layers consume it (and pass it on
     when they return sequences), ``Dense`` and ``Dropout`` pass it on. After
     a call, ``output_mask`` holds the mask that goes with the output.
     """
 
-    def __init__(self, layers=None, name=None):
+    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None) -> None:
         self.name = name if name is not None else unique_name("sequential")
-        self.layers = []
-        self.output_mask = None
+        self.layers: list[Layer] = []
+        self.output_mask: np.ndarray | None = None
         self._trained_call = False
+        self._input_shape: Shape | None = None
         for layer in layers or []:
             self.add(layer)
 
     # -- building ----------------------------------------------------------
-    def add(self, layer):
-        """Append a layer to the stack."""
+    def add(self, layer: Layer) -> None:
+        """Append a layer to the stack.
+
+        The model is built as soon as its first layer knows its input shape
+        (``input_shape=``, ``batch_input_shape=``, ``input_dim=``, ...).
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` is not a fastrnn layer.
+        ValueError
+            If ``layer`` is in the model already, or the last layer returns a
+            list of arrays (``return_state=True``, ``merge_mode=None``).
+        """
         if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a fastrnn layer; got "
-                            f"{type(layer).__name__}")
+            raise TypeError(f"Sequential.add expects a fastrnn layer; got {type(layer).__name__}")
         if any(layer is existing for existing in self.layers):
             raise ValueError(f"Layer {layer.name!r} is already in the model")
         if self.layers:
             previous = self.layers[-1]
-            if getattr(previous, "return_state", False) or getattr(previous, "merge_mode",
-                                                                   "concat") is None:
-                raise ValueError(f"Layer {previous.name!r} returns a list of arrays, so it "
-                                 f"must be the last layer of a Sequential model")
+            returns_list = getattr(previous, "return_state", False) or (
+                getattr(previous, "merge_mode", "concat") is None
+            )
+            if returns_list:
+                raise ValueError(
+                    f"Layer {previous.name!r} returns a list of arrays, so it "
+                    f"must be the last layer of a Sequential model"
+                )
         self.layers.append(layer)
         input_shape = self.layers[0]._batch_input_shape
         if input_shape is not None:
             self.build(input_shape)
 
     @property
-    def built(self):
+    def built(self) -> bool:
+        """True when every layer has its weights (and there is at least one layer)."""
         return bool(self.layers) and all(layer.built for layer in self.layers)
 
-    def build(self, input_shape):
-        """Create every layer's weights for inputs of ``input_shape`` (batch may be None)."""
+    @property
+    def input_shape(self) -> Shape | None:
+        """The shape of the model's input, batch dimension first (None: any size).
+
+        It is the shape given to :meth:`build` (or to the first layer), else
+        that of the first call, with the batch dimension None; for layers
+        built before they were added, what their weights tell. None while it
+        is unknown.
+        """
+        if self._input_shape is None and self.built:
+            return _input_shape_from_weights(self.layers)
+        return self._input_shape
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create every layer's weights for inputs of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : sequence of int or None
+            Batch dimension first, e.g. ``(None, timesteps, features)`` for a
+            recurrent first layer or ``(None, timesteps)`` for an Embedding;
+            None for any size.
+        """
         shape = tuple(input_shape)
         for layer in self.layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
             if isinstance(shape, list):
                 shape = shape[0]
+        self._input_shape = tuple(input_shape)
+
+    def _build_for_loading(self, input_shape: Shape) -> None:
+        """:meth:`build`; when some layer cannot build from a shape, a call on zeros."""
+        try:
+            self.build(input_shape)
+            return
+        except (AttributeError, NotImplementedError, TypeError):
+            pass
+        dims = [1 if d is None else int(d) for d in input_shape]
+        dtype = "int64" if isinstance(self.layers[0], Embedding) else "float64"
+        self(np.zeros(dims, dtype=dtype), training=False)
 
     def _output_shapes(self):
         shape = self.layers[0]._batch_input_shape if self.layers else None
@@ -96,27 +195,60 @@ class Sequential(TrainingMixin):
         return shapes
 
     # -- calling -----------------------------------------------------------
-    def __call__(self, x, training=False, mask=None):
-        """Run every layer in order; returns the last layer's output."""
+    def __call__(
+        self, x: ArrayLike, training: bool = False, mask: ArrayLike | None = None
+    ) -> np.ndarray | list[np.ndarray]:
+        """Run every layer in order.
+
+        Parameters
+        ----------
+        x : array_like
+            What the first layer takes: ``(batch, timesteps)`` token ids for
+            an Embedding, ``(batch, timesteps, features)`` for a recurrent
+            layer, ``(batch, features)`` for a Dense.
+        training : bool, default False
+            Keep what :meth:`backward` needs (and apply Dropout).
+        mask : array_like of bool, optional
+            ``(batch, timesteps)``, for the first layer.
+
+        Returns
+        -------
+        numpy.ndarray or list of numpy.ndarray
+            The last layer's output (a list when it returns several arrays).
+        """
         if not self.layers:
             raise ValueError("This Sequential model has no layers yet; add some first")
+        inputs = x
         for layer in self.layers:
-            inputs = x
-            x = layer(inputs, training=training, mask=mask)
-            mask = layer.compute_mask(inputs, mask)
+            layer_input = x
+            x = layer(layer_input, training=training, mask=mask)
+            mask = layer.compute_mask(layer_input, mask)
         self.output_mask = mask
         self._trained_call = bool(training)
+        if self._input_shape is None:
+            self._input_shape = (None, *np.shape(inputs)[1:])
         return x
 
-    def backward(self, dy):
+    def backward(self, dy: ArrayLike | list[ArrayLike | None]) -> np.ndarray | None:
         """Backpropagate ``dy`` (d loss / d output of the last training call).
 
-        Returns d loss / d input (None when the first layer is an Embedding);
-        afterwards ``gradients`` lines up with ``trainable_weights``.
+        Parameters
+        ----------
+        dy : array_like or list
+            Shaped like the last output (a list when the output is a list;
+            None entries mean zero gradient).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            d loss / d input, shaped like the input; None when the first layer
+            is an Embedding. Afterwards :attr:`gradients` lines up with
+            :attr:`trainable_weights`.
         """
         if not self._trained_call:
-            raise ValueError("Sequential.backward needs a preceding call with "
-                             "training=True; none was made")
+            raise ValueError(
+                "Sequential.backward needs a preceding call with training=True; none was made"
+            )
         for layer in reversed(self.layers):
             dy = layer.backward(dy)
             if dy is None:
@@ -125,99 +257,268 @@ class Sequential(TrainingMixin):
 
     # -- weights -----------------------------------------------------------
     @property
-    def weights(self):
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays of every layer, in order."""
         return [w for layer in self.layers for w in layer.weights]
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> list[np.ndarray]:
         """The live weight arrays of every layer, in order (update in place)."""
         return self.weights
 
     @property
-    def gradients(self):
+    def gradients(self) -> list[np.ndarray]:
         """Gradients of the last backward pass, aligned with ``trainable_weights``."""
         grads = []
         for layer in self.layers:
             if layer.weights and layer.gradients is None:
-                raise ValueError(f"Layer {layer.name!r} has no gradients: run a training "
-                                 f"call and backward() first")
+                raise ValueError(
+                    f"Layer {layer.name!r} has no gradients: run a training "
+                    f"call and backward() first"
+                )
             grads.extend(layer.gradients or [])
         return grads
 
-    def get_weights(self):
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's weights, in order (Keras's layout)."""
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights):
-        """Set every layer's weights from one flat list (checked before any change)."""
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+        """Set every layer's weights from one flat list (checked before any change).
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One array per weight, in :meth:`get_weights` order and shapes.
+        """
         current = self.weights
         if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
             raise TypeError(f"`weights` must be a list of {len(current)} arrays")
         if len(weights) != len(current):
-            raise ValueError(f"Model {self.name!r} expects {len(current)} weights, got "
-                             f"{len(weights)}")
+            raise ValueError(
+                f"Model {self.name!r} expects {len(current)} weights, got {len(weights)}"
+            )
         for i, (old, new) in enumerate(zip(current, weights)):
             shape = np.shape(new)
             if tuple(shape) != old.shape:
-                raise ValueError(f"Model {self.name!r}: weight {i} must have shape "
-                                 f"{old.shape}, got {tuple(shape)}")
+                raise ValueError(
+                    f"Model {self.name!r}: weight {i} must have shape "
+                    f"{old.shape}, got {tuple(shape)}"
+                )
         start = 0
         for layer in self.layers:
             n = len(layer.weights)
-            layer.set_weights(list(weights[start:start + n]))
+            layer.set_weights(list(weights[start : start + n]))
             start += n
 
-    def count_params(self):
+    def count_params(self) -> int:
+        """The number of weights (scalars) in every layer."""
         return int(sum(layer.count_params() for layer in self.layers))
 
     # -- description -------------------------------------------------------
-    def summary(self, print_fn=print):
-        """Print a Keras-style table: layer (type), output shape, param #."""
+    def summary(self, print_fn: Callable[[str], object] | None = print) -> str:
+        """Print a Keras-style table: layer (type), output shape, param #.
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called with the table; None prints nothing.
+
+        Returns
+        -------
+        str
+            The table.
+        """
         widths = (33, 24, 15)
         shapes = self._output_shapes()
 
         def row(cells, left="│", mid="│", right="│"):
-            text = [f" {cells[0]:<{widths[0] - 1}}", f" {cells[1]:<{widths[1] - 1}}",
-                    f"{cells[2]:>{widths[2] - 1}} "]
+            text = [
+                f" {cells[0]:<{widths[0] - 1}}",
+                f" {cells[1]:<{widths[1] - 1}}",
+                f"{cells[2]:>{widths[2] - 1}} ",
+            ]
             return left + mid.join(text) + right
 
         def rule(left, mid, right, fill):
             return left + mid.join(fill * w for w in widths) + right
 
-        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓", "━"),
-                 row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
-                 rule("┡", "╇", "┩", "━")]
+        lines = [
+            f'Model: "{self.name}"',
+            rule("┏", "┳", "┓", "━"),
+            row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
+            rule("┡", "╇", "┩", "━"),
+        ]
         total = 0
         for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
             params = layer.count_params() if layer.built else None
             total += params or 0
-            lines.append(row((f"{layer.name} ({type(layer).__name__})",
-                              "?" if shape is None else _shape_str(shape),
-                              f"{params:,}" if params is not None else "0 (unbuilt)")))
+            name = f"{layer.name} ({type(layer).__name__})"
+            shape_text = "?" if shape is None else _shape_str(shape)
+            params_text = f"{params:,}" if params is not None else "0 (unbuilt)"
+            lines.append(row((name, shape_text, params_text)))
             if i < len(self.layers) - 1:
                 lines.append(rule("├", "┼", "┤", "─"))
         lines.append(rule("└", "┴", "┘", "─"))
         nbytes = sum(w.nbytes for w in self.weights)
-        size = f"{nbytes:.2f} B" if nbytes < 1024 else (
-            f"{nbytes / 1024:.2f} KB" if nbytes < 1024 ** 2 else f"{nbytes / 1024 ** 2:.2f} MB")
-        lines += [f" Total params: {total:,} ({size})",
-                  f" Trainable params: {total:,} ({size})",
-                  " Non-trainable params: 0 (0.00 B)"]
+        if nbytes < 1024:
+            size = f"{nbytes:.2f} B"
+        elif nbytes < 1024**2:
+            size = f"{nbytes / 1024:.2f} KB"
+        else:
+            size = f"{nbytes / 1024**2:.2f} MB"
+        lines += [
+            f" Total params: {total:,} ({size})",
+            f" Trainable params: {total:,} ({size})",
+            " Non-trainable params: 0 (0.00 B)",
+        ]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)
         return text
 
     # -- config and saving -------------------------------------------------
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
+        """The architecture, JSON-able: the name and every layer's :func:`serialize`."""
         return {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls: type[_SequentialT], config: Mapping[str, Any]) -> _SequentialT:
+        """A new model (fresh weights) from :meth:`get_config`'s output."""
         return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
 
-    def save(self, path):
-        """Write the model (architecture, weights, training state) to one file."""
-        saving.save_model(self, path)
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model (architecture, weights, compile and optimizer state) to one file.
 
-    def __repr__(self):
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, exactly this name (no suffix is added); it appears only
+            when complete. :func:`load_model` reads it.
+
+        Raises
+        ------
+        ValueError
+            If the model is not built (it has no weights yet).
+        """
+        weights = self.get_weights()
+        if not (self.built or weights):
+            raise ValueError(
+                "save_model: the model is not built yet (it has no weights). Call it on data, "
+                "fit it, or call model.build(input_shape) first"
+            )
+        compile_config = self.get_compile_config()
+        optimizer_state = []
+        if compile_config is not None and getattr(self.optimizer, "built", False):
+            optimizer_state = self.optimizer.get_state()
+        input_shape = self.input_shape
+        header = {
+            "class_name": type(self).__name__,
+            "config": self.get_config(),
+            "input_shape": None if input_shape is None else list(input_shape),
+            "compile": compile_config,
+            "rng_states": [_rng_state(layer) for layer in self.layers],
+            "num_weights": len(weights),
+            "num_optimizer_arrays": len(optimizer_state),
+        }
+        arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
+        arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
+        saving.write_archive(path, header, arrays)
+
+    def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
+
+
+def _rng_state(layer: Layer) -> dict[str, Any] | None:
+    """The layer's random generator state (Dropout draws from it), JSON-able, or None."""
+    rng = getattr(layer, "_rng", None)
+    try:
+        return rng.bit_generator.state if rng is not None else None
+    except AttributeError:
+        return None
+
+
+def _restore_rng_states(model: Sequential, states: object) -> None:
+    if not isinstance(states, list) or len(states) != len(model.layers):
+        return
+    for layer, state in zip(model.layers, states):
+        rng = getattr(layer, "_rng", None)
+        if rng is None or not isinstance(state, dict):
+            continue
+        try:
+            rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError):
+            pass  # another bit generator: keep the fresh one
+
+
+def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
+    """``model.save(path)``: write the model to one file (see :meth:`Sequential.save`)."""
+    model.save(path)
+
+
+def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:
+    """Rebuild the model saved at ``path``: the same weights, compile and optimizer state.
+
+    Predictions of the loaded model are bit-identical to the saved one's, and
+    ``fit`` continues exactly where it stopped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :meth:`Sequential.save`.
+    compile : bool, default True
+        Restore the compile configuration and the optimizer state (when the
+        model was compiled); False gives an uncompiled model.
+
+    Returns
+    -------
+    Sequential
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a complete fastrnn model file
+        (:class:`fastrnn.saving.ModelFileError`), was written by a newer
+        fastrnn, or describes a model this version cannot rebuild.
+    """
+    header, arrays = saving.read_archive(path)
+    path = os.fspath(path)
+    try:
+        weights = [arrays[f"weight_{i}"] for i in range(int(header["num_weights"]))]
+        count = int(header["num_optimizer_arrays"])
+        optimizer_state = [arrays[f"optimizer_{i}"] for i in range(count)]
+    except (KeyError, TypeError, ValueError) as exc:
+        why = f"damaged or truncated: {type(exc).__name__}: {exc}"
+        raise saving.ModelFileError(path, why) from None
+    if header.get("class_name") != "Sequential":
+        raise ValueError(f"{path!r}: cannot load a model of class {header.get('class_name')!r}")
+    input_shape = header.get("input_shape")
+    try:
+        model = Sequential.from_config(header["config"])
+        if not model.built:
+            if input_shape is None:
+                raise ValueError("the file does not record an input shape to build with")
+            model._build_for_loading(tuple(input_shape))
+        model.set_weights(weights)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r}: could not rebuild the saved model: {exc}") from None
+    _restore_rng_states(model, header.get("rng_states"))
+    if input_shape:
+        model._input_shape = tuple(input_shape)
+
+    compile_config = header.get("compile")
+    if compile and compile_config is not None:
+        try:
+            model.compile_from_config(compile_config)
+            if optimizer_state:
+                model.optimizer.build(model.trainable_weights)
+                model.optimizer.set_state(optimizer_state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{path!r}: could not restore the training configuration: {exc}"
+            ) from None
+    return model

@@ -1,137 +1,130 @@
-"""Saving and loading whole models in one file, without pickle.
+"""The fastrnn model file format: one NumPy ``.npz`` archive, read without pickle.
 
-The file is a NumPy ``.npz`` archive (written to exactly the path given; no
-suffix is added) holding:
+A model file is an uncompressed ``.npz`` archive, written to exactly the
+path given (no suffix is added), holding
 
-* ``__fastrnn__``: a JSON string with the format name and version, the
-  architecture (``model.get_config()``), the input shape to build with, the
-  compile configuration (optimizer, loss, metrics), each layer's random
-  generator state (so Dropout continues the same random stream) and the
-  array counts;
-* ``weight_0 .. weight_{n-1}``: the model's weights (``get_weights()`` order);
-* ``optimizer_0 ..``: the optimizer state (iteration count, then slots).
+* ``__fastrnn__``: a JSON object, the *header*: the format name
+  (``"fastrnn.model"``) and version, and whatever the writer puts beside
+  them;
+* any number of named numeric arrays.
 
-``load_model`` reads it with ``allow_pickle=False``, rebuilds the model,
-sets the weights (bit-identical predictions), and restores the compile and
-optimizer state, so ``fit`` continues exactly where it stopped. A missing
-file raises ``FileNotFoundError``; anything that is not a complete fastrnn
-model file raises ``ValueError`` saying so.
+This module knows the format, not the models: :func:`write_archive` and
+:func:`read_archive` move a header and named arrays to and from a file.
+What a model puts in them (architecture, weights, compile and optimizer
+state) is decided by :mod:`fastrnn.models` (``Sequential.save`` and
+``fastrnn.models.load_model``).
+
+Reading uses ``allow_pickle=False``, and writing refuses object arrays, so
+a model file never holds a pickle. A missing file raises
+``FileNotFoundError``; anything that is not a complete fastrnn archive
+raises :class:`ModelFileError` (a ``ValueError``) saying so, never a crash.
+
+``save_model`` and ``load_model`` are also importable from here; they are
+``fastrnn.models.save_model`` and ``fastrnn.models.load_model``.
 """
+
+from __future__ import annotations
+
 import io
 import json
 import os
 import tempfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["save_model", "load_model", "FORMAT_NAME", "FORMAT_VERSION"]
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "write_archive",
+    "read_archive",
+    "save_model",  # noqa: F822 (module __getattr__ below)
+    "load_model",  # noqa: F822
+]
 
 FORMAT_NAME = "fastrnn.model"
 FORMAT_VERSION = 1
 _HEADER = "__fastrnn__"
+_RESERVED_KEYS = ("format", "version")
 
 
-def _infer_input_shape(model):
-    """The input shape to rebuild the model with, or None if it is not built."""
-    shape = getattr(model, "_fastrnn_input_shape", None)
-    if shape is not None:
-        return list(shape)
-    layers = getattr(model, "layers", [])
-    if layers and getattr(layers[0], "_batch_input_shape", None) is not None:
-        return list(layers[0]._batch_input_shape)
-    for layer in layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        kind = type(layer).__name__
-        if kind == "Embedding":
-            return [None, None]
-        if kind == "Dense":
-            return [None, int(weights[0].shape[0])]
-        return [None, None, int(weights[0].shape[0])]
-    return None
+class ModelFileError(ValueError):
+    """A file that is not a complete fastrnn model file (foreign, damaged or truncated)."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"{path!r} is not a fastrnn model file ({why})")
 
 
-def _rng_state(layer):
-    """The layer's random generator state (Dropout draws from it), JSON-able, or None."""
-    rng = getattr(layer, "_rng", None)
-    try:
-        return rng.bit_generator.state if rng is not None else None
-    except AttributeError:
-        return None
-
-
-def _restore_rng_states(model, states):
-    if not isinstance(states, list) or len(states) != len(model.layers):
-        return
-    for layer, state in zip(model.layers, states):
-        rng = getattr(layer, "_rng", None)
-        if rng is None or not isinstance(state, dict):
-            continue
-        try:
-            rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError):
-            pass  # another bit generator: keep the fresh one
-
-
-def _build(model, shape):
-    """``model.build(shape)``; if some layer cannot build from a shape, call it on dummy input."""
-    try:
-        model.build(shape)
-        return
-    except (AttributeError, NotImplementedError, TypeError):
-        pass
-    dims = [1 if d is None else int(d) for d in shape]
-    dtype = "int64" if type(model.layers[0]).__name__ == "Embedding" else "float64"
-    model(np.zeros(dims, dtype=dtype), training=False)
-
-
-def _path_str(path):
+def _check_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a str; TypeError naming ``path`` if it is neither a str nor os.PathLike."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}: {path!r}")
     return os.fspath(path)
 
 
-def save_model(model, path):
-    """Write ``model`` (architecture, weights, compile and optimizer state) to ``path``."""
-    path = _path_str(path)
-    if not (getattr(model, "built", False) or model.get_weights()):
-        raise ValueError(
-            "save_model: the model is not built yet (it has no weights). Call it on data, fit it, "
-            "or call model.build(input_shape) first")
-    weights = model.get_weights()
-    compile_config = model._compile_config() if hasattr(model, "_compile_config") else None
-    optimizer_state = []
-    if compile_config is not None and getattr(model.optimizer, "built", False):
-        optimizer_state = model.optimizer.get_state()
-    header = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "class_name": type(model).__name__,
-        "config": model.get_config(),
-        "input_shape": _infer_input_shape(model),
-        "compile": compile_config,
-        "rng_states": [_rng_state(layer) for layer in getattr(model, "layers", [])],
-        "num_weights": len(weights),
-        "num_optimizer_arrays": len(optimizer_state),
-    }
+def write_archive(
+    path: str | os.PathLike[str], header: Mapping[str, Any], arrays: Mapping[str, ArrayLike]
+) -> None:
+    """Write a fastrnn archive: the JSON ``header`` and the named ``arrays``.
+
+    The file appears under ``path`` only when it is complete: it is written
+    to a temporary file in the same directory, then renamed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write, exactly this name (no suffix is added).
+    header : mapping of str to JSON-able values
+        Stored beside the format name and version; it must not use the keys
+        ``"format"`` and ``"version"``.
+    arrays : mapping of str to array_like
+        Numeric or boolean arrays of any shape, stored under their names.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
+    ValueError
+        If the header is not JSON-serialisable or uses a reserved key, or an
+        array is named ``"__fastrnn__"`` or holds Python objects.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    """
+    path = _check_path(path)
+    reserved = [key for key in _RESERVED_KEYS if key in header]
+    if reserved:
+        raise ValueError(f"write_archive: the header keys {reserved} are reserved for the format")
     try:
-        header_json = json.dumps(header)
+        header_json = json.dumps({"format": FORMAT_NAME, "version": FORMAT_VERSION, **header})
     except TypeError as exc:
-        raise ValueError(f"save_model: the model config is not JSON-serialisable: {exc}") from None
-    arrays = {_HEADER: np.array(header_json)}
-    arrays.update((f"weight_{i}", np.asarray(w)) for i, w in enumerate(weights))
-    arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
+        raise ValueError(f"write_archive: the header is not JSON-serialisable: {exc}") from None
+    members = {_HEADER: np.array(header_json)}
+    for name, value in arrays.items():
+        if name == _HEADER:
+            raise ValueError(
+                f"write_archive: the array name {_HEADER!r} is reserved for the header"
+            )
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise ValueError(
+                f"write_archive: array {name!r} holds Python objects, which would need pickle"
+            )
+        members[name] = array
 
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save_model: directory does not exist: {directory!r}")
-    # Write to a temporary file next to the target, then rename: a crash never
-    # leaves a half-written model file under the real name.
+        raise FileNotFoundError(f"Cannot write {path!r}: directory does not exist: {directory!r}")
+    # A temporary file next to the target, then a rename: a crash never leaves
+    # a half-written file under the real name.
     fd, tmp = tempfile.mkstemp(prefix=".fastrnn-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **members)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -139,78 +132,72 @@ def save_model(model, path):
         raise
 
 
-def _not_ours(path, why):
-    return ValueError(f"{path!r} is not a fastrnn model file ({why})")
+def read_archive(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a fastrnn archive written by :func:`write_archive` (any version up to this one).
 
+    Parameters
+    ----------
+    path : str or os.PathLike
 
-def _read(path):
-    """Header dict and arrays of a model file, or ValueError."""
+    Returns
+    -------
+    header : dict
+        The JSON header, ``"format"`` and ``"version"`` included.
+    arrays : dict of str to numpy.ndarray
+        Every array of the archive but the header, by name, read into memory.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or os.PathLike.
+    FileNotFoundError
+        If there is no file at ``path``.
+    ModelFileError
+        If the file is not a complete fastrnn archive: a directory, another
+        kind of file, another ``.npz``, a damaged or truncated archive, or one
+        that would need pickle.
+    ValueError
+        If the archive was written by a newer fastrnn (a higher format version).
+    """
+    path = _check_path(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model file: {path!r}")
     try:
         with open(path, "rb") as f:
             data = f.read()
     except IsADirectoryError:
-        raise _not_ours(path, "it is a directory") from None
+        raise ModelFileError(path, "it is a directory") from None
     if not data.startswith(b"PK"):
-        raise _not_ours(path, "not a model archive")
+        raise ModelFileError(path, "not a model archive")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            names = set(npz.files)
-            if _HEADER not in names:
-                raise _not_ours(path, "no fastrnn header")
+            if _HEADER not in npz.files:
+                raise ModelFileError(path, "no fastrnn header")
             header = json.loads(str(npz[_HEADER][()]))
             if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                raise _not_ours(path, "unknown format")
-            nw = int(header["num_weights"])
-            no = int(header["num_optimizer_arrays"])
-            weights = [npz[f"weight_{i}"] for i in range(nw)]
-            opt = [npz[f"optimizer_{i}"] for i in range(no)]
+                raise ModelFileError(path, "unknown format")
+            arrays = {name: npz[name] for name in npz.files if name != _HEADER}
+    except ModelFileError:
+        raise
     except Exception as exc:  # zipfile, zlib, json, numpy format errors: all mean "not ours"
-        if isinstance(exc, ValueError) and str(exc).startswith(repr(path)):
-            raise
-        raise _not_ours(path, f"damaged or truncated: {type(exc).__name__}: {exc}") from None
+        raise ModelFileError(path, f"damaged or truncated: {type(exc).__name__}: {exc}") from None
     version = header.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path!r} was written by a newer fastrnn (format version {version}); "
-                         f"this version reads up to {FORMAT_VERSION}")
-    return header, weights, opt
+        raise ValueError(
+            f"{path!r} was written by a newer fastrnn (format version {version}); "
+            f"this version reads up to {FORMAT_VERSION}"
+        )
+    return header, arrays
 
 
-def load_model(path, compile=True):
-    """Rebuild the model saved at ``path``: same weights, compile and optimizer state."""
-    path = _path_str(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such model file: {path!r}")
-    header, weights, opt_state = _read(path)
-    from .models import Sequential  # late import: models imports this module
+def __getattr__(name: str) -> Any:
+    """``save_model`` and ``load_model``: the model side's, looked up on first use.
 
-    if header.get("class_name") != "Sequential":
-        raise ValueError(f"{path!r}: cannot load a model of class {header.get('class_name')!r}")
-    try:
-        model = Sequential.from_config(header["config"])
-        if not model.built:
-            shape = header.get("input_shape")
-            if shape is None:
-                raise ValueError("the file does not record an input shape to build with")
-            _build(model, tuple(shape))
-        model.set_weights(weights)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r}: could not rebuild the saved model: {exc}") from None
-    _restore_rng_states(model, header.get("rng_states"))
-    if shape_hint := header.get("input_shape"):
-        model._fastrnn_input_shape = tuple(shape_hint)
+    They live with the model (:mod:`fastrnn.models`), which imports this
+    module; this module never needs the models to read or write a file.
+    """
+    if name in ("save_model", "load_model"):
+        from . import models
 
-    compile_config = header.get("compile")
-    if compile and compile_config is not None:
-        from . import losses, metrics, optimizers
-
-        try:
-            optimizer = optimizers.deserialize(compile_config["optimizer"])
-            loss = losses.deserialize(compile_config["loss"]) if compile_config["loss"] else None
-            metric_ids = [m if isinstance(m, str) else metrics.get(m) for m in compile_config["metrics"]]
-            model.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
-            if opt_state:
-                optimizer.build(model.trainable_weights)
-                optimizer.set_state(opt_state)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path!r}: could not restore the training configuration: {exc}") from None
-    return model
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,9 +13,14 @@ updates the weights in place; metrics are updated with that batch's
 (pre-update) outputs, as Keras does. The ``"loss"`` shown and recorded for an
 epoch is the sample-weighted mean of the batch losses of that epoch.
 """
+
+from __future__ import annotations
+
 import math
 import sys
 import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +29,14 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .threads import limit_blas_threads_in_loops
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .callbacks import Callback, History
+    from .losses import Loss
+    from .metrics import Metric
+    from .optimizers import Optimizer
 
 __all__ = ["TrainingMixin", "NonFiniteLossError", "NotCompiledError"]
 
@@ -43,7 +56,9 @@ def _check_int(value, name, minimum, allow_none=False):
     if value is None and allow_none:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}, got {type(value).__name__}: {value!r}"
+        )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
@@ -68,11 +83,15 @@ def _as_data(value, name):
         try:
             arr = np.asarray(value)
         except ValueError as exc:
-            raise ValueError(f"{name} must be a rectangular array; got ragged sequences "
-                             f"(pad them first, e.g. with fastrnn.preprocessing.pad_sequences): {exc}") from None
+            raise ValueError(
+                f"{name} must be a rectangular array; got ragged sequences "
+                f"(pad them first, e.g. with fastrnn.preprocessing.pad_sequences): {exc}"
+            ) from None
     if arr.dtype == object:
-        raise ValueError(f"{name} must be a rectangular numeric array; got ragged or mixed data "
-                         f"(pad sequences first with fastrnn.preprocessing.pad_sequences)")
+        raise ValueError(
+            f"{name} must be a rectangular numeric array; got ragged or mixed data "
+            f"(pad sequences first with fastrnn.preprocessing.pad_sequences)"
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be numeric; got an array of dtype {arr.dtype}")
     if arr.ndim == 0:
@@ -86,8 +105,10 @@ def _check_xy(x, y, where="x", label="y"):
     x = _as_data(x, where)
     y = _as_data(y, label)
     if len(x) != len(y):
-        raise ValueError(f"{where} and {label} must have the same number of samples: {where} has "
-                         f"{len(x)} (shape {x.shape}), {label} has {len(y)} (shape {y.shape})")
+        raise ValueError(
+            f"{where} and {label} must have the same number of samples: {where} has "
+            f"{len(x)} (shape {x.shape}), {label} has {len(y)} (shape {y.shape})"
+        )
     return x, y
 
 
@@ -109,8 +130,14 @@ class _Progress:
             except ImportError:  # tqdm is optional: fall back to one line per epoch
                 self.verbose = 2
             else:
-                self.bar = tqdm(total=steps, desc=desc, unit="step", file=sys.stdout,
-                                leave=True, dynamic_ncols=True)
+                self.bar = tqdm(
+                    total=steps,
+                    desc=desc,
+                    unit="step",
+                    file=sys.stdout,
+                    leave=True,
+                    dynamic_ncols=True,
+                )
 
     def update(self, logs):
         if self.bar is not None:
@@ -136,7 +163,12 @@ class TrainingMixin:
     """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for ``Sequential``."""
 
     # ---------------------------------------------------------------- compile
-    def compile(self, optimizer="adam", loss=None, metrics=None):
+    def compile(
+        self,
+        optimizer: str | Optimizer = "adam",
+        loss: str | Loss | None = None,
+        metrics: str | Metric | Sequence[str | Metric] | None = None,
+    ) -> None:
         """Configure training: optimizer and loss (names or objects), metric names.
 
         ``optimizer``: "sgd" | "adam" | "rmsprop" or a :mod:`fastrnn.optimizers` object.
@@ -153,8 +185,9 @@ class TrainingMixin:
         elif isinstance(metrics, (list, tuple)):
             metric_ids = [metrics_module.check_name(m) for m in metrics]
         else:
-            raise TypeError(f"metrics must be a list of metric names, got {type(metrics).__name__}: "
-                            f"{metrics!r}")
+            raise TypeError(
+                f"metrics must be a list of metric names, got {type(metrics).__name__}: {metrics!r}"
+            )
         names = [m if isinstance(m, str) else m.name for m in metric_ids]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metrics names must be unique and not 'loss', got {names}")
@@ -165,11 +198,16 @@ class TrainingMixin:
         self.stop_training = False
 
     @property
-    def metrics_names(self):
+    def metrics_names(self) -> list[str]:
+        """``"loss"`` and the names of the compiled metrics, as ``evaluate`` lists them."""
         ids = getattr(self, "_metric_ids", [])
         return ["loss"] + [m if isinstance(m, str) else m.name for m in ids]
 
-    def _compile_config(self):
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """What :meth:`compile` was given, JSON-able (None when not compiled).
+
+        :meth:`compile_from_config` takes it back; the model file stores it.
+        """
         if not getattr(self, "compiled", False):
             return None
         return {
@@ -177,6 +215,19 @@ class TrainingMixin:
             "loss": None if self.loss is None else self.loss.get_config(),
             "metrics": [m if isinstance(m, str) else m.get_config() for m in self._metric_ids],
         }
+
+    def compile_from_config(self, config: Mapping[str, Any]) -> None:
+        """:meth:`compile` with a fresh optimizer, loss and metrics from :meth:`get_compile_config`.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            If ``config`` is not such a dict.
+        """
+        optimizer = optimizers_module.deserialize(config["optimizer"])
+        loss = losses_module.deserialize(config["loss"]) if config["loss"] else None
+        metric_ids = [m if isinstance(m, str) else metrics_module.get(m) for m in config["metrics"]]
+        self.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
 
     def _require_compiled(self, what):
         if not getattr(self, "compiled", False):
@@ -190,25 +241,36 @@ class TrainingMixin:
     def _make_metrics(self, y, out):
         return [
             metrics_module.get(m, self.loss.name, np.shape(y), np.shape(out))
-            if isinstance(m, str) else m
+            if isinstance(m, str)
+            else m
             for m in self._metric_ids
         ]
-
-    def _record_input_shape(self, x):
-        self._fastrnn_input_shape = (None,) + tuple(int(d) for d in x.shape[1:])
 
     def _forward(self, x, training):
         out = self(x, training=training)
         if isinstance(out, (list, tuple)):
             raise ValueError(
                 "fit/evaluate support models with a single output array; the last layer returns "
-                f"a list of {len(out)} arrays (return_state=True or merge_mode=None)")
+                f"a list of {len(out)} arrays (return_state=True or merge_mode=None)"
+            )
         return out, getattr(self, "output_mask", None)
 
     # -------------------------------------------------------------------- fit
     @limit_blas_threads_in_loops
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, seed=None, initial_epoch=0):
+    def fit(
+        self,
+        x: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        batch_size: int | None = 32,
+        epochs: int = 1,
+        verbose: str | int = "auto",
+        callbacks: Callback | Sequence[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        initial_epoch: int = 0,
+    ) -> History:
         """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`."""
         self._require_compiled("fit")
         batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -219,9 +281,14 @@ class TrainingMixin:
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
-                or not 0.0 <= float(validation_split) < 1.0:
-            raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+        if (
+            isinstance(validation_split, bool)
+            or not isinstance(validation_split, (int, float, np.floating))
+            or not 0.0 <= float(validation_split) < 1.0
+        ):
+            raise ValueError(
+                f"validation_split must be a float in [0, 1), got {validation_split!r}"
+            )
         user_callbacks = callbacks_module.check_callbacks(callbacks)
         x, y = _check_xy(x, y)
 
@@ -231,31 +298,42 @@ class TrainingMixin:
                 n = len(validation_data) if isinstance(validation_data, (tuple, list)) else None
                 raise ValueError(
                     "validation_data must be a tuple (x_val, y_val)"
-                    + (f"; got a sequence of {n} items (sample weights are not supported)"
-                       if n is not None else f"; got {type(validation_data).__name__}"))
-            val = _check_xy(validation_data[0], validation_data[1], "validation_data x", "validation_data y")
+                    + (
+                        f"; got a sequence of {n} items (sample weights are not supported)"
+                        if n is not None
+                        else f"; got {type(validation_data).__name__}"
+                    )
+                )
+            val = _check_xy(
+                validation_data[0], validation_data[1], "validation_data x", "validation_data y"
+            )
         elif validation_split > 0:
             n = len(x)
             split_at = int(math.floor(n * (1.0 - validation_split)))
             if split_at == 0 or split_at == n:
                 raise ValueError(
-                    f"Training data contains {n} samples, which is not sufficient to split it into a "
-                    f"validation and training set as specified by validation_split={validation_split}. "
-                    f"Either provide more data, or a different value for validation_split.")
+                    f"Training data contains {n} samples, which is not sufficient to split it "
+                    f"into a validation and training set as specified by "
+                    f"validation_split={validation_split}. Either provide more data, or a "
+                    f"different value for validation_split."
+                )
             # Like Keras: the LAST fraction of the data (before any shuffling) is validation.
             x, val = x[:split_at], (x[split_at:], y[split_at:])
             y = y[:split_at]
         if val is not None and val[0].shape[1:] != x.shape[1:]:
-            raise ValueError(f"validation x has sample shape {val[0].shape[1:]}, but training x has "
-                             f"{x.shape[1:]}")
+            raise ValueError(
+                f"validation x has sample shape {val[0].shape[1:]}, but training x has "
+                f"{x.shape[1:]}"
+            )
         if val is not None and val[1].shape[1:] != y.shape[1:]:
-            raise ValueError(f"validation y has sample shape {val[1].shape[1:]}, but training y has "
-                             f"{y.shape[1:]}")
+            raise ValueError(
+                f"validation y has sample shape {val[1].shape[1:]}, but training y has "
+                f"{y.shape[1:]}"
+            )
 
         n = len(x)
         steps = int(math.ceil(n / batch_size))
         rng = np.random.default_rng(seed)
-        self._record_input_shape(x)
         self.stop_training = False
         history = callbacks_module.History()
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -278,7 +356,7 @@ class TrainingMixin:
             logs = {}
             try:
                 for step in range(steps):
-                    idx = order[step * batch_size:(step + 1) * batch_size]
+                    idx = order[step * batch_size : (step + 1) * batch_size]
                     xb, yb = x[idx], y[idx]
                     cbs.on_train_batch_begin(step)
                     out, mask = self._forward(xb, training=True)
@@ -286,16 +364,18 @@ class TrainingMixin:
                         # First batch: all labels are checked against the output before any update.
                         self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
                         if val is not None and val[0].shape[1:] == x.shape[1:]:
-                            self.loss.check_labels(val[1], (len(val[1]),) + out.shape[1:],
-                                                   check_values=True)
+                            self.loss.check_labels(
+                                val[1], (len(val[1]),) + out.shape[1:], check_values=True
+                            )
                         metric_objs = self._make_metrics(yb, out)
                     value, dy = self.loss.value_and_grad(yb, out, mask)
                     if not math.isfinite(value):
                         raise NonFiniteLossError(
-                            f"Training stopped: the loss became {value} at epoch {epoch + 1}, step "
-                            f"{step + 1} (of {steps}). The weights are those from before this step. "
-                            f"Check the data for NaN/inf, or lower the learning rate / use "
-                            f"clipnorm= or clipvalue= on the optimizer.")
+                            f"Training stopped: the loss became {value} at epoch {epoch + 1}, "
+                            f"step {step + 1} (of {steps}). The weights are those from before "
+                            f"this step. Check the data for NaN/inf, or lower the learning rate "
+                            f"/ use clipnorm= or clipvalue= on the optimizer."
+                        )
                     self.backward(dy)
                     self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
                     for m in metric_objs:
@@ -332,8 +412,8 @@ class TrainingMixin:
         logs = {}
         try:
             for step in range(steps):
-                xb = x[step * batch_size:(step + 1) * batch_size]
-                yb = y[step * batch_size:(step + 1) * batch_size]
+                xb = x[step * batch_size : (step + 1) * batch_size]
+                yb = y[step * batch_size : (step + 1) * batch_size]
                 if cbs is not None:
                     cbs.on_test_batch_begin(step)
                 out, mask = self._forward(xb, training=False)
@@ -357,15 +437,24 @@ class TrainingMixin:
         return logs
 
     @limit_blas_threads_in_loops
-    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False, callbacks=None):
+    def evaluate(
+        self,
+        x: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        batch_size: int | None = 32,
+        verbose: str | int = "auto",
+        return_dict: bool = False,
+        callbacks: Callback | Sequence[Callback] | None = None,
+    ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict."""
         self._require_compiled("evaluate")
         batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
         x, y = _check_xy(x, y)
-        self._record_input_shape(x)
-        cbs = callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        cbs = (
+            callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        )
         if cbs is not None:
             cbs.on_test_begin()
         logs = self._evaluate_arrays(x, y, batch_size, verbose, cbs)
@@ -379,7 +468,13 @@ class TrainingMixin:
 
     # ---------------------------------------------------------------- predict
     @limit_blas_threads_in_loops
-    def predict(self, x, batch_size=32, verbose="auto", callbacks=None):
+    def predict(
+        self,
+        x: ArrayLike,
+        batch_size: int | None = 32,
+        verbose: str | int = "auto",
+        callbacks: Callback | Sequence[Callback] | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
         """The model's outputs on ``x``, computed in batches (``training=False``)."""
         batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
@@ -387,7 +482,9 @@ class TrainingMixin:
         x = _as_data(x, "x")
         n = len(x)
         steps = int(math.ceil(n / batch_size))
-        cbs = callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        cbs = (
+            callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
+        )
         if cbs is not None:
             cbs.on_predict_begin()
         progress = _Progress(verbose, steps)
@@ -396,7 +493,7 @@ class TrainingMixin:
             for step in range(steps):
                 if cbs is not None:
                     cbs.on_predict_batch_begin(step)
-                out = self(x[step * batch_size:(step + 1) * batch_size], training=False)
+                out = self(x[step * batch_size : (step + 1) * batch_size], training=False)
                 outputs.append(out)
                 if cbs is not None:
                     cbs.on_predict_batch_end(step, {"outputs": out})
@@ -407,7 +504,6 @@ class TrainingMixin:
         progress.close({})
         if cbs is not None:
             cbs.on_predict_end()
-        self._record_input_shape(x)
         if isinstance(outputs[0], (list, tuple)):
             return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
         return np.concatenate(outputs, axis=0)

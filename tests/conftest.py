@@ -1,12 +1,17 @@
-import os
-import sys
+"""Fixtures and collection rules shared by every test module.
+
+``tests/`` is on ``sys.path`` (``pythonpath`` in pyproject.toml), so test
+modules import the shared helpers directly: ``from kernel_cases import ...``.
+"""
 
 import numpy as np
 import pytest
+from kernel_cases import tolerance  # noqa: F401 (importable from here too)
 
-sys.path.insert(0, os.path.dirname(__file__))
+import fastrnn
 
-import fastrnn  # noqa: E402
+#: The backends that get a marker of their name (``pytest -m "not cython"``).
+MARKED_BACKENDS = ("numba", "cython")
 
 
 @pytest.fixture(params=fastrnn.available_backends())
@@ -15,6 +20,18 @@ def backend_name(request):
     return request.param
 
 
-def tolerance(dtype):
-    """(rtol, atol) for comparing a backend's results with the reference."""
-    return (1e-10, 1e-10) if np.dtype(dtype) == np.float64 else (1e-5, 1e-5)
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def global_dtype(request):
+    """Both floating dtypes the kernels support, one at a time."""
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test that runs a compiled backend with that backend's name."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        name = callspec.params.get("backend_name")
+        if name in MARKED_BACKENDS:
+            item.add_marker(getattr(pytest.mark, name))

@@ -4,6 +4,7 @@ A case is every argument of one recurrent kernel call. ``loss(case, record)``
 is a fixed random linear function of all forward results, so its gradient
 exercises ``d_outputs`` and every ``d_final_states`` at once.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,47 @@ import numpy as np
 from fastrnn import activations, ops
 
 CELL_NAMES = ("simple_rnn", "lstm", "gru")
+
+#: Every cell with its variants: ``(cell, make_case keyword arguments)``.
+CELL_VARIANTS = [
+    ("simple_rnn", {}),
+    ("lstm", {}),
+    ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}),
+]
+
+#: Per dtype: (tolerance on outputs and states, tolerance on gradients).
+_TOLERANCES = {np.dtype(np.float64): (1e-10, 1e-10), np.dtype(np.float32): (1e-5, 1e-4)}
+
+
+def tolerance(dtype, kind="outputs", expected=None):
+    """``(rtol, atol)`` for comparing a backend's results with the reference's.
+
+    Parameters
+    ----------
+    dtype : numpy dtype
+        float32 or float64.
+    kind : {"outputs", "gradients"}
+        ``"outputs"`` (outputs, states, recorded gates): ``rtol = atol =``
+        1e-10 in float64, 1e-5 in float32. ``"gradients"``: ``rtol = 0`` and
+        ``atol =`` 1e-10 (float64) or 1e-4 (float32) times the largest
+        magnitude in ``expected`` (at least 1), a tolerance relative to the
+        array as a whole: an entry near zero carries the rounding of the
+        large entries it was summed from.
+    expected : array_like, optional
+        The reference's gradient (``kind="gradients"`` only).
+
+    Returns
+    -------
+    rtol, atol : float
+    """
+    output_tol, gradient_tol = _TOLERANCES[np.dtype(dtype)]
+    if kind == "outputs":
+        return output_tol, output_tol
+    if kind == "gradients":
+        scale = 1.0 if expected is None else float(np.max(np.abs(expected), initial=0.0))
+        return 0.0, gradient_tol * max(scale, 1.0)
+    raise ValueError(f"kind must be 'outputs' or 'gradients', got {kind!r}")
 
 
 @dataclass
@@ -29,8 +71,12 @@ class Case:
     @property
     def params(self):
         """The arrays a gradient check perturbs, by name."""
-        named = {"x": self.x, "kernel": self.kernel,
-                 "recurrent_kernel": self.recurrent_kernel, "bias": self.bias}
+        named = {
+            "x": self.x,
+            "kernel": self.kernel,
+            "recurrent_kernel": self.recurrent_kernel,
+            "bias": self.bias,
+        }
         for i, s in enumerate(self.states):
             named[f"state{i}"] = s
         return named
@@ -39,20 +85,40 @@ class Case:
 def as_float64(case):
     """The same case in float64 (the same values, exactly): to tell how far a
     float32 result is from the exact one."""
+
     def up(a):
         return a.astype(np.float64)
 
-    return Case(cell=case.cell, x=up(case.x), mask=case.mask,
-                states=[up(s) for s in case.states], kernel=up(case.kernel),
-                recurrent_kernel=up(case.recurrent_kernel), bias=up(case.bias),
-                options=dict(case.options), d_outputs=up(case.d_outputs),
-                d_states=[up(d) for d in case.d_states])
+    return Case(
+        cell=case.cell,
+        x=up(case.x),
+        mask=case.mask,
+        states=[up(s) for s in case.states],
+        kernel=up(case.kernel),
+        recurrent_kernel=up(case.recurrent_kernel),
+        bias=up(case.bias),
+        options=dict(case.options),
+        d_outputs=up(case.d_outputs),
+        d_states=[up(d) for d in case.d_states],
+    )
 
 
-def make_case(cell, batch=3, timesteps=5, features=4, units=6, dtype=np.float64, seed=0,
-              mask="none", go_backwards=False, zero_output_for_mask=False,
-              activation="tanh", recurrent_activation="sigmoid", reset_after=True,
-              scale=0.5):
+def make_case(
+    cell,
+    batch=3,
+    timesteps=5,
+    features=4,
+    units=6,
+    dtype=np.float64,
+    seed=0,
+    mask="none",
+    go_backwards=False,
+    zero_output_for_mask=False,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    reset_after=True,
+    scale=0.5,
+):
     """Build a random case.
 
     mask : {"none", "random", "leading", "all_masked_row", "trailing"}
@@ -71,7 +137,7 @@ def make_case(cell, batch=3, timesteps=5, features=4, units=6, dtype=np.float64,
     elif mask == "leading" and timesteps > 1:
         m[:, : timesteps // 2] = False
     elif mask == "trailing" and timesteps > 1:
-        m[:, timesteps // 2:] = False
+        m[:, timesteps // 2 :] = False
     elif mask == "all_masked_row":
         m = rng.random((batch, timesteps)) > 0.3
         m[0] = False
@@ -82,22 +148,41 @@ def make_case(cell, batch=3, timesteps=5, features=4, units=6, dtype=np.float64,
             bias[1] = 0
     else:
         bias = rand(g * units)
-    options = dict(activation=activations.get_code(activation),
-                   go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
+    options = dict(
+        activation=activations.get_code(activation),
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output_for_mask,
+    )
     if cell != "simple_rnn":
         options["recurrent_activation"] = activations.get_code(recurrent_activation)
     if cell == "gru":
         options["reset_after"] = reset_after
-    return Case(cell=cell, x=x, mask=m, states=states,
-                kernel=rand(features, g * units), recurrent_kernel=rand(units, g * units),
-                bias=bias, options=options, d_outputs=rand(batch, timesteps, units),
-                d_states=[rand(batch, units) for _ in spec.state_names])
+    return Case(
+        cell=cell,
+        x=x,
+        mask=m,
+        states=states,
+        kernel=rand(features, g * units),
+        recurrent_kernel=rand(units, g * units),
+        bias=bias,
+        options=options,
+        d_outputs=rand(batch, timesteps, units),
+        d_states=[rand(batch, units) for _ in spec.state_names],
+    )
 
 
 def forward(backend, case):
-    return ops.recurrent_forward(backend, case.cell, case.x, case.mask, case.states,
-                                 case.kernel, case.recurrent_kernel, case.bias,
-                                 **case.options)
+    return ops.recurrent_forward(
+        backend,
+        case.cell,
+        case.x,
+        case.mask,
+        case.states,
+        case.kernel,
+        case.recurrent_kernel,
+        case.bias,
+        **case.options,
+    )
 
 
 def backward(case, record):

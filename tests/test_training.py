@@ -1,4 +1,5 @@
 """compile / fit / evaluate / predict on the real Sequential model."""
+
 import numpy as np
 import pytest
 
@@ -8,8 +9,13 @@ from fastrnn.training import NonFiniteLossError
 models = pytest.importorskip("fastrnn.models")
 layers = pytest.importorskip("fastrnn.layers")
 Sequential = models.Sequential
-Embedding, SimpleRNN, LSTM, GRU, Dense = (layers.Embedding, layers.SimpleRNN, layers.LSTM,
-                                          layers.GRU, layers.Dense)
+Embedding, SimpleRNN, LSTM, GRU, Dense = (
+    layers.Embedding,
+    layers.SimpleRNN,
+    layers.LSTM,
+    layers.GRU,
+    layers.Dense,
+)
 
 
 def toy_data(n=256, t=8, vocab=10, seed=0):
@@ -21,8 +27,13 @@ def toy_data(n=256, t=8, vocab=10, seed=0):
 
 
 def toy_model(seed=0, optimizer="adam", metrics=("accuracy",)):
-    model = Sequential([Embedding(10, 8, seed=seed), SimpleRNN(16, seed=seed),
-                        Dense(1, activation="sigmoid", seed=seed)])
+    model = Sequential(
+        [
+            Embedding(10, 8, seed=seed),
+            SimpleRNN(16, seed=seed),
+            Dense(1, activation="sigmoid", seed=seed),
+        ]
+    )
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=list(metrics))
     return model
 
@@ -66,7 +77,9 @@ def test_validation_data_used():
     x, y = toy_data(100)
     model = toy_model()
     h = model.fit(x[:80], y[:80], epochs=1, validation_data=(x[80:], y[80:]), verbose=0)
-    assert h.history["val_loss"][0] == pytest.approx(model.evaluate(x[80:], y[80:], verbose=0)[0], rel=1e-6)
+    assert h.history["val_loss"][0] == pytest.approx(
+        model.evaluate(x[80:], y[80:], verbose=0)[0], rel=1e-6
+    )
 
 
 def test_shuffle_reproducible_with_seed():
@@ -114,7 +127,7 @@ def test_early_stopping_with_restore_best_weights():
     script = Scripted([1.0, 0.5, 0.7, 0.8, 0.9, 1.0])
     stop = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     h = model.fit(x, y, epochs=6, validation_split=0.25, verbose=0, callbacks=[script, stop])
-    assert len(h.history["loss"]) == 4          # stopped after epoch index 3
+    assert len(h.history["loss"]) == 4  # stopped after epoch index 3
     assert stop.stopped_epoch == 3 and stop.best_epoch == 1
     for a, b in zip(model.get_weights(), script.weights[1]):
         assert np.array_equal(a, b)
@@ -165,7 +178,9 @@ def test_evaluate_return_forms():
     assert isinstance(toy_model(metrics=()).evaluate(x, y, verbose=0), float)
     # full-batch evaluate equals the loss function on predict
     p = model.predict(x, verbose=0)
-    assert model.evaluate(x, y, batch_size=50, verbose=0)[0] == pytest.approx(model.loss(y, p), rel=1e-6)
+    assert model.evaluate(x, y, batch_size=50, verbose=0)[0] == pytest.approx(
+        model.loss(y, p), rel=1e-6
+    )
 
 
 def test_predict_batches_match_direct_call():
@@ -182,17 +197,24 @@ def test_many_to_many_with_mask_ignores_padding():
     rng = np.random.default_rng(0)
     x = rng.integers(1, 6, size=(40, 7))
     x[:, :3] = 0  # leading padding
-    y = (x % 3).astype("int64")   # per-token class, 3 classes
-    model = Sequential([Embedding(6, 8, mask_zero=True, seed=0),
-                        LSTM(16, return_sequences=True, seed=0),
-                        Dense(3, activation="softmax", seed=0)])
-    model.compile(optimizer=optimizers.Adam(0.02), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    y = (x % 3).astype("int64")  # per-token class, 3 classes
+    model = Sequential(
+        [
+            Embedding(6, 8, mask_zero=True, seed=0),
+            LSTM(16, return_sequences=True, seed=0),
+            Dense(3, activation="softmax", seed=0),
+        ]
+    )
+    model.compile(
+        optimizer=optimizers.Adam(0.02),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     h = model.fit(x, y, epochs=15, batch_size=8, seed=0, verbose=0)
     assert h.history["accuracy"][-1] > 0.9
     base = model.evaluate(x, y, verbose=0, return_dict=True)
     y2 = y.copy()
-    y2[:, :3] = (y2[:, :3] + 1) % 3    # change the labels under the mask only
+    y2[:, :3] = (y2[:, :3] + 1) % 3  # change the labels under the mask only
     other = model.evaluate(x, y2, verbose=0, return_dict=True)
     assert other == pytest.approx(base)
 
@@ -237,7 +259,7 @@ def test_fit_and_evaluate_before_compile():
         model.fit(x, y, verbose=0)
     with pytest.raises(RuntimeError, match="compile"):
         model.evaluate(x, y, verbose=0)
-    assert model.predict(x, verbose=0).shape == (10, 1)   # predict needs no compile
+    assert model.predict(x, verbose=0).shape == (10, 1)  # predict needs no compile
 
 
 def test_unknown_names_list_valid_ones():
@@ -260,7 +282,9 @@ def test_length_mismatch_and_label_shape_errors():
     with pytest.raises(ValueError, match=r"\(20, 3\)"):
         model.fit(x, np.zeros((20, 3)), verbose=0)
     before = model.get_weights()
-    cat = Sequential([Embedding(10, 4, seed=0), SimpleRNN(4, seed=0), Dense(3, activation="softmax")])
+    cat = Sequential(
+        [Embedding(10, 4, seed=0), SimpleRNN(4, seed=0), Dense(3, activation="softmax")]
+    )
     cat.compile(loss="categorical_crossentropy")
     with pytest.raises(ValueError, match="sparse_categorical_crossentropy"):
         cat.fit(x, np.zeros(20, int), verbose=0)
@@ -293,9 +317,10 @@ def test_bad_fit_arguments():
 def test_bad_label_in_a_later_batch_fails_before_any_update():
     x = np.random.default_rng(0).integers(1, 10, size=(40, 5))
     y = np.zeros(40, dtype=int)
-    y[-1] = 7                                   # out of range for 3 classes, last batch
-    model = Sequential([Embedding(10, 4, seed=0), SimpleRNN(4, seed=0),
-                        Dense(3, activation="softmax", seed=0)])
+    y[-1] = 7  # out of range for 3 classes, last batch
+    model = Sequential(
+        [Embedding(10, 4, seed=0), SimpleRNN(4, seed=0), Dense(3, activation="softmax", seed=0)]
+    )
     model.compile(loss="sparse_categorical_crossentropy")
     model(x[:1])
     before = model.get_weights()
@@ -313,7 +338,7 @@ def test_one_sgd_step_matches_hand_computation():
     model.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss="mse")
     w0, b0 = model.get_weights()
     model.fit(x, t, batch_size=6, epochs=1, shuffle=False, verbose=0)
-    dy = 2 * (x @ w0 + b0 - t) / t.size          # d mean((y - t)^2) / dy
+    dy = 2 * (x @ w0 + b0 - t) / t.size  # d mean((y - t)^2) / dy
     w1, b1 = model.get_weights()
     np.testing.assert_allclose(w1, w0 - 0.1 * x.T @ dy, rtol=1e-12)
     np.testing.assert_allclose(b1, b0 - 0.1 * dy.sum(0), rtol=1e-12)
