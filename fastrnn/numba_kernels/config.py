@@ -2,13 +2,17 @@
 
 Every kernel and helper in :mod:`fastrnn.numba_kernels` is compiled with
 ``JIT_OPTIONS``. Numba's on-disk cache is keyed on the source file of each
-kernel, not on this file: after changing a flag or a threshold here, delete
-the ``__pycache__/*.nbi``/``*.nbc`` files of this package (or touch the kernel
-modules) so the kernels are recompiled.
+kernel, not on this file: after changing a flag here, delete the
+``__pycache__/*.nbi``/``*.nbc`` files of this package (or touch the kernel
+modules) so the kernels are recompiled. The run-time settings (thread count,
+slicing thresholds, hand-product size) are not compiled in: they come from
+:data:`fastrnn.config.settings` at every call.
 
 Choices
 -------
 * ``cache=True``: compile once per machine; later processes load the cache.
+* ``nogil=True``: the batch slices of one call run the compiled time loop on
+  several Python threads at once (``_dispatch.py``).
 * ``error_model="numpy"``: no ZeroDivisionError checks inside loops, which
   would keep LLVM from vectorizing the rational tanh.
 * ``fastmath``: only the flags that cannot change a finite result beyond
@@ -16,11 +20,13 @@ Choices
   ``ninf`` (the activations rely on inf arithmetic for large inputs) and not
   ``reassoc`` (summation order stays that of the loops, so results do not
   depend on the vector width).
-* ``parallel=False``: no ``prange``. Calls of 16 rows or more run disjoint batch
-  slices of the time loop on Python threads instead (the kernels are
-  ``nogil``; see ``_threads.py``), with hand-written recurrent products, so
-  BLAS is never called inside those threads. The big GEMMs outside the time
-  loop use BLAS's own threads.
+* ``parallel=False``: no ``prange``, and Numba's threading layer is never
+  started (its default OpenMP layer loads the system ``libgomp``, which a
+  PyTorch imported afterwards binds to instead of its own copy). Batch slices
+  run on fastrnn's own threads (``fastrnn/_slices.py``) with hand-written
+  products, so BLAS is never called inside those threads; the bulk GEMMs
+  outside the time loop use BLAS's own threads.
+* ``boundscheck=False``: no index checks in the loops.
 """
 
 JIT_OPTIONS = dict(
@@ -31,26 +37,3 @@ JIT_OPTIONS = dict(
     parallel=False,
     boundscheck=False,
 )
-
-#: A matrix product of m*k*n multiply-adds at most this size runs as a
-#: hand-written loop (no BLAS call overhead); larger ones call BLAS
-#: through ``np.dot``. Measured on the 2-core benchmark machine: the hand
-#: loop (about 50 GFLOP/s on one core with AVX-512) is on par with BLAS up to
-#: about 0.5M, and BLAS's two threads stall for tens of ms when the machine
-#: is loaded (measured: the "small" LSTM's train step went from 0.4 ms to
-#: 24 ms on its 1.6M weight-gradient GEMM), so every GEMM of the "small"
-#: shape stays on one core.
-SMALL_GEMM = 1 << 21
-
-#: The time loop runs as independent batch slices on threads when the batch
-#: has at least 2 * PARALLEL_MIN_BATCH rows (slices of at least
-#: PARALLEL_MIN_BATCH) and the whole loop is worth a thread hand-off
-#: (timesteps * batch * units * G*units multiply-adds >= PARALLEL_MIN_WORK),
-#: however big the per-step product: measured on the 2-core benchmark
-#: machine (float32, interleaved), the slices' hand products beat one BLAS
-#: call per step at every size tried, up to the "large" grid shape (LSTM
-#: 64x100x256x512 forward 116 -> 94 ms, GRU 84 -> 50 ms, SimpleRNN 32 ->
-#: 14 ms) and 16x50x256x1024 (LSTM 70 -> 41 ms); with BLAS, the gate math
-#: between two per-step calls ran on one core.
-PARALLEL_MIN_BATCH = 8
-PARALLEL_MIN_WORK = 1 << 22

@@ -1,37 +1,62 @@
 """LSTM forward and BPTT, compiled with Numba (contract: fastrnn.reference).
 
-Forward: one GEMM puts ``x_t @ W_x`` of every step into the time-major
-``gates`` buffer, which is the workspace of the time loop: each step adds
-``h_{s-1} @ W_h`` (hand loop when small, BLAS when large), then bias and
-the gate nonlinearities in place, then the cell update. Backward carries
-``dh``/``dc`` only; ``dW_x``, ``dW_h``, ``db`` and ``dx`` are bulk GEMMs
-after the loop.
+Forward: the input projection ``x_t @ W_x`` of every step goes into the
+time-major ``gates`` buffer, which is the workspace of the time loop: each
+step adds ``h_{s-1} @ W_h`` (hand loop when small, BLAS when large), then
+bias and the gate nonlinearities in place, then the cell update. Backward
+carries ``dh``/``dc`` only; ``dW_x``, ``dW_h``, ``db`` and ``dx`` are bulk
+GEMMs after the loop (:func:`._math.weight_grads`).
 
-The time loop works on a slice ``[b0, b1)`` of the batch; calls of 16 rows
-or more run disjoint slices on threads (``_threads.py``), all others one slice
-serially. In a sliced call each slice projects its own rows' inputs, on its
-thread, with the hand products (``_sliced_rows``), instead of the one GEMM.
+Both time loops work on the batch rows ``[b0, b1)``; which rows, on which
+thread, and how the products are chosen is the driver's (``_dispatch.py``).
 """
 
 import numpy as np
 from numba import njit
 
-from ._math import (
-    act_bias_inplace, act_inplace, backward_input_grads, column_sums, hand_sized, matmul,
-    matmul_acc_rows, matmul_tn, mul_dact_inplace, project_rows, time_major, transpose,
-)
-from ._threads import public_kernel, run_slices, slices
-from .config import JIT_OPTIONS
 from .. import reference as _reference
+from ._dispatch import backward_kernel, forward_kernel, gate_gradient_workspace
+from ._math import (
+    activate,
+    activate_inplace,
+    hand_sized,
+    matmul_acc_rows,
+    mul_dact_inplace,
+    project_inputs,
+    transpose,
+    weight_grads,
+)
+from .config import JIT_OPTIONS
 
 
 @njit(**JIT_OPTIONS)
-def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
-                  recurrent_activation, go_backwards, zero_output_for_mask,
-                  outputs, h_states, c_states, gates):
+def _forward_rows(
+    b0,
+    b1,
+    hand_max,
+    opts,
+    x,
+    mask,
+    h0,
+    c0,
+    kernel,
+    recurrent_kernel,
+    bias,
+    outputs,
+    h_states,
+    c_states,
+    gates,
+):
+    """The forward time loop over batch rows [b0, b1): fills their rows of
+    ``outputs``, ``h_states``, ``c_states`` and ``gates``."""
+    activation, recurrent_activation, _, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     units = h_states.shape[2]
     h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
+    h_states[0, b0:b1] = h0[b0:b1]
+    c_states[0, b0:b1] = c0[b0:b1]
+    project_inputs(b0, b1, hand_max, x, kernel, go_backwards, gates)
+    hand = hand_sized(b1 - b0, units, h4, hand_max)
     act_c = np.empty(units, gates.dtype)
     tmp = np.empty((b1 - b0, h4), gates.dtype)
     for s in range(timesteps):
@@ -39,13 +64,13 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
         h_prev = h_states[s, b0:b1]
         c_prev = c_states[s, b0:b1]
         cur = gates[s, b0:b1]
-        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand)
+        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
         for i in range(b1 - b0):
             b = b0 + i
             g = cur[i]
-            act_bias_inplace(g, bias, 0, h2, recurrent_activation)
-            act_bias_inplace(g, bias, h2, h3, activation)
-            act_bias_inplace(g, bias, h3, h4, recurrent_activation)
+            activate_inplace(g, bias, 0, h2, recurrent_activation)
+            activate_inplace(g, bias, h2, h3, activation)
+            activate_inplace(g, bias, h3, h4, recurrent_activation)
             hn = h_states[s + 1, b]
             cn = c_states[s + 1, b]
             cp = c_prev[i]
@@ -55,7 +80,7 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
                 gi, gf, gg, go = g[:h1], g[h1:h2], g[h2:h3], g[h3:]
                 for j in range(units):
                     cn[j] = gf[j] * cp[j] + gi[j] * gg[j]
-                act_inplace(act_c, cn, units, activation)
+                activate(act_c, cn, units, activation)
                 for j in range(units):
                     v = go[j] * act_c[j]
                     hn[j] = v
@@ -72,69 +97,36 @@ def _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
 
 
 @njit(**JIT_OPTIONS)
-def _sliced_rows(b0, b1, hand, x, kernel, mask, recurrent_kernel, bias, activation,
-                 recurrent_activation, go_backwards, zero_output_for_mask,
-                 outputs, h_states, c_states, gates):
-    """One slice of a sliced forward: its input projection, then its time loop."""
-    project_rows(b0, b1, x, kernel, go_backwards, gates)
-    _forward_rows(b0, b1, hand, mask, recurrent_kernel, bias, activation,
-                  recurrent_activation, go_backwards, zero_output_for_mask,
-                  outputs, h_states, c_states, gates)
-
-
-@njit(**JIT_OPTIONS)
-def _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, project):
-    """Initial states, and (``project``) the input projection of every step into
-    ``gates`` (else each slice projects its own rows: ``_sliced_rows``)."""
-    batch, timesteps, _ = x.shape
-    h_states[0] = h0
-    c_states[0] = c0
-    if batch == 0 or timesteps == 0 or not project:
-        return
-    xt = time_major(x, go_backwards)
-    matmul(xt, kernel, gates.reshape(timesteps * batch, gates.shape[2]))
-
-
-@njit(**JIT_OPTIONS)
-def _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias,
-                    activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                    outputs, h_states, c_states, gates):
-    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, True)
-    units = h0.shape[1]
-    _forward_rows(0, x.shape[0], hand_sized(x.shape[0], units, 4 * units), mask,
-                  recurrent_kernel, bias, activation, recurrent_activation, go_backwards,
-                  zero_output_for_mask, outputs, h_states, c_states, gates)
-
-
-def _lstm_forward_sliced(x, mask, h0, c0, kernel, recurrent_kernel, bias,
-                 activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                 outputs, h_states, c_states, gates):
-    """The LSTM forward kernel (contract: :func:`fastrnn.reference.lstm_forward`)."""
-    batch, timesteps = mask.shape
-    units = h0.shape[1]
-    n = slices(batch, timesteps, units, 4 * units)
-    if not n:
-        _forward_serial(x, mask, h0, c0, kernel, recurrent_kernel, bias, activation,
-                        recurrent_activation, go_backwards, zero_output_for_mask,
-                        outputs, h_states, c_states, gates)
-        return
-    _forward_prepare(x, h0, c0, kernel, go_backwards, h_states, c_states, gates, False)
-    run_slices(n, batch, _sliced_rows, x, kernel, mask, recurrent_kernel, bias, activation,
-               recurrent_activation, go_backwards, zero_output_for_mask, outputs,
-               h_states, c_states, gates)
-
-
-@njit(**JIT_OPTIONS)
-def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
-                   zero_output_for_mask, go_backwards, h_states, c_states, gates,
-                   d_outputs, dh, dc, dgates):
+def _backward_rows(
+    b0,
+    b1,
+    hand_max,
+    opts,
+    mask,
+    recurrent_kernel,
+    h_states,
+    c_states,
+    gates,
+    d_outputs,
+    d_h_last,
+    d_c_last,
+    d_h0,
+    d_c0,
+    dgates,
+):
     """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, 4H)
-    and leaves dh, dc (B, H) holding the gradients into h0, c0 there."""
+    and leaves ``d_h0``, ``d_c0`` (B, H) holding the gradients into h0, c0 there."""
+    activation, recurrent_activation, _, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     batch = h_states.shape[1]
     units = h_states.shape[2]
     h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
     rows = b1 - b0
+    hand = hand_sized(rows, units, h4, hand_max)
+    rk_t = transpose(recurrent_kernel)
+    dh, dc = d_h0, d_c0  # the gradients reaching h_s and c_s, carried back
+    dh[b0:b1] = d_h_last[b0:b1]
+    dc[b0:b1] = d_c_last[b0:b1]
     d_prev_out = np.zeros((rows, units), gates.dtype)
     dhn = np.empty(units, gates.dtype)
     act_c = np.empty(units, gates.dtype)
@@ -143,7 +135,7 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
     dh_rows = dh[b0:b1]
     for s in range(timesteps - 1, -1, -1):
         t = timesteps - 1 - s if go_backwards else s
-        dg = dgates[s * batch + b0:s * batch + b1]
+        dg = dgates[s * batch + b0 : s * batch + b1]
         for i in range(rows):
             b = b0 + i
             row = dg[i]
@@ -160,13 +152,13 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
                 dhb[:] = 0
                 gi, gf, gg, go = g[:h1], g[h1:h2], g[h2:h3], g[h3:]
                 di, df, dg_, do = row[:h1], row[h1:h2], row[h2:h3], row[h3:]
-                act_inplace(act_c, c_states[s + 1, b], units, activation)
+                activate(act_c, c_states[s + 1, b], units, activation)
                 for j in range(units):
                     dtmp[j] = dhn[j] * go[j]
                 mul_dact_inplace(dtmp, act_c, 0, units, activation)
                 # one output per loop: fewer pointers for LLVM's overlap checks
                 for j in range(units):
-                    dtmp[j] = dcb[j] + dtmp[j]      # dc_s
+                    dtmp[j] = dcb[j] + dtmp[j]  # dc_s
                 for j in range(units):
                     di[j] = dtmp[j] * gg[j]
                 for j in range(units):
@@ -187,71 +179,15 @@ def _backward_rows(b0, b1, hand, mask, rk_t, activation, recurrent_activation,
                 for j in range(h4):
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
-        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand)
+        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
 
 
-@njit(**JIT_OPTIONS)
-def _backward_finish(x, kernel, go_backwards, h_states, dgates,
-                     dx, d_kernel, d_recurrent_kernel, d_bias):
-    """The bulk GEMMs after the time loop: dW_h, db, dW_x and dx."""
-    batch, timesteps, _ = x.shape
-    units = h_states.shape[2]
-    xt = time_major(x, go_backwards)
-    matmul_tn(h_states[:timesteps].reshape(timesteps * batch, units), dgates,
-              d_recurrent_kernel)
-    column_sums(dgates, d_bias)
-    backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel)
-
-
-@njit(**JIT_OPTIONS)
-def _backward_serial(x, mask, kernel, recurrent_kernel,
-                     activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                     h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
-                     dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
-    batch, timesteps, _ = x.shape
-    units = d_h_last.shape[1]
-    d_h0[:, :] = d_h_last
-    d_c0[:, :] = d_c_last
-    if batch == 0 or timesteps == 0:
-        d_kernel[:, :] = 0
-        d_recurrent_kernel[:, :] = 0
-        d_bias[:] = 0
-        dx[:, :, :] = 0
-        return
-    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
-    _backward_rows(0, batch, hand_sized(batch, units, 4 * units), mask,
-                   transpose(recurrent_kernel), activation, recurrent_activation,
-                   zero_output_for_mask, go_backwards, h_states, c_states, gates, d_outputs,
-                   d_h0, d_c0, dgates)
-    _backward_finish(x, kernel, go_backwards, h_states, dgates,
-                     dx, d_kernel, d_recurrent_kernel, d_bias)
-
-
-def _lstm_backward_sliced(x, mask, kernel, recurrent_kernel,
-                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                  h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
-                  dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
-    """The LSTM backward kernel (contract: :func:`fastrnn.reference.lstm_backward`)."""
-    batch, timesteps = mask.shape
-    units = d_h_last.shape[1]
-    n = slices(batch, timesteps, units, 4 * units)
-    if not n:
-        _backward_serial(x, mask, kernel, recurrent_kernel, activation,
-                         recurrent_activation, go_backwards, zero_output_for_mask,
-                         h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
-                         dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias)
-        return
-    d_h0[...] = d_h_last
-    d_c0[...] = d_c_last
-    dgates = np.empty((timesteps * batch, 4 * units), x.dtype)
-    run_slices(n, batch, _backward_rows, mask, transpose(recurrent_kernel), activation,
-               recurrent_activation, zero_output_for_mask, go_backwards, h_states,
-               c_states, gates, d_outputs, d_h0, d_c0, dgates)
-    _backward_finish(x, kernel, go_backwards, h_states, dgates,
-                     dx, d_kernel, d_recurrent_kernel, d_bias)
-
-
-lstm_forward = public_kernel(_reference.lstm_forward, _forward_serial,
-                              _lstm_forward_sliced)
-lstm_backward = public_kernel(_reference.lstm_backward, _backward_serial,
-                               _lstm_backward_sliced)
+lstm_forward = forward_kernel(_reference.lstm_forward, _forward_rows, gates=4)
+lstm_backward = backward_kernel(
+    _reference.lstm_backward,
+    _backward_rows,
+    gates=4,
+    workspace=gate_gradient_workspace,
+    workspace_names=("dgates",),
+    weight_grads=weight_grads,
+)
