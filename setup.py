@@ -1,8 +1,10 @@
 """Build the optional Cython extension ``fastrnn._cython_kernels``.
 
-All metadata lives in pyproject.toml; this file only adds the extension.
-The extension is optional: when Cython, SciPy's BLAS declarations or a C
-compiler are missing, or compiling fails, the build prints a warning and
+All metadata lives in pyproject.toml; this file only adds the extension,
+built from ``kernels/_cython_kernels.pyx`` (which includes the other
+``kernels/*.pxi``, cimports ``kernels/_linalg.pxd`` and includes the C
+headers ``kernels/*.h``). The extension is optional: when Cython or a C
+compiler is missing, or compiling fails, the build prints a warning and
 installs fastrnn without it (the NumPy and Numba backends still work).
 
 Environment variables:
@@ -10,12 +12,21 @@ Environment variables:
 * ``FASTRNN_PUREPYTHON=1``: do not even try to build the extension.
 * ``FASTRNN_STRICT_BUILD=1``: a failure to build the extension is an error
   (what CI uses, so a broken build cannot pass silently).
+* ``FASTRNN_PORTABLE_BUILD=1``: compile for the compiler's baseline
+  instruction set (SSE2 on x86-64) instead of ``-march=native``: set it when
+  building a wheel for other machines, since a build for this CPU's vector
+  units (AVX2, AVX-512) stops with an illegal instruction on CPUs without
+  them. The portable build's products run at a fraction of the speed.
 
-See docs/building.md.
+The extra compile arguments used are recorded in the extension
+(``fastrnn._cython_kernels.build_info()["flags"]``). See docs/building.md.
 """
+
+import glob
+import json
 import os
-import tempfile
 import sys
+import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -40,12 +51,14 @@ class OptionalBuildExt(build_ext):
     def run(self):
         try:
             super().run()
-        except Exception as exc:  # noqa: BLE001 - any failure is optional unless strict
+        except Exception as exc:  # any failure is optional unless strict
             if STRICT:
                 raise
-            _warn(f"not building the Cython backend ({type(exc).__name__}: {exc}); "
-                  "fastrnn will use its NumPy/Numba backends. Set FASTRNN_STRICT_BUILD=1 "
-                  "to make this an error.")
+            _warn(
+                f"not building the Cython backend ({type(exc).__name__}: {exc}); "
+                "fastrnn will use its NumPy/Numba backends. Set FASTRNN_STRICT_BUILD=1 "
+                "to make this an error."
+            )
 
     def build_extension(self, ext):
         from Cython.Build import cythonize
@@ -63,6 +76,9 @@ class OptionalBuildExt(build_ext):
             # -fno-trapping-math lets GCC/Clang vectorize the clamped float32
             # tanh/sigmoid loops (kernels/_fastmath.h); fastrnn never traps on FP.
             ext.extra_compile_args = ["-O3", "-fno-trapping-math"] + self._native_flags()
+        # build_info() reports them (kernels/_build_info.h): a C string literal.
+        flags = json.dumps(" ".join(ext.extra_compile_args))
+        ext.define_macros = [*ext.define_macros, ("FASTRNN_BUILD_FLAGS", flags)]
         super().build_extension(ext)
 
     def _native_flags(self):
@@ -70,9 +86,9 @@ class OptionalBuildExt(build_ext):
 
         The extension is built on the machine that runs it (``pip install``
         from source), so it may use that CPU's vector units (AVX2/AVX-512 and
-        FMA), as Numba's JIT does; without it GCC emits SSE2 only and the
-        small-product loops run at a quarter of their speed. Set
-        FASTRNN_PORTABLE_BUILD=1 when building a wheel for other machines.
+        FMA), as Numba's JIT does; without it GCC emits SSE2 only, and the
+        small-product loops of kernels/_smallgemm.h are several times slower.
+        Set FASTRNN_PORTABLE_BUILD=1 when building a wheel for other machines.
         """
         if os.environ.get("FASTRNN_PORTABLE_BUILD", "") not in ("", "0"):
             return []
@@ -83,7 +99,7 @@ class OptionalBuildExt(build_ext):
                 f.write("int main(void) { return 0; }\n")
             try:
                 self.compiler.compile([probe], output_dir=tmp, extra_postargs=[flag])
-            except Exception:  # noqa: BLE001 - an unknown flag only costs speed
+            except Exception:  # an unknown flag only costs speed
                 return []
         return [flag]
 
@@ -95,9 +111,12 @@ def extensions():
         Extension(
             "fastrnn._cython_kernels",
             sources=[os.path.join(KERNELS, "_cython_kernels.pyx")],
-            depends=[os.path.join(KERNELS, name)
-                     for name in ("_linalg.pxd", "_fastmath.h", "_gates.h", "_restrict.h",
-                                  "_smallgemm.h")],
+            # the included .pxi files, the cimported .pxd and the C headers
+            depends=sorted(
+                path
+                for pattern in ("*.pxi", "*.pxd", "*.h")
+                for path in glob.glob(os.path.join(KERNELS, pattern))
+            ),
             include_dirs=[KERNELS],
             optional=not STRICT,
         )

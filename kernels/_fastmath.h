@@ -1,8 +1,14 @@
 /* float32 tanh and sigmoid over arrays, written so the compiler vectorizes them.
  *
- * tanh(x) ~ x * P(x^2) / Q(x^2) on [-8, 8], clamped outside: a rational fit
- * made for fastrnn (max abs error 1e-8 before the final rounding to float32,
- * whose own error is up to 6e-8). sigmoid(x) = (1 + tanh(x/2)) / 2.
+ * tanh(x) ~ x * P(x^2) / Q(x^2) on [-8, 8], evaluated in double and rounded
+ * to float32 once, clamped outside: a rational fit made for fastrnn, and the
+ * one float32 approximation of both compiled backends (the Numba backend
+ * uses the same coefficients). sigmoid(x) = (1 + tanh(x/2)) / 2.
+ *
+ * Max abs error against float64 tanh over every float32: 2.4e-7 (2^-22),
+ * where the clamp saturates (|x| >= 8 gives +-(1 - 2^-22)); 3.9e-8 for
+ * |x| < 8. sigmoid: 1.2e-7 (2^-23), 4.9e-8 for |x| < 16.
+ *
  * Pure arithmetic and selects: with -fno-trapping-math, GCC and Clang turn
  * each loop into SIMD code. `out` may equal `a`.
  */

@@ -1,22 +1,31 @@
-/* Elementwise gate math of the LSTM and GRU backward steps, for Keras's
- * default activations (tanh, with sigmoid gates; GRU with reset_after), in
- * C so that the loops vectorize.
+/* Elementwise gate math of the LSTM and GRU backward steps, for one batch row,
+ * in C so that the loops vectorize.
  *
- * The same sums as the generic loops of ``lstm_step_grads`` and
- * ``gru_step_grads`` in _cython_kernels.pyx, written here because C can
- * promise the compiler that the arrays do not overlap (restrict): with the
- * activation codes known but the pointers possibly aliased, GCC kept the
- * Cython loops scalar (13 % of an LSTM 32x50x100x128 float32 train call,
- * 16 % of a GRU one).
+ * Written in C because C can promise the compiler that the arrays do not
+ * overlap (restrict): with the activation codes known but the pointers
+ * possibly aliased, GCC keeps the same loops written in Cython scalar, and
+ * they are a sizeable part of a float32 train call.
  *
- * LSTM: for one batch row, with gates [i, f, g, o] (4 * units) of step t,
- * act_c = tanh(c_t), c_prev = c_{t-1}, and dh + d_h_new the gradient
- * reaching h_t:
+ * One macro per cell writes the step; it is parametrised by the derivative
+ * expressions DACT(T, code, y) and DRACT(T, code, y) (d act / da from the
+ * output y, for the activation and the recurrent activation), which gives
+ * both variants:
+ *
+ *   *_tanh_sigmoid_*  Keras's default (tanh, with sigmoid gates), the
+ *                     derivatives written out (FASTRNN_DTANH, _DSIGMOID);
+ *   the generic one   any activation codes, known at run time
+ *                     (FASTRNN_DCODE: fastrnn_derivative_<T> of
+ *                     _activations.h).
+ *
+ * Every variant takes the codes (the default one ignores them).
+ *
+ * LSTM: with gates [i, f, g, o] (4 * units) of step t, act_c = act(c_t),
+ * c_prev = c_{t-1}, and dh + d_h_new the gradient reaching h_t:
  *
  *     dhn = d_h_new + dh
- *     dcn = dc + dhn * o * (1 - act_c^2)
- *     dz  = [dcn * g * i(1-i), dcn * c_prev * f(1-f), dcn * i * (1-g^2),
- *            dhn * act_c * o(1-o)]
+ *     dcn = dc + dhn * o * act'(c_t)
+ *     dz  = [dcn * g * ract'(i), dcn * c_prev * ract'(f), dcn * i * act'(g),
+ *            dhn * act_c * ract'(o)]
  *     dc  = dcn * f   (the gradient reaching c_{t-1} through the forget gate)
  *     dh  = 0
  */
@@ -24,67 +33,105 @@
 #define FASTRNN_GATES_H
 #include <stddef.h>
 
+#include "_activations.h"
 #include "_restrict.h"
 
-#define FASTRNN_LSTM_STEP_GRADS(NAME, T)                                                 \
-static inline void NAME(ptrdiff_t units, const T* FASTRNN_RESTRICT gates,                \
+/* The derivative expressions (see above); ``code`` is the activation code,
+ * which only FASTRNN_DCODE reads. */
+#define FASTRNN_DTANH(T, code, y) ((T) 1 - (y) * (y))
+#define FASTRNN_DSIGMOID(T, code, y) ((y) * ((T) 1 - (y)))
+#define FASTRNN_DCODE(T, code, y) fastrnn_derivative_##T(code, y)
+
+#define FASTRNN_LSTM_STEP_GRADS(NAME, T, DACT, DRACT)                                    \
+static inline void NAME(ptrdiff_t units, int activation, int recurrent_activation,       \
+                        const T* FASTRNN_RESTRICT gates,                                 \
                         const T* FASTRNN_RESTRICT act_c,                                 \
                         const T* FASTRNN_RESTRICT c_prev,                                \
                         const T* FASTRNN_RESTRICT d_h_new,                               \
                         T* FASTRNN_RESTRICT dh, T* FASTRNN_RESTRICT dc,                  \
                         T* FASTRNN_RESTRICT dz)                                          \
 {                                                                                        \
-    const T one = 1;                                                                     \
+    (void) activation;                                                                   \
+    (void) recurrent_activation;                                                         \
     for (ptrdiff_t j = 0; j < units; j++) {                                              \
         T i = gates[j], f = gates[units + j];                                            \
         T g = gates[2 * units + j], o = gates[3 * units + j];                            \
         T a = act_c[j];                                                                  \
         T dhn = d_h_new[j] + dh[j];                                                      \
-        T dcn = dc[j] + dhn * o * (one - a * a);                                         \
-        dz[j] = dcn * g * (i * (one - i));                                               \
-        dz[units + j] = dcn * c_prev[j] * (f * (one - f));                               \
-        dz[2 * units + j] = dcn * i * (one - g * g);                                     \
-        dz[3 * units + j] = dhn * a * (o * (one - o));                                   \
+        T dcn = dc[j] + dhn * o * DACT(T, activation, a);                                \
+        dz[j] = dcn * g * DRACT(T, recurrent_activation, i);                             \
+        dz[units + j] = dcn * c_prev[j] * DRACT(T, recurrent_activation, f);             \
+        dz[2 * units + j] = dcn * i * DACT(T, activation, g);                            \
+        dz[3 * units + j] = dhn * a * DRACT(T, recurrent_activation, o);                 \
         dc[j] = dcn * f;                                                                 \
         dh[j] = 0;                                                                       \
     }                                                                                    \
 }
 
-FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_tanh_sigmoid_f32, float)
-FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_tanh_sigmoid_f64, double)
+FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_tanh_sigmoid_f32, float,
+                        FASTRNN_DTANH, FASTRNN_DSIGMOID)
+FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_tanh_sigmoid_f64, double,
+                        FASTRNN_DTANH, FASTRNN_DSIGMOID)
+FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_f32, float, FASTRNN_DCODE, FASTRNN_DCODE)
+FASTRNN_LSTM_STEP_GRADS(fastrnn_lstm_step_grads_f64, double, FASTRNN_DCODE, FASTRNN_DCODE)
 
-/* GRU with reset_after: for one batch row, with gates [z, r, hh] (3 * units)
- * of step t, u = h_{t-1} @ U_h + b_h (the candidate's recurrent part), and
- * dh + d_h_new the gradient reaching h_t:
+/* GRU, pass 1 of a backward step: with gates [z, r, hh] (3 * units) of step
+ * t, u (with reset_after: h_{t-1} @ U_h + b_h, the candidate's recurrent
+ * part), and dh + d_h_new the gradient reaching h_t:
  *
  *     dhn  = d_h_new + dh
- *     da_h = dhn * (1 - z) * (1 - hh^2)
- *     dz   = [dhn * (h_prev - hh) * z(1-z), da_h * u * r(1-r), da_h]
- *     aux  = da_h * r        (the gradient of u)
+ *     da_h = dhn * (1 - z) * act'(hh)
+ *     dz   = [dhn * (h_prev - hh) * ract'(z), (see below), da_h]
  *     dh   = dhn * z         (the direct part of the gradient reaching h_{t-1})
- */
-#define FASTRNN_GRU_STEP_GRADS(NAME, T)                                                  \
-static inline void NAME(ptrdiff_t units, const T* FASTRNN_RESTRICT gates,                \
+ *
+ * with reset_after: dz's middle block da_h * u * ract'(r), and aux = da_h * r
+ * (the gradient of u); without: aux = r * h_prev, and the middle block is
+ * left to the caller (it needs da_h @ W_h's candidate columns first).
+ *
+ * RESET_AFTER is the reset_after flag (the constant 1 in the default
+ * variant, the argument in the generic one); ONE_MINUS(T, z) is 1 - z: in
+ * T for the default variant, with the double 1.0 for the generic one, whose
+ * float32 results depend on that bit for bit (see _activations.h). */
+#define FASTRNN_ONE_MINUS_T(T, z) ((T) 1 - (z))
+#define FASTRNN_ONE_MINUS_DOUBLE(T, z) (1.0 - (z))
+
+#define FASTRNN_GRU_STEP_GRADS(NAME, T, DACT, DRACT, RESET_AFTER, ONE_MINUS)             \
+static inline void NAME(ptrdiff_t units, int activation, int recurrent_activation,       \
+                        int reset_after, const T* FASTRNN_RESTRICT gates,                \
                         const T* FASTRNN_RESTRICT u,                                     \
                         const T* FASTRNN_RESTRICT h_prev,                                \
                         const T* FASTRNN_RESTRICT d_h_new,                               \
                         T* FASTRNN_RESTRICT dh, T* FASTRNN_RESTRICT dz,                  \
                         T* FASTRNN_RESTRICT aux)                                         \
 {                                                                                        \
-    const T one = 1;                                                                     \
+    (void) activation;                                                                   \
+    (void) recurrent_activation;                                                         \
+    (void) reset_after;                                                                  \
     for (ptrdiff_t j = 0; j < units; j++) {                                              \
         T z = gates[j], r = gates[units + j], hh = gates[2 * units + j];                 \
         T dhn = d_h_new[j] + dh[j];                                                      \
-        T da_h = dhn * (one - z) * (one - hh * hh);                                      \
-        dz[j] = dhn * (h_prev[j] - hh) * (z * (one - z));                                \
+        T da_h = dhn * ONE_MINUS(T, z) * DACT(T, activation, hh);                        \
+        dz[j] = dhn * (h_prev[j] - hh) * DRACT(T, recurrent_activation, z);              \
         dz[2 * units + j] = da_h;                                                        \
-        aux[j] = da_h * r;                                                               \
-        dz[units + j] = da_h * u[j] * (r * (one - r));                                   \
+        if (RESET_AFTER) {                                                               \
+            aux[j] = da_h * r;                                                           \
+            dz[units + j] = da_h * u[j] * DRACT(T, recurrent_activation, r);             \
+        } else {                                                                         \
+            aux[j] = r * h_prev[j];                                                      \
+        }                                                                                \
         dh[j] = dhn * z;                                                                 \
     }                                                                                    \
 }
 
-FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_tanh_sigmoid_f32, float)
-FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_tanh_sigmoid_f64, double)
+/* The default variant is for reset_after only (Keras's default); the generic
+ * one takes either. */
+FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_tanh_sigmoid_f32, float,
+                       FASTRNN_DTANH, FASTRNN_DSIGMOID, 1, FASTRNN_ONE_MINUS_T)
+FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_tanh_sigmoid_f64, double,
+                       FASTRNN_DTANH, FASTRNN_DSIGMOID, 1, FASTRNN_ONE_MINUS_T)
+FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_f32, float, FASTRNN_DCODE, FASTRNN_DCODE,
+                       reset_after, FASTRNN_ONE_MINUS_DOUBLE)
+FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_f64, double, FASTRNN_DCODE, FASTRNN_DCODE,
+                       reset_after, FASTRNN_ONE_MINUS_DOUBLE)
 
 #endif

@@ -13,10 +13,9 @@
  * last columns),
  * accumulated in registers over a block of k, with B's panel kept in L1.
  * Why not BLAS: on the small-m products of a batch slice (m = 8..64 rows)
- * SciPy's OpenBLAS runs at a half to two thirds of this (measured with
- * AVX-512: 55-80 vs 100-200 GFLOP/s for 16..32 x 512 x 128, one core), and
- * BLAS calls inside the slice threads would have to stay below OpenBLAS's
- * threading threshold anyway.
+ * SciPy's OpenBLAS is slower than these loops, BLAS calls inside the slice
+ * threads would have to stay below OpenBLAS's threading threshold anyway,
+ * and how BLAS blocks a product (hence how it rounds) is not ours to fix.
  *
  * Every element is summed the same way whatever tile or panel it falls in:
  * start from C, add A[i, p] * B[p, j] for p = 0, 1, ..., k-1 in order, each
@@ -57,8 +56,8 @@
 #endif
 
 /* GCC unrolls a one-vector-wide j loop completely before vectorizing it,
- * then vectorizes the unrolled copy badly (measured: 6 instead of 150
- * GFLOP/s for a 16-float panel with AVX-512); keep it a loop. */
+ * then vectorizes the unrolled copy badly (at a small fraction of the
+ * loop's speed); keep it a loop. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define FASTRNN_NO_UNROLL _Pragma("GCC unroll 1")
 #else
@@ -107,10 +106,9 @@ static inline void NAME(ptrdiff_t p0, ptrdiff_t p1,                             
 
 /* All m rows of one column panel of width NB: 8-row tiles (with AVX-512),
  * then 6-row tiles, then at most one each of 4, 2 and 1 rows. Eight rows
- * of two vectors are 16 accumulators of AVX-512's 32 registers; measured (float32, one core, GFLOP/s) against
- * the 6-row tiles this replaced: 16x128x512 266 vs 231, 8x128x512 272 vs
- * 204, 32x512x2048 (B packed) 257 vs 247; the weight gradients' A^T @ B
- * 512x6400 by 32 columns 252 vs 246 (packed), 221 vs 164 (in place).
+ * of two vectors are 16 accumulators of AVX-512's 32 registers: more
+ * reuse of each loaded panel row than 6-row tiles give, both in the
+ * forward's products and in the weight gradients' A^T @ B.
  * ``ASTEP`` is the distance between A's rows of C (lda for NN, 1 for TN). */
 #define FASTRNN_GEMM_PANEL(NAME, T, NB, AT, ASTEP)                                       \
 FASTRNN_GEMM_TILE(NAME##_8, T, 8, NB, AT)                                                \
@@ -188,10 +186,9 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                         
  * row, contiguously, each row used for all m rows of C. The panels above
  * read B's rows ldb apart; with one or two rows of A there is little
  * register reuse to pay for that, and once B outgrows the L2 cache every
- * row of a panel is a cache and TLB miss. Measured with AVX-512, LSTM
- * forward, batch 1, 512 units (B of 4 MB): 24 ms with panels, 5.3 ms
- * streamed; batch 2, 64 units (B of 64 KB): 0.30 ms with panels, 0.52
- * streamed. Every element is summed in the same order as in the panels. */
+ * row of a panel is a cache and TLB miss. With a B that fits in cache the
+ * panels stay faster, even for one or two rows: hence both thresholds.
+ * Every element is summed in the same order as in the panels. */
 #define FASTRNN_GEMM_STREAM_ROWS 2
 #define FASTRNN_GEMM_STREAM_BYTES (512 * 1024)
 
@@ -240,13 +237,10 @@ FASTRNN_GEMM_ACC(fastrnn_dgemm_tn_acc, double, FASTRNN_A_TN, 1, FASTRNN_B_ROWMAJ
  * more (float32 LSTM weights of 256+ units, GRU of 342+), each row of a
  * panel is on a page of its own, and strides that are multiples of 4 KB put
  * all of them in the same few L1 cache sets: every k block of a panel is
- * reloaded from L2 for every tile of rows. A
- * weight matrix that serves a whole time loop is worth copying once into the
- * order the panels read it: panel by panel, each panel's k rows contiguous.
- * Measured with AVX-512, one core, float32, GFLOP/s row-major vs packed:
- * 16x512x2048 159 vs 218, 32x512x2048 132 vs 244, 16x256x1024 160 vs 233,
- * 16x512x512 223 vs 231; 1x64x256 81 vs 51 (one row: the streamed path is
- * better). So pack when B's row stride is at least
+ * reloaded from L2 for every tile of rows. A weight matrix that serves a
+ * whole time loop is worth copying once into the order the panels read it:
+ * panel by panel, each panel's k rows contiguous. With one or two rows the
+ * streamed product is better. So pack when B's row stride is at least
  * FASTRNN_GEMM_PACK_MIN_STRIDE bytes and the products have more than
  * FASTRNN_GEMM_STREAM_ROWS rows. The sums are those of the row-major
  * product, term for term: packing moves B, not the arithmetic.

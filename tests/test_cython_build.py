@@ -1,12 +1,14 @@
 """The optional Cython backend in the registry: listed when built, a clear error if not.
 
 Where the extension was built (``import fastrnn._cython_kernels`` works),
-"cython" must be an available backend exposing the six contract kernels.
-Where it was not (or ``FASTRNN_PUREPYTHON`` hides it), ``set_backend("cython")``
-must raise a ``ValueError`` that says how to build it. Under
-``FASTRNN_STRICT_BUILD`` (what CI sets) a missing extension is a failure,
-not a skip.
+"cython" must be an available backend exposing the six contract kernels,
+checking the arrays it is given, and reporting how it was built
+(``build_info()``). Where it was not (or ``FASTRNN_PUREPYTHON`` hides it),
+``set_backend("cython")`` must raise a ``ValueError`` that says how to
+build it. Under ``FASTRNN_STRICT_BUILD`` (what CI sets) a missing extension
+is a failure, not a skip.
 """
+
 import importlib.util
 import inspect
 import os
@@ -36,7 +38,8 @@ def _extension_importable():
 
 BUILT = _extension_importable()
 needs_extension = pytest.mark.skipif(
-    not BUILT, reason="the Cython extension is not built here (see docs/building.md)")
+    not BUILT, reason="the Cython extension is not built here (see docs/building.md)"
+)
 
 
 def run_python(code, **env):
@@ -45,8 +48,13 @@ def run_python(code, **env):
     for name, value in env.items():
         if value is None:
             del full_env[name]
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_strict_build_means_built():
@@ -61,6 +69,7 @@ def test_listed_when_extension_imports():
         pytest.skip("FASTRNN_PUREPYTHON hides the extension")
     assert "cython" in fastrnn.available_backends()
     from fastrnn.backends import resolve_backend
+
     assert resolve_backend("cython").__name__ == "fastrnn._cython_kernels"
 
 
@@ -79,10 +88,107 @@ def test_extension_rejects_other_dtypes():
     x = np.zeros((1, 2, 3), np.float16)
     h = np.zeros((1, 4), np.float16)
     with pytest.raises(TypeError, match="float32 or float64"):
-        module.simple_rnn_forward(x, np.ones((1, 2), bool), h, np.zeros((3, 4), np.float16),
-                                  np.zeros((4, 4), np.float16), np.zeros(4, np.float16), 1,
-                                  False, False, np.empty((1, 2, 4), np.float16),
-                                  np.empty((3, 1, 4), np.float16))
+        module.simple_rnn_forward(
+            x,
+            np.ones((1, 2), bool),
+            h,
+            np.zeros((3, 4), np.float16),
+            np.zeros((4, 4), np.float16),
+            np.zeros(4, np.float16),
+            1,
+            False,
+            False,
+            np.empty((1, 2, 4), np.float16),
+            np.empty((3, 1, 4), np.float16),
+        )
+
+
+def _simple_rnn_arrays(dtype=np.float32, batch=2, timesteps=3, features=4, units=5):
+    """The arguments of a valid ``simple_rnn_forward`` call, by name."""
+    return {
+        "x": np.zeros((batch, timesteps, features), dtype),
+        "mask": np.ones((batch, timesteps), bool),
+        "h0": np.zeros((batch, units), dtype),
+        "kernel": np.zeros((features, units), dtype),
+        "recurrent_kernel": np.zeros((units, units), dtype),
+        "bias": np.zeros(units, dtype),
+        "activation": 1,
+        "go_backwards": False,
+        "zero_output_for_mask": False,
+        "outputs": np.empty((batch, timesteps, units), dtype),
+        "h_states": np.empty((timesteps + 1, batch, units), dtype),
+    }
+
+
+@needs_extension
+@pytest.mark.parametrize(
+    "name,bad",
+    [
+        ("h0", np.zeros((2, 5), np.float64)),  # not x's dtype
+        ("kernel", np.zeros((5, 4), np.float32).T),  # not C-contiguous
+        ("bias", np.zeros((1, 5), np.float32)),  # wrong number of dimensions
+        ("mask", np.ones((2, 3), np.float32)),  # not bool
+        ("outputs", np.broadcast_to(np.float32(0), (2, 3, 5))),  # read-only output
+    ],
+)
+def test_extension_checks_the_arrays(name, bad):
+    module = importlib.import_module("fastrnn._cython_kernels")
+    arrays = _simple_rnn_arrays()
+    module.simple_rnn_forward(**arrays)
+    arrays[name] = bad
+    with pytest.raises(ValueError):
+        module.simple_rnn_forward(**arrays)
+
+
+@needs_extension
+def test_build_info():
+    module = importlib.import_module("fastrnn._cython_kernels")
+    info = module.build_info()
+    assert set(info) == {"isa", "compiler", "flags", "cython"}
+    assert info["isa"] in ("avx512f", "avx2+fma", "avx", "sse2", "neon", "generic")
+    assert info["compiler"] and info["compiler"] != "unknown"
+    assert isinstance(info["flags"], str)
+    assert info["cython"][0].isdigit()
+
+
+def test_activation_codes_must_agree():
+    if not BUILT or PURE_PYTHON:
+        pytest.skip("the extension is not built here")
+    code = """
+        import fastrnn.activations as activations
+        activations.TANH, activations.SIGMOID = activations.SIGMOID, activations.TANH
+        import fastrnn._cython_kernels
+    """
+    result = run_python(code)
+    assert result.returncode != 0
+    assert "RuntimeError" in result.stderr and "activation codes" in result.stderr
+
+
+@needs_extension
+def test_float32_tanh_and_sigmoid_hooks():
+    """The hooks compute what the kernels do; the approximation's error bound
+    (kernels/_fastmath.h) holds on a dense grid and in saturation."""
+    from scipy.special import expit
+
+    module = importlib.import_module("fastrnn._cython_kernels")
+    x = np.concatenate([np.linspace(-40, 40, 400_001), [0.0, 1e-30, 1e4, -1e4]])
+    x = x.astype(np.float32)
+    tanh, sigmoid = module._tanh_f32(x), module._sigmoid_f32(x)
+    assert tanh.dtype == sigmoid.dtype == np.float32 and tanh.shape == x.shape
+    exact = x.astype(np.float64)
+    assert np.max(np.abs(tanh - np.tanh(exact))) <= 2.4e-7
+    assert np.max(np.abs(sigmoid - expit(exact))) <= 1.2e-7
+    np.testing.assert_array_equal(tanh, -module._tanh_f32(-x))
+    # the kernels' own activations: a SimpleRNN step per row, one unit, weight 1
+    every = x.size // 1000
+    for code, hook in ((1, tanh), (2, sigmoid)):
+        sample = x[::every]
+        arrays = _simple_rnn_arrays(batch=sample.size, timesteps=1, features=1, units=1)
+        arrays["x"] = sample.reshape(-1, 1, 1).copy()
+        arrays["kernel"][...] = 1
+        arrays["activation"] = code
+        module.simple_rnn_forward(**arrays)
+        np.testing.assert_array_equal(arrays["outputs"].ravel(), hook[::every])
 
 
 def _assert_unavailable_in_process():
@@ -129,8 +235,11 @@ def test_missing_extension_gives_a_clear_error():
                     raise ImportError("No module named 'fastrnn._cython_kernels'")
         sys.meta_path.insert(0, Block())
     """
-    result = run_python(textwrap.dedent(blocker) + textwrap.dedent(CHECK_UNAVAILABLE),
-                        FASTRNN_PUREPYTHON=None, FASTRNN_BACKEND=None)
+    result = run_python(
+        textwrap.dedent(blocker) + textwrap.dedent(CHECK_UNAVAILABLE),
+        FASTRNN_PUREPYTHON=None,
+        FASTRNN_BACKEND=None,
+    )
     assert result.returncode == 0, result.stderr
     assert "fastrnn._cython_kernels" in result.stdout
     assert "build the compiled extension" in result.stdout

@@ -1,0 +1,193 @@
+# GRU, over batch rows [b0, b1): gates [z, r, hh] from x_t @ W_x + b_x and the
+# recurrent part, with the reset gate applied after the recurrent product
+# (reset_after, Keras's default: hh = act(x_h + r * (h_{t-1} @ U_h + b_h))) or
+# before it (hh = act(x_h + (r * h_{t-1}) @ U_h + b_h));
+# h_t = z * h_{t-1} + (1 - z) * hh.
+# Included by _cython_kernels.pyx; the driver (_driver.pxi) calls these.
+
+cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
+                          Py_ssize_t b1) noexcept nogil:
+    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
+    cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
+    cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
+    cdef Py_ssize_t s, t, b, j
+    cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
+    cdef const unsigned char* mask = jb.mask
+    cdef const floating* recurrent_kernel = <const floating*> jb.recurrent_kernel
+    cdef const floating* b_rec = <const floating*> jb.bias + width
+    # u (B, 3H): h_prev @ W_h + b_rec, or (B, H) r * h_prev
+    cdef floating* u = <floating*> jb.u
+    cdef floating* g
+    cdef floating* h_prev
+    cdef floating* h_new
+    cdef floating* u_h
+    cdef floating* gb
+    cdef floating* ub
+    cdef floating zg, hh
+    for s in range(timesteps):
+        t = time_index(s, timesteps, jb.go_backwards)
+        h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
+        g = <floating*> jb.gates + s * batch * width
+        u_h = <floating*> jb.recurrent_candidate + s * bh
+        # x_t @ W_x + b_x goes into the gate rows (projected up front, or
+        # here); the steps below add to it in place.
+        input_rows(jb, t, b0, b1, g)
+        if jb.reset_after:
+            for b in range(b0, b1):
+                memcpy(u + b * width, b_rec, width * sizeof(floating))
+            times_weights(rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 0, u + b0 * width, width)
+            for b in range(b0, b1):
+                gb, ub = g + b * width, u + b * width
+                for j in range(2 * units):
+                    gb[j] = gb[j] + ub[j]
+                activate_array(recurrent_activation, gb, gb, 2 * units)       # z, r
+                for j in range(units):
+                    u_h[b * units + j] = ub[2 * units + j]
+                    gb[2 * units + j] = gb[2 * units + j] + gb[units + j] * ub[2 * units + j]
+                activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
+        else:
+            for b in range(b0, b1):
+                gb = g + b * width
+                for j in range(2 * units):
+                    gb[j] = gb[j] + b_rec[j]
+            times_weights(rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 0, g + b0 * width, width)
+            for b in range(b0, b1):
+                activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
+                for j in range(units):
+                    u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
+                    u_h[b * units + j] = b_rec[2 * units + j]
+            times_weights(rows, units, units, u + b0 * units, units, recurrent_kernel,
+                          jb.recurrent_packed, width, 2 * units, u_h + b0 * units, units)
+            for b in range(b0, b1):
+                gb = g + b * width
+                for j in range(units):
+                    gb[2 * units + j] = gb[2 * units + j] + u_h[b * units + j]
+                activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
+        for b in range(b0, b1):
+            for j in range(units):
+                zg = g[b * width + j]
+                hh = g[b * width + 2 * units + j]
+                h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * hh
+        masked_outputs(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
+                       h_new, <floating*> jb.outputs)
+        for b in range(b0, b1):
+            if not mask[b * timesteps + t]:
+                memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
+    return 0
+
+
+# Pass 1 of the step gradients of one row (_gates.h): Keras's default (tanh,
+# sigmoid gates, reset_after), and any activation codes with either reset_after.
+cdef extern from "_gates.h" nogil:
+    void gru_step_grads_tanh_sigmoid_f32 "fastrnn_gru_step_grads_tanh_sigmoid_f32"(
+        Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
+        const float* gates, const float* u, const float* h_prev, const float* d_h_new,
+        float* dh, float* dz, float* aux)
+    void gru_step_grads_tanh_sigmoid_f64 "fastrnn_gru_step_grads_tanh_sigmoid_f64"(
+        Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
+        const double* gates, const double* u, const double* h_prev, const double* d_h_new,
+        double* dh, double* dz, double* aux)
+    void gru_step_grads_f32 "fastrnn_gru_step_grads_f32"(
+        Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
+        const float* gates, const float* u, const float* h_prev, const float* d_h_new,
+        float* dh, float* dz, float* aux)
+    void gru_step_grads_f64 "fastrnn_gru_step_grads_f64"(
+        Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
+        const double* gates, const double* u, const double* h_prev, const double* d_h_new,
+        double* dh, double* dz, double* aux)
+
+
+cdef inline void gru_step_grads(Py_ssize_t units, int activation, int recurrent_activation,
+                                bint reset_after, const floating* gates, const floating* u,
+                                const floating* h_prev, const floating* d_h_new,
+                                floating* dh, floating* dz, floating* aux) noexcept nogil:
+    """Pass 1 of one row of one backward step: from the row's gates [z, r, hh],
+    ``u`` (reset_after: h_prev @ U_h + b_h), ``h_prev`` and the gradient reaching
+    h_t (``d_h_new + dh``), the gradients of z and hh (and r with reset_after)
+    into ``dz``, ``aux`` (reset_after: the gradient of u; else r * h_prev), and
+    the direct part of dh_{t-1} into ``dh``."""
+    if reset_after and activation == TANH and recurrent_activation == SIGMOID:
+        if floating is float:
+            gru_step_grads_tanh_sigmoid_f32(units, activation, recurrent_activation,
+                                            reset_after, gates, u, h_prev, d_h_new, dh, dz,
+                                            aux)
+        else:
+            gru_step_grads_tanh_sigmoid_f64(units, activation, recurrent_activation,
+                                            reset_after, gates, u, h_prev, d_h_new, dh, dz,
+                                            aux)
+    elif floating is float:
+        gru_step_grads_f32(units, activation, recurrent_activation, reset_after, gates, u,
+                           h_prev, d_h_new, dh, dz, aux)
+    else:
+        gru_step_grads_f64(units, activation, recurrent_activation, reset_after, gates, u,
+                           h_prev, d_h_new, dh, dz, aux)
+
+
+cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
+                           Py_ssize_t b1) noexcept nogil:
+    """BPTT over batch rows [b0, b1): their rows of ``d_in`` (B*T, 3H), ``aux``,
+    ``h_prev_all`` and ``dh`` (left holding d_h0)."""
+    cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
+    cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
+    cdef Py_ssize_t s, t, b, j
+    cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
+    cdef bint reset_after = jb.reset_after
+    cdef const unsigned char* mask = jb.mask
+    cdef const floating* wt = <const floating*> jb.wt
+    cdef floating* dh = <floating*> jb.dh
+    # aux[b, t]: reset_after: du_h, the gradient of u_h; else r * h_prev.
+    cdef floating* aux = <floating*> jb.aux
+    cdef floating* d_h_new = <floating*> jb.d_h_new
+    cdef floating* d_rh = <floating*> jb.d_rh
+    cdef floating* d_t
+    cdef floating* aux_t
+    cdef const floating* g_s
+    cdef const floating* u_s
+    cdef const floating* h_prev
+    cdef floating r, dr
+    for s in range(timesteps - 1, -1, -1):
+        t = time_index(s, timesteps, jb.go_backwards)
+        h_prev = <const floating*> jb.h_states + s * bh
+        g_s = <const floating*> jb.gates + s * batch * width
+        u_s = <const floating*> jb.recurrent_candidate + s * bh
+        output_grad(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
+                    <const floating*> jb.d_outputs, <floating*> jb.d_prev_output, d_h_new)
+        # Pass 1: dz (stored raw in the z block), da_h, du_h, and dh_prev's direct part.
+        for b in range(b0, b1):
+            d_t = d_in + (b * timesteps + t) * width
+            aux_t = aux + (b * timesteps + t) * units
+            if not mask[b * timesteps + t]:
+                for j in range(width):
+                    d_t[j] = 0
+                for j in range(units):
+                    aux_t[j] = 0
+                continue
+            gru_step_grads(units, activation, recurrent_activation, reset_after,
+                           g_s + b * width, u_s + b * units, h_prev + b * units,
+                           d_h_new + b * units, dh + b * units, d_t, aux_t)
+        if not reset_after:
+            # d(r * h_prev) = da_h @ W_h[:, h]^T; then dr and the reset path into dh.
+            for j in range(b0 * units, b1 * units):
+                d_rh[j] = 0
+            times_wt(rows, units, units, d_in + (b0 * timesteps + t) * width + 2 * units,
+                     timesteps * width, wt, 2 * units, d_rh + b0 * units)
+            for b in range(b0, b1):
+                if not mask[b * timesteps + t]:
+                    continue
+                d_t = d_in + (b * timesteps + t) * width
+                for j in range(units):
+                    r = g_s[b * width + units + j]
+                    dr = d_rh[b * units + j] * h_prev[b * units + j]
+                    d_t[units + j] = dr * derivative(recurrent_activation, r)
+                    dh[b * units + j] += d_rh[b * units + j] * r
+        else:
+            times_wt(rows, units, units, aux + (b0 * timesteps + t) * units, timesteps * units,
+                     wt, 2 * units, dh + b0 * units)
+        # Masked rows carried dh unchanged above; d_in is zero there.
+        times_wt(rows, units, 2 * units, d_in + (b0 * timesteps + t) * width, timesteps * width,
+                 wt, 0, dh + b0 * units)
+    gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
+                  jb.go_backwards, <floating*> jb.h_prev_all)
+    return 0

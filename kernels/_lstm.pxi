@@ -1,0 +1,136 @@
+# LSTM, over batch rows [b0, b1): gates z = x_t @ W_x + h_{t-1} @ W_h + b split
+# as [i, f, g, o], c_t = f * c_{t-1} + i * g, h_t = o * act(c_t).
+# Included by _cython_kernels.pyx; the driver (_driver.pxi) calls these.
+
+cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
+                           Py_ssize_t b1) noexcept nogil:
+    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
+    cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
+    cdef Py_ssize_t width = jb.width, bh = batch * units
+    cdef Py_ssize_t s, t, b, j
+    cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
+    cdef const unsigned char* mask = jb.mask
+    cdef floating* c_states = <floating*> jb.c_states
+    cdef floating* z
+    cdef floating* h_prev
+    cdef floating* h_new
+    cdef floating* c_prev
+    cdef floating* c_new
+    cdef floating* zb
+    cdef floating* cb
+    cdef floating* hb
+    cdef const floating* cp
+    for s in range(timesteps):
+        t = time_index(s, timesteps, jb.go_backwards)
+        h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
+        c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
+        z = <floating*> jb.gates + s * batch * width
+        input_rows(jb, t, b0, b1, z)
+        times_weights(b1 - b0, width, units, h_prev + b0 * units, units, jb.recurrent_kernel,
+                      jb.recurrent_packed, width, 0, z + b0 * width, width)
+        for b in range(b0, b1):
+            zb = z + b * width
+            cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
+            activate_array(recurrent_activation, zb, zb, 2 * units)            # i, f
+            activate_array(activation, zb + 2 * units, zb + 2 * units, units)  # g
+            activate_array(recurrent_activation, zb + 3 * units, zb + 3 * units, units)  # o
+            for j in range(units):
+                cb[j] = zb[units + j] * cp[j] + zb[j] * zb[2 * units + j]
+            activate_array(activation, cb, hb, units)
+            for j in range(units):
+                hb[j] = zb[3 * units + j] * hb[j]
+        masked_outputs(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
+                       h_new, <floating*> jb.outputs)
+        for b in range(b0, b1):
+            if not mask[b * timesteps + t]:
+                memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
+                memcpy(c_new + b * units, c_prev + b * units, units * sizeof(floating))
+    return 0
+
+
+# The step gradients of one row (_gates.h): Keras's default activations
+# (tanh, sigmoid gates), and any activation codes.
+cdef extern from "_gates.h" nogil:
+    void lstm_step_grads_tanh_sigmoid_f32 "fastrnn_lstm_step_grads_tanh_sigmoid_f32"(
+        Py_ssize_t units, int activation, int recurrent_activation, const float* gates,
+        const float* act_c, const float* c_prev, const float* d_h_new, float* dh, float* dc,
+        float* dz)
+    void lstm_step_grads_tanh_sigmoid_f64 "fastrnn_lstm_step_grads_tanh_sigmoid_f64"(
+        Py_ssize_t units, int activation, int recurrent_activation, const double* gates,
+        const double* act_c, const double* c_prev, const double* d_h_new, double* dh,
+        double* dc, double* dz)
+    void lstm_step_grads_f32 "fastrnn_lstm_step_grads_f32"(
+        Py_ssize_t units, int activation, int recurrent_activation, const float* gates,
+        const float* act_c, const float* c_prev, const float* d_h_new, float* dh, float* dc,
+        float* dz)
+    void lstm_step_grads_f64 "fastrnn_lstm_step_grads_f64"(
+        Py_ssize_t units, int activation, int recurrent_activation, const double* gates,
+        const double* act_c, const double* c_prev, const double* d_h_new, double* dh,
+        double* dc, double* dz)
+
+
+cdef inline void lstm_step_grads(Py_ssize_t units, int activation, int recurrent_activation,
+                                 const floating* gates, const floating* act_c,
+                                 const floating* c_prev, const floating* d_h_new,
+                                 floating* dh, floating* dc, floating* dz) noexcept nogil:
+    """One row of one backward step: the gate pre-activation gradients ``dz`` (4H)
+    from the row's gates [i, f, g, o], ``act_c = act(c_t)``, ``c_prev`` and the
+    gradients reaching h_t (``d_h_new + dh``) and c_t (``dc``); leaves
+    ``dc = dc_{t-1}`` (the part through the forget gate) and ``dh = 0``."""
+    if activation == TANH and recurrent_activation == SIGMOID:
+        if floating is float:
+            lstm_step_grads_tanh_sigmoid_f32(units, activation, recurrent_activation, gates,
+                                             act_c, c_prev, d_h_new, dh, dc, dz)
+        else:
+            lstm_step_grads_tanh_sigmoid_f64(units, activation, recurrent_activation, gates,
+                                             act_c, c_prev, d_h_new, dh, dc, dz)
+    elif floating is float:
+        lstm_step_grads_f32(units, activation, recurrent_activation, gates, act_c, c_prev,
+                            d_h_new, dh, dc, dz)
+    else:
+        lstm_step_grads_f64(units, activation, recurrent_activation, gates, act_c, c_prev,
+                            d_h_new, dh, dc, dz)
+
+
+cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
+                            Py_ssize_t b1) noexcept nogil:
+    """BPTT over batch rows [b0, b1): their rows of ``dz`` (B*T, 4H), ``h_prev_all``,
+    ``dh`` and ``dc`` (left holding d_h0, d_c0); -1 if out of memory."""
+    cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
+    cdef Py_ssize_t width = jb.width, bh = batch * units
+    cdef Py_ssize_t s, t, b, j
+    cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
+    cdef const unsigned char* mask = jb.mask
+    cdef const floating* c_states = <const floating*> jb.c_states
+    cdef floating* dh = <floating*> jb.dh
+    cdef floating* dc = <floating*> jb.dc
+    cdef floating* d_h_new = <floating*> jb.d_h_new
+    cdef floating* act_row = <floating*> scratch(units, sizeof(floating), False)
+    cdef floating* dz_t
+    cdef const floating* g_s
+    cdef const floating* c_prev
+    cdef const floating* c_new
+    if act_row == NULL:
+        return -1
+    for s in range(timesteps - 1, -1, -1):
+        t = time_index(s, timesteps, jb.go_backwards)
+        c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
+        g_s = <const floating*> jb.gates + s * batch * width
+        output_grad(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
+                    <const floating*> jb.d_outputs, <floating*> jb.d_prev_output, d_h_new)
+        for b in range(b0, b1):
+            dz_t = dz + (b * timesteps + t) * width
+            if not mask[b * timesteps + t]:
+                for j in range(width):
+                    dz_t[j] = 0
+                continue
+            activate_array(activation, c_new + b * units, act_row, units)
+            lstm_step_grads(units, activation, recurrent_activation, g_s + b * width, act_row,
+                            c_prev + b * units, d_h_new + b * units, dh + b * units,
+                            dc + b * units, dz_t)
+        times_wt(b1 - b0, units, width, dz + (b0 * timesteps + t) * width, timesteps * width,
+                 <const floating*> jb.wt, 0, dh + b0 * units)
+    gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
+                  jb.go_backwards, <floating*> jb.h_prev_all)
+    free(act_row)
+    return 0
