@@ -20,7 +20,7 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cython-lint kernels/
+	PATH="$(abspath $(VENV))/bin:$$PATH" cython-lint kernels/
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

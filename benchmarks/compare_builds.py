@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=["forward", "train"])
     parser.add_argument("--rounds", type=int, default=7, help="alternations per row")
     args = parser.parse_args(argv)
+    args.before, args.after = os.path.abspath(args.before), os.path.abspath(args.after)
 
     print(f"before: {machine_line(args.before)}")
     print(f"after:  {machine_line(args.after)}")

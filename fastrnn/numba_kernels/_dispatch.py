@@ -224,12 +224,16 @@ def forward_kernel(reference_function, rows, gates):
             args = signature.bind(*args, **kwargs).args
         settings = _config.settings
         batch, timesteps, features = args[i_x].shape
+        opts = take_options(args + _OPTION_DEFAULTS)
+        if 0 < batch < settings.slice_min_batch and timesteps:
+            # the common small call, without slice_count and _run_rows
+            rows(0, batch, settings.hand_product_max, opts, *take_rows(args))
+            return
         if batch == 0 or timesteps == 0:
             for initial, states in state_copies:
                 args[states][0] = args[initial]
             return
         units = args[i_rk].shape[0]
-        opts = take_options(args + _OPTION_DEFAULTS)
         slices = slice_count(settings, batch, timesteps, features, units, gates * units)
         _run_rows(rows, slices, batch, settings.hand_product_max, opts, take_rows(args))
 
@@ -276,12 +280,15 @@ def backward_kernel(reference_function, rows, gates, workspace, workspace_names,
             for i in zeroed:
                 args[i][...] = 0
             return
-        units = args[i_rk].shape[0]
         hand_max = settings.hand_product_max
         opts = take_options(args + _OPTION_DEFAULTS)
         arrays = args + workspace(opts, *take_workspace(args))
-        slices = slice_count(settings, batch, timesteps, features, units, gates * units)
-        _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
+        if batch < settings.slice_min_batch:
+            rows(0, batch, hand_max, opts, *take_rows(arrays))
+        else:
+            units = args[i_rk].shape[0]
+            slices = slice_count(settings, batch, timesteps, features, units, gates * units)
+            _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
         weight_grads(hand_max, opts, *take_grads(arrays))
 
     return _public(reference_function, kernel)
