@@ -44,7 +44,8 @@ def runner(cell, shape, mode, backend):
     key = (cell, tuple(shape), mode, backend)
     if key not in made:
         batch, timesteps, features, units = shape
-        x = np.random.default_rng(0).standard_normal((batch, timesteps, features)).astype(np.float32)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, timesteps, features)).astype(np.float32)
         layer = getattr(layers, cell)(units, backend=backend, seed=0)
         if mode == "forward":
             run = lambda: layer(x)

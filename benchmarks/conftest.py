@@ -4,6 +4,7 @@ Environment:
   FASTRNN_BENCH_FULL=1    add the large shape (slow)
   FASTRNN_BENCH_PEERS=1   also benchmark PyTorch / TensorFlow-Keras / JAX when installed
 """
+
 import os
 
 # Limit every library to 2 threads before NumPy, Numba or a peer is imported.
@@ -31,5 +32,6 @@ def peer_systems():
     if not PEERS:
         return {}
     from fastrnn.bench.systems import load_peers
+
     systems, _ = load_peers()
     return {s.name: s for s in systems}

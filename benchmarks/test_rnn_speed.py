@@ -8,13 +8,15 @@
 For side-by-side numbers with speed-ups and the GEMM bound, use
 ``python -m fastrnn bench`` (it interleaves the systems in one run).
 """
+
 import os
 
 import pytest
 
 import fastrnn
-from fastrnn.bench.grid import CELLS, DEFAULT_SHAPES, FULL_SHAPES, MODES, SHAPES as ALL_SHAPES
-from fastrnn.bench.systems import FastrnnSystem, PEER_NAMES, make_input
+from fastrnn.bench.grid import CELLS, DEFAULT_SHAPES, FULL_SHAPES, MODES
+from fastrnn.bench.grid import SHAPES as ALL_SHAPES
+from fastrnn.bench.systems import PEER_NAMES, FastrnnSystem, make_input
 
 FULL = os.environ.get("FASTRNN_BENCH_FULL", "") not in ("", "0")
 SHAPES = FULL_SHAPES if FULL else DEFAULT_SHAPES
@@ -70,6 +72,7 @@ def test_peer(benchmark, peer_systems, peer, cell, shape, mode):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lstm_step(benchmark, backend_systems, backend):
     from fastrnn.bench.systems import SkipSystem
+
     benchmark.group = "lstm-step"
     try:
         fn = backend_systems[backend].make_step()

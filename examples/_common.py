@@ -4,6 +4,7 @@ Nothing here is part of the fastrnn API; the examples import it as a sibling
 module (``from _common import ...``). The data readers are plain Python so the
 same arrays feed fastrnn, Keras and PyTorch.
 """
+
 import argparse
 import importlib.util
 import os
@@ -20,34 +21,51 @@ PEERS = ("keras", "torch")
 # --------------------------------------------------------------------------
 # command line
 
+
 def base_parser(description, default_data, default_epochs):
     """The options every example takes: --data, --epochs, --seed, --compare."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", default=default_data,
-                   help="path to the data (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=default_epochs,
-                   help="training epochs (default: %(default)s)")
+    p.add_argument("--data", default=default_data, help="path to the data (default: %(default)s)")
+    p.add_argument(
+        "--epochs", type=int, default=default_epochs, help="training epochs (default: %(default)s)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--compare", choices=["none", "keras", "torch", "all"], default="none",
-                   help="also train the same model in Keras 3 (TensorFlow) and/or PyTorch "
-                        "and compare seconds per epoch (default: %(default)s)")
-    p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                   help="fit verbosity for fastrnn and Keras (default: %(default)s)")
-    p.add_argument("--backend", default="auto",
-                   help="fastrnn backend: auto, numpy, numba or cython (default: %(default)s)")
+    p.add_argument(
+        "--compare",
+        choices=["none", "keras", "torch", "all"],
+        default="none",
+        help="also train the same model in Keras 3 (TensorFlow) and/or PyTorch "
+        "and compare seconds per epoch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="fit verbosity for fastrnn and Keras (default: %(default)s)",
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="fastrnn backend: auto, numpy, numba or cython (default: %(default)s)",
+    )
     return p
 
 
 def use_fastrnn_backend(name):
     """Set fastrnn's default backend for this run and say which one is used."""
     import fastrnn
+
     fastrnn.set_backend(name)
     chosen = fastrnn.get_backend()
     if chosen == "auto":
         from fastrnn import backends
+
         chosen = f"auto -> {backends.auto_choice()}"
-    print(f"fastrnn {fastrnn.__version__}, backend {chosen!r} "
-          f"(available: {', '.join(fastrnn.available_backends())})")
+    print(
+        f"fastrnn {fastrnn.__version__}, backend {chosen!r} "
+        f"(available: {', '.join(fastrnn.available_backends())})"
+    )
 
 
 def requested_peers(compare):
@@ -62,8 +80,10 @@ def requested_peers(compare):
 def peer_available(name):
     """True when the peer framework can be imported here (without importing it)."""
     if name == "keras":
-        return (importlib.util.find_spec("keras") is not None
-                and importlib.util.find_spec("tensorflow") is not None)
+        return (
+            importlib.util.find_spec("keras") is not None
+            and importlib.util.find_spec("tensorflow") is not None
+        )
     if name == "torch":
         return importlib.util.find_spec("torch") is not None
     raise ValueError(f"unknown peer {name!r}")
@@ -74,13 +94,14 @@ def import_keras():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras  # noqa: WPS433
+
     return keras
 
 
 def set_seed(seed):
     """Seed Python's and NumPy's global generators (fastrnn draws from NumPy)."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the legacy global generator is what it seeds
 
 
 def seed_peer(name, seed):
@@ -89,12 +110,14 @@ def seed_peer(name, seed):
         keras.utils.set_random_seed(seed)
     elif name == "torch":
         import torch
+
         torch.manual_seed(seed)
     set_seed(seed)
 
 
 # --------------------------------------------------------------------------
 # data
+
 
 def load_sms(path):
     """SMS Spam Collection TSV (header ``Label<TAB>SMS``) -> (texts, labels 0/1)."""
@@ -164,6 +187,7 @@ def load_text(path):
 # --------------------------------------------------------------------------
 # timing and reporting
 
+
 class Stopwatch:
     """``with Stopwatch() as t: ...`` then ``t.seconds``."""
 
@@ -185,8 +209,9 @@ def epoch_summary(times):
     return times[0], statistics.median(later)
 
 
-def fit_timed(model, x, y, *, epochs, batch_size, verbose, label="fastrnn",
-              validation_data=None, seed=None):
+def fit_timed(
+    model, x, y, *, epochs, batch_size, verbose, label="fastrnn", validation_data=None, seed=None
+):
     """Train a Keras-style model one epoch at a time, timing each ``fit`` call.
 
     Works for fastrnn and Keras models alike (both keep optimizer state across
@@ -199,8 +224,16 @@ def fit_timed(model, x, y, *, epochs, batch_size, verbose, label="fastrnn",
         if verbose:
             print(f"[{label}] epoch {epoch + 1}/{epochs}", flush=True)
         with Stopwatch() as t:
-            h = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True,
-                          verbose=verbose, validation_data=validation_data, **extra)
+            h = model.fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=1,
+                shuffle=True,
+                verbose=verbose,
+                validation_data=validation_data,
+                **extra,
+            )
         times.append(t.seconds)
         for k, v in getattr(h, "history", {}).items():
             history.setdefault(k, []).extend(float(a) for a in v)
@@ -275,6 +308,7 @@ def normalise_word(word):
 # --------------------------------------------------------------------------
 # PyTorch helpers (imported lazily; only used with --compare torch/all)
 
+
 def torch_keras_init(module):
     """Initialise a torch module the way Keras initialises the same layers.
 
@@ -285,6 +319,7 @@ def torch_keras_init(module):
     """
     import torch
     from torch import nn
+
     for m in module.modules():
         if isinstance(m, nn.Embedding):
             nn.init.uniform_(m.weight, -0.05, 0.05)
@@ -302,19 +337,19 @@ def torch_keras_init(module):
                 elif name.startswith("weight_hh"):
                     with torch.no_grad():
                         for g in range(gates):
-                            nn.init.orthogonal_(p[g * h:(g + 1) * h])
+                            nn.init.orthogonal_(p[g * h : (g + 1) * h])
                 elif name.startswith("bias"):
                     nn.init.zeros_(p)
                     if isinstance(m, nn.LSTM) and name.startswith("bias_ih"):
                         with torch.no_grad():
-                            p[h:2 * h] = 1.0  # PyTorch gate order i, f, g, o
+                            p[h : 2 * h] = 1.0  # PyTorch gate order i, f, g, o
     return module
 
 
 def torch_batches(n, batch_size, shuffle, rng):
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 def run_comparison(args, data, runners, metric_name):

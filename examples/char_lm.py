@@ -10,6 +10,7 @@ and otherwise re-runs the model on the growing sequence.
     python examples/char_lm.py --data /work/shared/data/tinyshakespeare.txt --minutes 10
     python examples/char_lm.py --data ... --minutes 3 --compare all   # + Keras, PyTorch
 """
+
 import math
 import os
 import sys
@@ -18,28 +19,52 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (use_fastrnn_backend, base_parser, import_keras, load_text, peer_available,  # noqa: E402
-                     requested_peers, seed_peer, set_seed, torch_keras_init, print_table)
+from _common import (
+    base_parser,
+    import_keras,
+    load_text,
+    peer_available,
+    print_table,
+    requested_peers,
+    seed_peer,
+    set_seed,
+    torch_keras_init,
+    use_fastrnn_backend,
+)
 
 DEFAULT_DATA = "/work/shared/data/tinyshakespeare.txt"
 
 
 def parse_args(argv=None):
     p = base_parser(__doc__.splitlines()[0], DEFAULT_DATA, default_epochs=1000)
-    p.epilog = ("--epochs caps the passes over the training text; normally the "
-                "--minutes budget stops training first.")
-    p.add_argument("--minutes", type=float, default=3.0,
-                   help="training time budget per framework (default: %(default)s)")
+    p.epilog = (
+        "--epochs caps the passes over the training text; normally the "
+        "--minutes budget stops training first."
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=3.0,
+        help="training time budget per framework (default: %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=100, help="characters per training sequence")
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--clipnorm", type=float, default=5.0)
-    p.add_argument("--chunk-batches", type=int, default=10,
-                   help="batches per fit() call (the budget is checked between calls)")
-    p.add_argument("--eval-every", type=float, default=60.0,
-                   help="seconds between quick validation estimates (default: %(default)s)")
+    p.add_argument(
+        "--chunk-batches",
+        type=int,
+        default=10,
+        help="batches per fit() call (the budget is checked between calls)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=float,
+        default=60.0,
+        help="seconds between quick validation estimates (default: %(default)s)",
+    )
     p.add_argument("--sample-len", type=int, default=400)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--prime", default="ROMEO:", help="text to start sampling from")
@@ -47,6 +72,7 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------------- data
+
 
 def prepare(args):
     text = load_text(args.data)
@@ -57,19 +83,31 @@ def prepare(args):
     train, val = ids[:n_train], ids[n_train:]
     L = min(args.seq_len, max(1, (len(val) - 1)))
     if len(train) < L + 1:
-        raise ValueError(f"--seq-len {args.seq_len}: the training text has only {len(train)} characters")
+        raise ValueError(
+            f"--seq-len {args.seq_len}: the training text has only {len(train)} characters"
+        )
     x_val, y_val = windows(val, L, 0)
-    print(f"text: {len(text)} characters, {len(chars)} distinct; train {len(train)} / "
-          f"validation {len(val)} characters; sequences of {L}; validation {len(x_val)} sequences")
-    return dict(chars=chars, index=index, train=train, x_val=x_val, y_val=y_val, seq_len=L,
-                vocab=len(chars), text=text)
+    print(
+        f"text: {len(text)} characters, {len(chars)} distinct; train {len(train)} / "
+        f"validation {len(val)} characters; sequences of {L}; validation {len(x_val)} sequences"
+    )
+    return dict(
+        chars=chars,
+        index=index,
+        train=train,
+        x_val=x_val,
+        y_val=y_val,
+        seq_len=L,
+        vocab=len(chars),
+        text=text,
+    )
 
 
 def windows(ids, L, offset):
     """Non-overlapping (input, next-character target) windows of length L from ``offset``."""
     n = (len(ids) - 1 - offset) // L
-    x = ids[offset:offset + n * L].reshape(n, L)
-    y = ids[offset + 1:offset + 1 + n * L].reshape(n, L)
+    x = ids[offset : offset + n * L].reshape(n, L)
+    y = ids[offset + 1 : offset + 1 + n * L].reshape(n, L)
     return x, y
 
 
@@ -91,6 +129,7 @@ def cross_entropy(prob, y):
 
 # ---------------------------------------------------------------------- training loop
 
+
 def train_for_budget(label, data, args, train_chunk, val_loss, quick_val_n=128):
     """Shared time-budget loop. ``train_chunk(x, y) -> mean loss`` trains on a slice;
     ``val_loss(x, y) -> nats``. Returns a dict of figures."""
@@ -102,8 +141,11 @@ def train_for_budget(label, data, args, train_chunk, val_loss, quick_val_n=128):
     last_eval = t_start
     batches_per_epoch = None
     stop = False
-    print(f"[{label}] training for {args.minutes:g} min "
-          f"(batch {args.batch_size} x {data['seq_len']} characters)", flush=True)
+    print(
+        f"[{label}] training for {args.minutes:g} min "
+        f"(batch {args.batch_size} x {data['seq_len']} characters)",
+        flush=True,
+    )
     for epoch in range(args.epochs):
         x, y = epoch_sequences(data, rng)
         batches_per_epoch = math.ceil(len(x) / args.batch_size)
@@ -112,17 +154,19 @@ def train_for_budget(label, data, args, train_chunk, val_loss, quick_val_n=128):
                 stop = True
                 break
             t0 = time.perf_counter()
-            loss = train_chunk(x[start:start + chunk], y[start:start + chunk])
+            loss = train_chunk(x[start : start + chunk], y[start : start + chunk])
             train_seconds += time.perf_counter() - t0
-            n = len(x[start:start + chunk])
+            n = len(x[start : start + chunk])
             seqs += n
             batches += math.ceil(n / args.batch_size)
             now = time.perf_counter()
             if now - last_eval >= args.eval_every:
                 v = val_loss(data["x_val"][:quick_val_n], data["y_val"][:quick_val_n])
-                print(f"[{label}] {now - t_start:6.0f} s  epoch {epoch + 1}  batch {batches}  "
-                      f"train loss {loss:.3f}  val loss (first {quick_val_n} seqs) {v:.3f}",
-                      flush=True)
+                print(
+                    f"[{label}] {now - t_start:6.0f} s  epoch {epoch + 1}  batch {batches}  "
+                    f"train loss {loss:.3f}  val loss (first {quick_val_n} seqs) {v:.3f}",
+                    flush=True,
+                )
                 last_eval = time.perf_counter()
         if stop:
             break
@@ -130,16 +174,26 @@ def train_for_budget(label, data, args, train_chunk, val_loss, quick_val_n=128):
     elapsed = time.perf_counter() - t_start
     v = val_loss(data["x_val"], data["y_val"])
     s_per_batch = train_seconds / max(batches, 1)
-    res = dict(val_loss=v, batches=batches, epochs=seqs / max(len(data["train"]) // data["seq_len"], 1),
-               seconds=elapsed, train_seconds=train_seconds, s_per_batch=s_per_batch,
-               s_per_epoch=s_per_batch * (batches_per_epoch or 0))
-    print(f"[{label}] {batches} batches ({res['epochs']:.2f} epochs) in {elapsed:.0f} s; "
-          f"{1000 * s_per_batch:.0f} ms/batch; validation cross-entropy {v:.4f} nats/char "
-          f"({v / math.log(2):.4f} bits/char)", flush=True)
+    res = dict(
+        val_loss=v,
+        batches=batches,
+        epochs=seqs / max(len(data["train"]) // data["seq_len"], 1),
+        seconds=elapsed,
+        train_seconds=train_seconds,
+        s_per_batch=s_per_batch,
+        s_per_epoch=s_per_batch * (batches_per_epoch or 0),
+    )
+    print(
+        f"[{label}] {batches} batches ({res['epochs']:.2f} epochs) in {elapsed:.0f} s; "
+        f"{1000 * s_per_batch:.0f} ms/batch; validation cross-entropy {v:.4f} nats/char "
+        f"({v / math.log(2):.4f} bits/char)",
+        flush=True,
+    )
     return res
 
 
 # ---------------------------------------------------------------------- fastrnn
+
 
 def build_fastrnn(data, args):
     from fastrnn.layers import LSTM, Dense, Embedding
@@ -147,30 +201,40 @@ def build_fastrnn(data, args):
     from fastrnn.optimizers import Adam
 
     set_seed(args.seed)
-    model = Sequential([
-        # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
-        Embedding(data["vocab"], args.embed_dim, seed=args.seed),
-        LSTM(args.units, return_sequences=True, seed=args.seed + 1),
-        Dense(data["vocab"], activation="softmax", seed=args.seed + 2),
-    ])
-    model.compile(optimizer=Adam(learning_rate=args.learning_rate, clipnorm=args.clipnorm),
-                  loss="sparse_categorical_crossentropy")
+    model = Sequential(
+        [
+            # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
+            Embedding(data["vocab"], args.embed_dim, seed=args.seed),
+            LSTM(args.units, return_sequences=True, seed=args.seed + 1),
+            Dense(data["vocab"], activation="softmax", seed=args.seed + 2),
+        ]
+    )
+    model.compile(
+        optimizer=Adam(learning_rate=args.learning_rate, clipnorm=args.clipnorm),
+        loss="sparse_categorical_crossentropy",
+    )
     return model
 
 
 def _keras_style_chunk(model, batch_size):
     """Train a fastrnn or Keras model on one slice: a single ``fit`` epoch over it."""
+
     def train_chunk(x, y):
         h = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         return float(h.history["loss"][-1])
+
     return train_chunk
 
 
 def run_fastrnn(data, args):
     model = build_fastrnn(data, args)
     res = train_for_budget(
-        "fastrnn", data, args, _keras_style_chunk(model, args.batch_size),
-        lambda x, y: cross_entropy(model.predict(x, batch_size=256, verbose=0), y))
+        "fastrnn",
+        data,
+        args,
+        _keras_style_chunk(model, args.batch_size),
+        lambda x, y: cross_entropy(model.predict(x, batch_size=256, verbose=0), y),
+    )
     model.summary()
     return model, res
 
@@ -218,24 +282,33 @@ def sample(model, data, args, n=None, temperature=None, prime=None):
 
 # ---------------------------------------------------------------------- Keras 3
 
+
 def run_keras(data, args):
     keras = import_keras()
     seed_peer("keras", args.seed)
-    model = keras.Sequential([
-        keras.Input(shape=(None,)),
-        keras.layers.Embedding(data["vocab"], args.embed_dim),
-        keras.layers.LSTM(args.units, return_sequences=True),
-        keras.layers.Dense(data["vocab"], activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate,
-                                                  clipnorm=args.clipnorm),
-                  loss="sparse_categorical_crossentropy")
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,)),
+            keras.layers.Embedding(data["vocab"], args.embed_dim),
+            keras.layers.LSTM(args.units, return_sequences=True),
+            keras.layers.Dense(data["vocab"], activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate, clipnorm=args.clipnorm),
+        loss="sparse_categorical_crossentropy",
+    )
     return train_for_budget(
-        "keras", data, args, _keras_style_chunk(model, args.batch_size),
-        lambda x, y: cross_entropy(model.predict(x, batch_size=256, verbose=0), y))
+        "keras",
+        data,
+        args,
+        _keras_style_chunk(model, args.batch_size),
+        lambda x, y: cross_entropy(model.predict(x, batch_size=256, verbose=0), y),
+    )
 
 
 # ---------------------------------------------------------------------- PyTorch
+
 
 def run_torch(data, args):
     import torch
@@ -263,8 +336,10 @@ def run_torch(data, args):
         total = 0.0
         for s in range(0, len(x), args.batch_size):
             opt.zero_grad()
-            logits = model(x[s:s + args.batch_size])
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y[s:s + args.batch_size].reshape(-1))
+            logits = model(x[s : s + args.batch_size])
+            loss = loss_fn(
+                logits.reshape(-1, logits.shape[-1]), y[s : s + args.batch_size].reshape(-1)
+            )
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), args.clipnorm)
             opt.step()
@@ -274,14 +349,17 @@ def run_torch(data, args):
     def val_loss(x, y):
         model.eval()
         with torch.no_grad():
-            probs = [torch.softmax(model(torch.from_numpy(x[s:s + 256].astype("int64"))), -1).numpy()
-                     for s in range(0, len(x), 256)]
+            probs = [
+                torch.softmax(model(torch.from_numpy(x[s : s + 256].astype("int64"))), -1).numpy()
+                for s in range(0, len(x), 256)
+            ]
         return cross_entropy(np.concatenate(probs), y)
 
     return train_for_budget("torch", data, args, train_chunk, val_loss)
 
 
 # ---------------------------------------------------------------------- main
+
 
 def main(argv=None):
     args = parse_args(argv)
@@ -302,14 +380,29 @@ def main(argv=None):
         results[peer] = p_res
         rows.append(_row(peer, p_res))
     print()
-    print_table(["framework", "ms/batch", "s/epoch (extrapolated)", "batches in budget",
-                 "val nats/char", "note"], rows)
+    print_table(
+        [
+            "framework",
+            "ms/batch",
+            "s/epoch (extrapolated)",
+            "batches in budget",
+            "val nats/char",
+            "note",
+        ],
+        rows,
+    )
     return results
 
 
 def _row(name, r):
-    return [name, 1000 * r["s_per_batch"], r["s_per_epoch"], r["batches"], r["val_loss"],
-            f"{r['epochs']:.2f} epochs in {r['seconds']:.0f} s"]
+    return [
+        name,
+        1000 * r["s_per_batch"],
+        r["s_per_epoch"],
+        r["batches"],
+        r["val_loss"],
+        f"{r['epochs']:.2f} epochs in {r['seconds']:.0f} s",
+    ]
 
 
 if __name__ == "__main__":

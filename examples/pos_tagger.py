@@ -13,6 +13,7 @@ words it has not seen (a preprocessing choice; the model is unchanged).
     python examples/pos_tagger.py --data /work/shared/data/ud_english_ewt
     python examples/pos_tagger.py --data ... --compare all   # + Keras, PyTorch
 """
+
 import collections
 import os
 import sys
@@ -20,9 +21,21 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (use_fastrnn_backend, Stopwatch, base_parser, fit_timed,  # noqa: E402
-                     import_keras, load_conllu, normalise_word, run_comparison, seed_peer,
-                     set_seed, torch_batches, torch_keras_init, word_signature)
+from _common import (
+    Stopwatch,
+    base_parser,
+    fit_timed,
+    import_keras,
+    load_conllu,
+    normalise_word,
+    run_comparison,
+    seed_peer,
+    set_seed,
+    torch_batches,
+    torch_keras_init,
+    use_fastrnn_backend,
+    word_signature,
+)
 
 DEFAULT_DATA = "/work/shared/data/ud_english_ewt"
 TRAIN_FILE = "en_ewt-ud-dev.conllu"
@@ -34,17 +47,25 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--embed-dim", type=int, default=64)
     p.add_argument("--units", type=int, default=64, help="LSTM units per direction")
-    p.add_argument("--max-train-len", type=int, default=40,
-                   help="training sentences longer than this are cut into pieces "
-                        "(saves padding; test sentences are never cut)")
-    p.add_argument("--min-count", type=int, default=2,
-                   help="training words rarer than this become a shape signature")
+    p.add_argument(
+        "--max-train-len",
+        type=int,
+        default=40,
+        help="training sentences longer than this are cut into pieces "
+        "(saves padding; test sentences are never cut)",
+    )
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=2,
+        help="training words rarer than this become a shape signature",
+    )
     p.add_argument("--learning-rate", type=float, default=2e-3)
     return p.parse_args(argv)
 
 
 def _chunks(seq, n):
-    return [seq[i:i + n] for i in range(0, len(seq), n)]
+    return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
 def prepare(args):
@@ -65,9 +86,11 @@ def prepare(args):
         return " ".join(toks)
 
     # Cut long training sentences into pieces: less padding, same tokens.
-    train_pieces = [(wc, tc) for words, tags in train
-                    for wc, tc in zip(_chunks(words, args.max_train_len),
-                                      _chunks(tags, args.max_train_len))]
+    train_pieces = [
+        (wc, tc)
+        for words, tags in train
+        for wc, tc in zip(_chunks(words, args.max_train_len), _chunks(tags, args.max_train_len))
+    ]
     train_texts = [words_to_text(w) for w, _ in train_pieces]
     test_texts = [words_to_text(w) for w, _ in test]
 
@@ -75,34 +98,49 @@ def prepare(args):
     tokenizer.fit_on_texts(train_texts)
     vocab = len(tokenizer.word_index) + 1  # + index 0, the padding (masked)
 
-    tag_names = sorted({t for _, tags in train for t in tags} | {t for _, tags in test for t in tags})
+    tag_names = sorted(
+        {t for _, tags in train for t in tags} | {t for _, tags in test for t in tags}
+    )
     tag_index = {t: i for i, t in enumerate(tag_names)}
 
     train_len = max(len(w) for w, _ in train_pieces)
     test_len = max(len(w) for w, _ in test)
-    x_train = pad_sequences(tokenizer.texts_to_sequences(train_texts), maxlen=train_len,
-                            padding="post")
-    x_test = pad_sequences(tokenizer.texts_to_sequences(test_texts), maxlen=test_len,
-                           padding="post")
-    y_train = pad_sequences([[tag_index[t] for t in tags] for _, tags in train_pieces],
-                            maxlen=train_len, padding="post")
-    y_test = pad_sequences([[tag_index[t] for t in tags] for _, tags in test],
-                           maxlen=test_len, padding="post")
+    x_train = pad_sequences(
+        tokenizer.texts_to_sequences(train_texts), maxlen=train_len, padding="post"
+    )
+    x_test = pad_sequences(
+        tokenizer.texts_to_sequences(test_texts), maxlen=test_len, padding="post"
+    )
+    y_train = pad_sequences(
+        [[tag_index[t] for t in tags] for _, tags in train_pieces], maxlen=train_len, padding="post"
+    )
+    y_test = pad_sequences(
+        [[tag_index[t] for t in tags] for _, tags in test], maxlen=test_len, padding="post"
+    )
     x_train, x_test = np.asarray(x_train), np.asarray(x_test)
     for x, pieces in ((x_train, [w for w, _ in train_pieces]), (x_test, [w for w, _ in test])):
         lengths = np.array([len(w) for w in pieces])
         if not np.array_equal((x > 0).sum(axis=1), lengths):
             raise RuntimeError("tokenization changed the number of tokens in a sentence")
     n_test_tokens = int((x_test > 0).sum())
-    test_unknown = sum(1 for _, (words, _) in enumerate(test) for w in words
-                       if normalise_word(w) not in known)
-    print(f"UD EWT: train {len(train)} sentences ({len(train_pieces)} pieces of <= "
-          f"{args.max_train_len}), test {len(test)} sentences / {n_test_tokens} tokens "
-          f"({100 * test_unknown / n_test_tokens:.1f} % not in the training vocabulary), "
-          f"vocabulary {vocab}, {len(tag_names)} tags")
-    return dict(x_train=x_train, y_train=np.asarray(y_train), x_test=x_test,
-                y_test=np.asarray(y_test), vocab=vocab, n_tags=len(tag_names),
-                tag_names=tag_names)
+    test_unknown = sum(
+        1 for _, (words, _) in enumerate(test) for w in words if normalise_word(w) not in known
+    )
+    print(
+        f"UD EWT: train {len(train)} sentences ({len(train_pieces)} pieces of <= "
+        f"{args.max_train_len}), test {len(test)} sentences / {n_test_tokens} tokens "
+        f"({100 * test_unknown / n_test_tokens:.1f} % not in the training vocabulary), "
+        f"vocabulary {vocab}, {len(tag_names)} tags"
+    )
+    return dict(
+        x_train=x_train,
+        y_train=np.asarray(y_train),
+        x_test=x_test,
+        y_test=np.asarray(y_test),
+        vocab=vocab,
+        n_tags=len(tag_names),
+        tag_names=tag_names,
+    )
 
 
 def token_accuracy(prob, x, y):
@@ -114,50 +152,79 @@ def token_accuracy(prob, x, y):
 
 # ---------------------------------------------------------------------- fastrnn
 
+
 def run_fastrnn(data, args):
     from fastrnn.layers import LSTM, Bidirectional, Dense, Embedding
     from fastrnn.models import Sequential
     from fastrnn.optimizers import Adam
 
     set_seed(args.seed)
-    model = Sequential([
-        # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
-        Embedding(data["vocab"], args.embed_dim, mask_zero=True, seed=args.seed),
-        Bidirectional(LSTM(args.units, return_sequences=True, seed=args.seed + 1)),
-        Dense(data["n_tags"], activation="softmax", seed=args.seed + 2),
-    ])
-    model.compile(optimizer=Adam(learning_rate=args.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
-                         batch_size=args.batch_size, verbose=args.verbose, label="fastrnn",
-                         seed=args.seed)
+    model = Sequential(
+        [
+            # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
+            Embedding(data["vocab"], args.embed_dim, mask_zero=True, seed=args.seed),
+            Bidirectional(LSTM(args.units, return_sequences=True, seed=args.seed + 1)),
+            Dense(data["n_tags"], activation="softmax", seed=args.seed + 2),
+        ]
+    )
+    model.compile(
+        optimizer=Adam(learning_rate=args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    times, _ = fit_timed(
+        model,
+        data["x_train"],
+        data["y_train"],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        label="fastrnn",
+        seed=args.seed,
+    )
     model.summary()
-    print("fastrnn evaluate [loss, accuracy] (masked):",
-          model.evaluate(data["x_test"], data["y_test"], batch_size=args.batch_size, verbose=0))
+    print(
+        "fastrnn evaluate [loss, accuracy] (masked):",
+        model.evaluate(data["x_test"], data["y_test"], batch_size=args.batch_size, verbose=0),
+    )
     prob = model.predict(data["x_test"], batch_size=128, verbose=0)
     return times, token_accuracy(prob, data["x_test"], data["y_test"])
 
 
 # ---------------------------------------------------------------------- Keras 3
 
+
 def run_keras(data, args):
     keras = import_keras()
     seed_peer("keras", args.seed)
-    model = keras.Sequential([
-        keras.Input(shape=(None,)),
-        keras.layers.Embedding(data["vocab"], args.embed_dim, mask_zero=True),
-        keras.layers.Bidirectional(keras.layers.LSTM(args.units, return_sequences=True)),
-        keras.layers.Dense(data["n_tags"], activation="softmax"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
-                         batch_size=args.batch_size, verbose=args.verbose, label="keras")
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(None,)),
+            keras.layers.Embedding(data["vocab"], args.embed_dim, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(args.units, return_sequences=True)),
+            keras.layers.Dense(data["n_tags"], activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    times, _ = fit_timed(
+        model,
+        data["x_train"],
+        data["y_train"],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        label="keras",
+    )
     prob = model.predict(data["x_test"], batch_size=128, verbose=0)
     return times, token_accuracy(prob, data["x_test"], data["y_test"])
 
 
 # ---------------------------------------------------------------------- PyTorch
+
 
 def run_torch(data, args):
     import torch
@@ -175,10 +242,12 @@ def run_torch(data, args):
 
         def forward(self, x):
             lengths = (x > 0).sum(dim=1).clamp(min=1)
-            packed = pack_padded_sequence(self.emb(x), lengths.cpu(), batch_first=True,
-                                          enforce_sorted=False)
-            h, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True,
-                                       total_length=x.shape[1])
+            packed = pack_padded_sequence(
+                self.emb(x), lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            h, _ = pad_packed_sequence(
+                self.rnn(packed)[0], batch_first=True, total_length=x.shape[1]
+            )
             return self.out(h)  # logits (batch, T, n_tags)
 
     model = torch_keras_init(Tagger())
@@ -202,8 +271,10 @@ def run_torch(data, args):
                 total += loss.item() * len(idx)
                 n += len(idx)
         times.append(t.seconds)
-        print(f"[torch] epoch {epoch + 1}/{args.epochs}: {t.seconds:.1f} s  loss={total / n:.4f}",
-              flush=True)
+        print(
+            f"[torch] epoch {epoch + 1}/{args.epochs}: {t.seconds:.1f} s  loss={total / n:.4f}",
+            flush=True,
+        )
     model.eval()
     with torch.no_grad():
         prob = torch.softmax(model(torch.from_numpy(data["x_test"].astype("int64"))), -1).numpy()
@@ -212,12 +283,17 @@ def run_torch(data, args):
 
 # ---------------------------------------------------------------------- main
 
+
 def main(argv=None):
     args = parse_args(argv)
     use_fastrnn_backend(args.backend)
     data = prepare(args)
-    return run_comparison(args, data, {"fastrnn": run_fastrnn, "keras": run_keras,
-                                       "torch": run_torch}, "test token accuracy")
+    return run_comparison(
+        args,
+        data,
+        {"fastrnn": run_fastrnn, "keras": run_keras, "torch": run_torch},
+        "test token accuracy",
+    )
 
 
 if __name__ == "__main__":

@@ -7,15 +7,27 @@ split 80/20 with a fixed seed.
     python examples/spam_classifier.py --data /work/shared/data/sms_spam.tsv
     python examples/spam_classifier.py --data ... --compare all   # + Keras, PyTorch
 """
+
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import (use_fastrnn_backend, Stopwatch, base_parser, fit_timed,  # noqa: E402
-                     import_keras, load_sms, run_comparison, seed_peer, set_seed,
-                     split_indices, torch_batches, torch_keras_init)
+from _common import (
+    Stopwatch,
+    base_parser,
+    fit_timed,
+    import_keras,
+    load_sms,
+    run_comparison,
+    seed_peer,
+    set_seed,
+    split_indices,
+    torch_batches,
+    torch_keras_init,
+    use_fastrnn_backend,
+)
 
 DEFAULT_DATA = "/work/shared/data/sms_spam.tsv"
 
@@ -28,8 +40,12 @@ def parse_args(argv=None):
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--units", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--clipnorm", type=float, default=1.0,
-                   help="gradient norm clipping (SimpleRNN gradients can explode; 0 = off)")
+    p.add_argument(
+        "--clipnorm",
+        type=float,
+        default=1.0,
+        help="gradient norm clipping (SimpleRNN gradients can explode; 0 = off)",
+    )
     return p.parse_args(argv)
 
 
@@ -48,11 +64,18 @@ def prepare(args):
     x_train = pad_sequences(tokenizer.texts_to_sequences(train_texts), maxlen=args.maxlen)
     x_test = pad_sequences(tokenizer.texts_to_sequences(test_texts), maxlen=args.maxlen)
     y_train, y_test = labels[train_idx], labels[test_idx]
-    print(f"SMS spam: {len(texts)} messages ({int(labels.sum())} spam), "
-          f"train {len(x_train)} / test {len(x_test)}, vocabulary {vocab}, maxlen {args.maxlen}")
+    print(
+        f"SMS spam: {len(texts)} messages ({int(labels.sum())} spam), "
+        f"train {len(x_train)} / test {len(x_test)}, vocabulary {vocab}, maxlen {args.maxlen}"
+    )
     print(f"majority-class (ham) test accuracy: {1 - y_test.mean():.4f}")
-    return dict(x_train=np.asarray(x_train), y_train=y_train.astype("float32"),
-                x_test=np.asarray(x_test), y_test=y_test, vocab=vocab)
+    return dict(
+        x_train=np.asarray(x_train),
+        y_train=y_train.astype("float32"),
+        x_test=np.asarray(x_test),
+        y_test=y_test,
+        vocab=vocab,
+    )
 
 
 def accuracy(prob, y):
@@ -61,53 +84,83 @@ def accuracy(prob, y):
 
 # ---------------------------------------------------------------------- fastrnn
 
+
 def run_fastrnn(data, args):
     from fastrnn.layers import Dense, Embedding, SimpleRNN
     from fastrnn.models import Sequential
     from fastrnn.optimizers import Adam
 
     set_seed(args.seed)
-    model = Sequential([
-        # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
-        Embedding(data["vocab"], args.embed_dim, seed=args.seed),
-        SimpleRNN(args.units, seed=args.seed + 1),
-        Dense(1, activation="sigmoid", seed=args.seed + 2),
-    ])
+    model = Sequential(
+        [
+            # seed= per layer: fastrnn has no global seed (np.random.seed does not reach it)
+            Embedding(data["vocab"], args.embed_dim, seed=args.seed),
+            SimpleRNN(args.units, seed=args.seed + 1),
+            Dense(1, activation="sigmoid", seed=args.seed + 2),
+        ]
+    )
     clip = {"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}
-    model.compile(optimizer=Adam(learning_rate=args.learning_rate, **clip),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
-                         batch_size=args.batch_size, verbose=args.verbose, label="fastrnn",
-                         seed=args.seed)
+    model.compile(
+        optimizer=Adam(learning_rate=args.learning_rate, **clip),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    times, _ = fit_timed(
+        model,
+        data["x_train"],
+        data["y_train"],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        label="fastrnn",
+        seed=args.seed,
+    )
     model.summary()
-    print("fastrnn evaluate [loss, accuracy]:",
-          model.evaluate(data["x_test"], data["y_test"].astype("float32"),
-                         batch_size=args.batch_size, verbose=0))
+    print(
+        "fastrnn evaluate [loss, accuracy]:",
+        model.evaluate(
+            data["x_test"], data["y_test"].astype("float32"), batch_size=args.batch_size, verbose=0
+        ),
+    )
     acc = accuracy(model.predict(data["x_test"], batch_size=256, verbose=0), data["y_test"])
     return times, acc
 
 
 # ---------------------------------------------------------------------- Keras 3
 
+
 def run_keras(data, args):
     keras = import_keras()
     seed_peer("keras", args.seed)
-    model = keras.Sequential([
-        keras.Input(shape=(data["x_train"].shape[1],)),
-        keras.layers.Embedding(data["vocab"], args.embed_dim),
-        keras.layers.SimpleRNN(args.units),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(data["x_train"].shape[1],)),
+            keras.layers.Embedding(data["vocab"], args.embed_dim),
+            keras.layers.SimpleRNN(args.units),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     clip = {"clipnorm": args.clipnorm} if args.clipnorm > 0 else {}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate, **clip),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    times, _ = fit_timed(model, data["x_train"], data["y_train"], epochs=args.epochs,
-                         batch_size=args.batch_size, verbose=args.verbose, label="keras")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=args.learning_rate, **clip),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    times, _ = fit_timed(
+        model,
+        data["x_train"],
+        data["y_train"],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        label="keras",
+    )
     acc = accuracy(model.predict(data["x_test"], batch_size=256, verbose=0), data["y_test"])
     return times, acc
 
 
 # ---------------------------------------------------------------------- PyTorch
+
 
 def run_torch(data, args):
     import torch
@@ -148,8 +201,10 @@ def run_torch(data, args):
                 total += loss.item() * len(idx)
                 n += len(idx)
         times.append(t.seconds)
-        print(f"[torch] epoch {epoch + 1}/{args.epochs}: {t.seconds:.1f} s  loss={total / n:.4f}",
-              flush=True)
+        print(
+            f"[torch] epoch {epoch + 1}/{args.epochs}: {t.seconds:.1f} s  loss={total / n:.4f}",
+            flush=True,
+        )
     model.eval()
     with torch.no_grad():
         prob = torch.sigmoid(model(torch.from_numpy(data["x_test"].astype("int64")))).numpy()
@@ -158,12 +213,17 @@ def run_torch(data, args):
 
 # ---------------------------------------------------------------------- main
 
+
 def main(argv=None):
     args = parse_args(argv)
     use_fastrnn_backend(args.backend)
     data = prepare(args)
-    return run_comparison(args, data, {"fastrnn": run_fastrnn, "keras": run_keras,
-                                       "torch": run_torch}, "test accuracy")
+    return run_comparison(
+        args,
+        data,
+        {"fastrnn": run_fastrnn, "keras": run_keras, "torch": run_torch},
+        "test accuracy",
+    )
 
 
 if __name__ == "__main__":

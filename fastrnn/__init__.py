@@ -1,7 +1,7 @@
 """fastrnn: Keras-compatible recurrent layers for the CPU, fast.
 
-    from fastrnn.models import Sequential
-    from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
+from fastrnn.models import Sequential
+from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
 """
 
 import importlib
@@ -16,13 +16,13 @@ __version__ = "0.1.0"
 # after this import (SciPy's, normally) and never overrides the user's value.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from .backends import (  # noqa: E402
+from .backends import (
     available_backends,
     get_backend,
     set_backend,
     use_backend,
 )
-from .config import get_num_threads, set_num_threads, use_num_threads  # noqa: E402
+from .config import get_num_threads, set_num_threads, use_num_threads
 
 __all__ = [
     "__version__",

@@ -8,15 +8,14 @@ run in parallel. This module holds what the backends share: one small,
 persistent thread pool (threads are started once, not per call) and the
 driver that runs a fixed set of slices on it.
 
-Users: ``fastrnn/numba_kernels/_threads.py`` (one slice per Numba thread)
-and the Cython extension ``kernels/_cython_kernels.pyx`` (a slicing fixed
-by the shapes, run on up to ``get_num_threads()`` threads).
+Users: the Numba driver (``fastrnn/numba_kernels/_dispatch.py``) and the
+Cython one (``kernels/_runtime.pxi``), each running as many slices as the
+slicing rule of :mod:`fastrnn.config` gives, one per thread.
 """
+
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-
-from .config import available_cpus  # noqa: F401  (the Cython extension's import)
 
 _pool = None
 _pool_size = 0
@@ -30,8 +29,7 @@ def get_pool(workers):
         if _pool is None or _pool_size < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers,
-                                       thread_name_prefix="fastrnn-slices")
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastrnn-slices")
             _pool_size = workers
         return _pool
 
@@ -67,7 +65,7 @@ def run_fixed_slices(n, batch, fn, threads):
         for b0, b1 in bounds:
             fn(b0, b1)
         return
-    groups = [bounds[g * n // threads:(g + 1) * n // threads] for g in range(threads)]
+    groups = [bounds[g * n // threads : (g + 1) * n // threads] for g in range(threads)]
 
     def run(group):
         for b0, b1 in group:

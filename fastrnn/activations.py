@@ -17,6 +17,7 @@ sigmoid   1 / (1 + exp(-a))   y * (1 - y)
 relu      max(a, 0)           1 if y > 0 else 0
 ========  ==================  =========================
 """
+
 import numpy as np
 
 LINEAR = 0
@@ -83,8 +84,7 @@ def canonical_name(activation, argument="activation", allowed=ACTIVATION_NAMES):
         )
     if activation not in allowed:
         raise ValueError(
-            f"Unknown value for `{argument}`: expected one of {list(allowed)}, "
-            f"got {activation!r}"
+            f"Unknown value for `{argument}`: expected one of {list(allowed)}, got {activation!r}"
         )
     return activation
 

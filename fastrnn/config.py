@@ -96,9 +96,7 @@ def _threads_from_environment() -> int:
     try:
         threads = int(value)
     except ValueError:
-        raise ValueError(
-            f"FASTRNN_NUM_THREADS must be a positive integer; got {value!r}"
-        ) from None
+        raise ValueError(f"FASTRNN_NUM_THREADS must be a positive integer; got {value!r}") from None
     if threads < 1:
         raise ValueError(f"FASTRNN_NUM_THREADS must be a positive integer; got {value!r}")
     return threads
@@ -200,9 +198,7 @@ def loop_blas_threads() -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(
-            f"FASTRNN_LOOP_BLAS_THREADS must be an integer; got {value!r}"
-        ) from None
+        raise ValueError(f"FASTRNN_LOOP_BLAS_THREADS must be an integer; got {value!r}") from None
 
 
 def _reset() -> None:

@@ -5,10 +5,20 @@ a ``seed`` draws from its own generator, so it gives the same values every
 time; one without a seed draws from ``rng`` (the layer's generator, seeded
 by the layer's ``seed=``) or from fresh entropy.
 """
+
 import numpy as np
 
-__all__ = ["Initializer", "Constant", "Zeros", "Ones", "GlorotUniform", "Orthogonal",
-           "RandomUniform", "RandomNormal", "get"]
+__all__ = [
+    "Initializer",
+    "Constant",
+    "Zeros",
+    "Ones",
+    "GlorotUniform",
+    "Orthogonal",
+    "RandomUniform",
+    "RandomNormal",
+    "get",
+]
 
 
 class Initializer:
@@ -127,12 +137,20 @@ class RandomNormal(Initializer):
 
 
 _BY_NAME = {
-    "constant": Constant, "zeros": Zeros, "ones": Ones, "glorot_uniform": GlorotUniform,
-    "orthogonal": Orthogonal, "random_uniform": RandomUniform, "uniform": RandomUniform,
-    "random_normal": RandomNormal, "normal": RandomNormal,
+    "constant": Constant,
+    "zeros": Zeros,
+    "ones": Ones,
+    "glorot_uniform": GlorotUniform,
+    "orthogonal": Orthogonal,
+    "random_uniform": RandomUniform,
+    "uniform": RandomUniform,
+    "random_normal": RandomNormal,
+    "normal": RandomNormal,
 }
-_CLASSES = {cls.__name__: cls for cls in (Constant, Zeros, Ones, GlorotUniform, Orthogonal,
-                                           RandomUniform, RandomNormal)}
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (Constant, Zeros, Ones, GlorotUniform, Orthogonal, RandomUniform, RandomNormal)
+}
 
 
 def get(identifier, argument="initializer"):
@@ -144,10 +162,13 @@ def get(identifier, argument="initializer"):
     if isinstance(identifier, str):
         if identifier in _BY_NAME:
             return _BY_NAME[identifier]()
-        raise ValueError(f"Unknown value for `{argument}`: expected one of "
-                         f"{sorted(_BY_NAME)} or an Initializer, got {identifier!r}")
-    raise TypeError(f"`{argument}` must be an Initializer or one of {sorted(_BY_NAME)}; "
-                    f"got {identifier!r}")
+        raise ValueError(
+            f"Unknown value for `{argument}`: expected one of "
+            f"{sorted(_BY_NAME)} or an Initializer, got {identifier!r}"
+        )
+    raise TypeError(
+        f"`{argument}` must be an Initializer or one of {sorted(_BY_NAME)}; got {identifier!r}"
+    )
 
 
 def serialize(initializer):

@@ -16,6 +16,7 @@ GRU         r, z, n               reorder to z, r, h; the two biases become the
 torch and keras are optional: they are imported only inside these
 functions, which say clearly when they are missing.
 """
+
 import numpy as np
 
 __all__ = ["from_torch", "to_torch", "from_keras"]
@@ -23,12 +24,15 @@ __all__ = ["from_torch", "to_torch", "from_keras"]
 
 def _require(module_name, purpose):
     import importlib
+
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
-        raise ImportError(f"{purpose} needs {module_name!r}, which is not installed "
-                          f"({exc}). Install it, e.g. `pip install torch==2.13.0` or "
-                          f"`pip install tensorflow-cpu`.") from None
+        raise ImportError(
+            f"{purpose} needs {module_name!r}, which is not installed "
+            f"({exc}). Install it, e.g. `pip install torch==2.13.0` or "
+            f"`pip install tensorflow-cpu`."
+        ) from None
 
 
 def _gru_torch_to_keras(blocks):
@@ -60,13 +64,11 @@ def from_torch(module, dtype="float32"):
     kinds = {torch.nn.LSTM: "LSTM", torch.nn.GRU: "GRU", torch.nn.RNN: "RNN"}
     kind = kinds.get(type(module))
     if kind is None:
-        raise TypeError(f"`module` must be torch.nn.RNN, LSTM or GRU; got "
-                        f"{type(module).__name__}")
+        raise TypeError(f"`module` must be torch.nn.RNN, LSTM or GRU; got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
         raise ValueError("LSTM with proj_size > 0 has no Keras/fastrnn equivalent")
     units = module.hidden_size
-    params = {k: v.detach().cpu().numpy().astype(np.float64)
-              for k, v in module.named_parameters()}
+    params = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in module.named_parameters()}
 
     def make_layer(layer_index, suffix):
         w_ih = params[f"weight_ih_l{layer_index}{suffix}"]
@@ -106,10 +108,13 @@ def from_torch(module, dtype="float32"):
 def _recurrent_layers(layer_or_model):
     from .layers import Bidirectional, RNNBase
     from .models import Sequential
+
     items = layer_or_model.layers if isinstance(layer_or_model, Sequential) else [layer_or_model]
     if not items or not all(isinstance(i, (RNNBase, Bidirectional)) for i in items):
-        raise TypeError("to_torch converts a SimpleRNN, LSTM, GRU or Bidirectional layer, or "
-                        "a Sequential made only of such layers")
+        raise TypeError(
+            "to_torch converts a SimpleRNN, LSTM, GRU or Bidirectional layer, or "
+            "a Sequential made only of such layers"
+        )
     return items
 
 
@@ -133,23 +138,34 @@ def to_torch(layer_or_model):
         if isinstance(item, Bidirectional) != bidirectional:
             raise ValueError("to_torch: mix of Bidirectional and plain layers")
         if isinstance(item, Bidirectional) and item.merge_mode != "concat":
-            raise ValueError("to_torch: PyTorch concatenates directions; merge_mode must be "
-                             f"'concat', got {item.merge_mode!r}")
+            raise ValueError(
+                "to_torch: PyTorch concatenates directions; merge_mode must be "
+                f"'concat', got {item.merge_mode!r}"
+            )
         subs = [item.forward_layer, item.backward_layer] if bidirectional else [item]
         for sub in subs:
             if type(sub) is not cls or sub.units != units or not sub.built:
-                raise ValueError("to_torch: every layer must be a built layer of one type "
-                                 "and one `units`")
+                raise ValueError(
+                    "to_torch: every layer must be a built layer of one type and one `units`"
+                )
             if isinstance(sub, GRU) and not sub.reset_after:
                 raise ValueError("to_torch: PyTorch's GRU is Keras's reset_after=True")
             if isinstance(sub, (LSTM, GRU)) and (sub.activation, sub.recurrent_activation) != (
-                    "tanh", "sigmoid"):
+                "tanh",
+                "sigmoid",
+            ):
                 raise ValueError("to_torch: PyTorch's LSTM/GRU use tanh and sigmoid")
             if isinstance(sub, SimpleRNN) and sub.activation not in ("tanh", "relu"):
                 raise ValueError("to_torch: PyTorch's RNN supports tanh or relu activations")
     use_bias = first.use_bias
-    kwargs = dict(input_size=first.input_dim, hidden_size=units, num_layers=len(items),
-                  bias=use_bias, batch_first=True, bidirectional=bidirectional)
+    kwargs = dict(
+        input_size=first.input_dim,
+        hidden_size=units,
+        num_layers=len(items),
+        bias=use_bias,
+        batch_first=True,
+        bidirectional=bidirectional,
+    )
     if cls is LSTM:
         module = torch.nn.LSTM(**kwargs)
     elif cls is GRU:
@@ -161,15 +177,21 @@ def to_torch(layer_or_model):
     params = dict(module.named_parameters())
 
     def put(name, value):
-        params[name].data.copy_(torch.as_tensor(np.ascontiguousarray(value),
-                                                dtype=params[name].dtype))
+        params[name].data.copy_(
+            torch.as_tensor(np.ascontiguousarray(value), dtype=params[name].dtype)
+        )
 
     for k, item in enumerate(items):
-        subs = [(item.forward_layer, ""), (item.backward_layer, "_reverse")] if bidirectional \
+        subs = (
+            [(item.forward_layer, ""), (item.backward_layer, "_reverse")]
+            if bidirectional
             else [(item, "")]
+        )
         for sub, suffix in subs:
-            kernel, recurrent = sub.kernel.astype(np.float64), sub.recurrent_kernel.astype(
-                np.float64)
+            kernel, recurrent = (
+                sub.kernel.astype(np.float64),
+                sub.recurrent_kernel.astype(np.float64),
+            )
             if cls is GRU:
                 put(f"weight_ih_l{k}{suffix}", _gru_keras_to_torch(kernel.T))
                 put(f"weight_hh_l{k}{suffix}", _gru_keras_to_torch(recurrent.T))
@@ -186,12 +208,37 @@ def to_torch(layer_or_model):
 
 
 _KERAS_ARGS = {
-    "SimpleRNN": ("units", "activation", "use_bias", "return_sequences", "return_state",
-                  "go_backwards", "stateful"),
-    "LSTM": ("units", "activation", "recurrent_activation", "use_bias", "unit_forget_bias",
-             "return_sequences", "return_state", "go_backwards", "stateful"),
-    "GRU": ("units", "activation", "recurrent_activation", "use_bias", "reset_after",
-            "return_sequences", "return_state", "go_backwards", "stateful"),
+    "SimpleRNN": (
+        "units",
+        "activation",
+        "use_bias",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+    ),
+    "LSTM": (
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "unit_forget_bias",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+    ),
+    "GRU": (
+        "units",
+        "activation",
+        "recurrent_activation",
+        "use_bias",
+        "reset_after",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+    ),
     "Dense": ("units", "activation", "use_bias"),
     "Embedding": ("input_dim", "output_dim", "mask_zero"),
     "Dropout": ("rate",),
@@ -215,16 +262,24 @@ def from_keras(keras_model_or_layer, dtype="float32"):
         if name == "Bidirectional":
             forward = convert(layer.forward_layer)
             backward = convert(layer.backward_layer)
-            wrapper = fl.Bidirectional(forward, merge_mode=layer.merge_mode,
-                                       backward_layer=backward)
+            wrapper = fl.Bidirectional(
+                forward, merge_mode=layer.merge_mode, backward_layer=backward
+            )
             if layer.built:
-                wrapper.build(tuple(layer.forward_layer.input_shape if hasattr(
-                    layer.forward_layer, "input_shape") else (None, None, forward.input_dim)))
+                wrapper.build(
+                    tuple(
+                        layer.forward_layer.input_shape
+                        if hasattr(layer.forward_layer, "input_shape")
+                        else (None, None, forward.input_dim)
+                    )
+                )
                 wrapper.set_weights([np.asarray(w) for w in layer.get_weights()])
             return wrapper
         if name not in _KERAS_ARGS:
-            raise TypeError(f"from_keras: no fastrnn equivalent for Keras layer {name!r}; "
-                            f"supported: {sorted(_KERAS_ARGS) + ['Bidirectional']}")
+            raise TypeError(
+                f"from_keras: no fastrnn equivalent for Keras layer {name!r}; "
+                f"supported: {sorted(_KERAS_ARGS) + ['Bidirectional']}"
+            )
         config = layer.get_config()
         kwargs = {k: config[k] for k in _KERAS_ARGS[name] if k in config}
         for key in ("activation", "recurrent_activation"):
@@ -243,6 +298,11 @@ def from_keras(keras_model_or_layer, dtype="float32"):
         return new
 
     if isinstance(keras_model_or_layer, keras.Sequential):
-        return Sequential([convert(layer) for layer in keras_model_or_layer.layers
-                           if type(layer).__name__ != "InputLayer"])
+        return Sequential(
+            [
+                convert(layer)
+                for layer in keras_model_or_layer.layers
+                if type(layer).__name__ != "InputLayer"
+            ]
+        )
     return convert(keras_model_or_layer)

@@ -21,6 +21,7 @@ The gradient is taken with the clipped values in place of the raw ones
 gets a finite, non-zero gradient pointing the right way instead of a dead
 zero; inside the clip range it is the exact derivative.
 """
+
 import numpy as np
 
 EPSILON = 1e-7
@@ -90,7 +91,9 @@ class Loss:
     def value_and_grad(self, y_true, y_pred, mask=None, need_grad=True):
         y_pred = _as_float_array(y_pred, "y_pred")
         if y_pred.ndim == 0:
-            raise ValueError(f"y_pred must have a batch axis, got a scalar (shape {_shape(y_pred)})")
+            raise ValueError(
+                f"y_pred must have a batch axis, got a scalar (shape {_shape(y_pred)})"
+            )
         squeeze = y_pred.ndim == 1
         yp = y_pred.reshape(-1, 1) if squeeze else y_pred
         y_true = _as_float_array(y_true, "y (labels)")
@@ -121,9 +124,11 @@ class Loss:
 
         With ``check_values`` (sparse loss) also check every label is a valid class index.
         """
-        self._check_labels(_as_float_array(y_true, "y (labels)"),
-                           np.broadcast_to(np.float64(0), tuple(y_pred_shape)),
-                           check_values=check_values and self._checks_values)
+        self._check_labels(
+            _as_float_array(y_true, "y (labels)"),
+            np.broadcast_to(np.float64(0), tuple(y_pred_shape)),
+            check_values=check_values and self._checks_values,
+        )
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}
@@ -208,8 +213,10 @@ class CategoricalCrossentropy(Loss):
             return y_true.astype(np.float64) if check_values else None
         hint = ""
         if ts == ps[:-1] or (ts == ps[:-1] + (1,)):
-            hint = (" (these look like integer class labels: use "
-                    "loss='sparse_categorical_crossentropy', or one-hot encode them)")
+            hint = (
+                " (these look like integer class labels: use "
+                "loss='sparse_categorical_crossentropy', or one-hot encode them)"
+            )
         raise ValueError(
             f"y (labels) has shape {ts}, which does not fit the model output shape {ps} for loss "
             f"'{self.name}': expected one-hot labels of shape {ps}{hint}"
@@ -276,7 +283,6 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return loss, d
 
 
-
 def _check_class_indices(labels, classes, name):
     if not labels.size:
         return
@@ -308,8 +314,12 @@ _ALIASES = {
 }
 
 #: The canonical loss names accepted by ``compile(loss=...)``.
-LOSS_NAMES = ("mse", "binary_crossentropy", "categorical_crossentropy",
-              "sparse_categorical_crossentropy")
+LOSS_NAMES = (
+    "mse",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
 
 
 def get(identifier):
@@ -343,5 +353,7 @@ def deserialize(config):
         raise ValueError(f"loss config must be a dict with a 'name', got {config!r}")
     cls = _ALIASES.get(str(config["name"]).lower())
     if cls is None:
-        raise ValueError(f"Unknown loss in config: {config['name']!r}. Valid names: {', '.join(LOSS_NAMES)}")
+        raise ValueError(
+            f"Unknown loss in config: {config['name']!r}. Valid names: {', '.join(LOSS_NAMES)}"
+        )
     return cls.from_config(config)

@@ -10,12 +10,21 @@ or a single-unit output, sparse categorical accuracy when the labels are
 integer classes (``sparse_categorical_crossentropy``), categorical accuracy
 (argmax match) otherwise. The history key stays ``"accuracy"``.
 """
+
 import numpy as np
 
 __all__ = [
-    "Metric", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
-    "MeanSquaredError", "MeanAbsoluteError", "get", "METRIC_NAMES",
-    "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+    "Metric",
+    "BinaryAccuracy",
+    "CategoricalAccuracy",
+    "SparseCategoricalAccuracy",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "get",
+    "METRIC_NAMES",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
 ]
 
 
@@ -36,7 +45,9 @@ def _match_same_shape(y_true, y_pred):
     if y_true.shape == y_pred.shape[:-1] and y_pred.shape[-1] == 1:
         y_true = y_true[..., None]
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y (labels) shape {y_true.shape} does not match output shape {y_pred.shape}")
+        raise ValueError(
+            f"y (labels) shape {y_true.shape} does not match output shape {y_pred.shape}"
+        )
     return y_true, y_pred
 
 
@@ -158,8 +169,10 @@ def resolve_accuracy(loss_name, y_true_shape, y_pred_shape):
     y_true_shape = tuple(y_true_shape)
     if loss_name == "binary_crossentropy" or (y_pred_shape and y_pred_shape[-1] == 1):
         return BinaryAccuracy
-    if loss_name == "sparse_categorical_crossentropy" or len(y_true_shape) < len(y_pred_shape) or (
-        y_true_shape and y_true_shape[-1] == 1 and y_pred_shape[-1] != 1
+    if (
+        loss_name == "sparse_categorical_crossentropy"
+        or len(y_true_shape) < len(y_pred_shape)
+        or (y_true_shape and y_true_shape[-1] == 1 and y_pred_shape[-1] != 1)
     ):
         return SparseCategoricalAccuracy
     return CategoricalAccuracy

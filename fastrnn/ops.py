@@ -391,16 +391,12 @@ class ForwardPlan:
         batch, timesteps, _ = self.shape
         x = _contiguous(x, dtype)
         mask = self.mask if mask is None else _contiguous(mask, np.bool_)
-        states = (
-            self.zero_states if states is None else [_contiguous(s, dtype) for s in states]
-        )
+        states = self.zero_states if states is None else [_contiguous(s, dtype) for s in states]
         weights = tuple(_contiguous(w, dtype) for w in weights)
         outputs = np.empty((batch, timesteps, self.units), dtype)
         h_states = np.empty((timesteps + 1, batch, self.units), dtype)
         buffers = [np.empty(shape, dtype) for _, _, shape in self._shapes]
-        self.kernel(
-            x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers
-        )
+        self.kernel(x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers)
         return ForwardRecord(
             self.module, self.spec.name, x, mask, weights, self.options, outputs, h_states, buffers
         )
@@ -485,8 +481,7 @@ def recurrent_backward(
     outputs = record.outputs
     d_outputs = np.zeros_like(outputs) if d_outputs is None else _contiguous(d_outputs, dtype)
     d_last = [
-        np.zeros_like(outputs[:, 0]) if d is None else _contiguous(d, dtype)
-        for d in d_final_states
+        np.zeros_like(outputs[:, 0]) if d is None else _contiguous(d, dtype) for d in d_final_states
     ]
     dx = np.empty_like(x)
     d_initial = [np.empty_like(d) for d in d_last]

@@ -26,11 +26,21 @@ State for saving: ``get_state()`` returns a list of arrays (``iterations``
 first, then every slot); ``set_state(list)`` restores it (call ``build(vars)``
 first). ``get_config()`` / ``from_config()`` round-trip the hyper-parameters.
 """
+
 import math
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get", "serialize", "deserialize", "OPTIMIZER_NAMES"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "RMSprop",
+    "get",
+    "serialize",
+    "deserialize",
+    "OPTIMIZER_NAMES",
+]
 
 
 def _check_positive(name, value, allow_zero=False, allow_none=False):
@@ -58,7 +68,9 @@ class Optimizer:
     name = "optimizer"
     _slot_names = ()
 
-    def __init__(self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(
+        self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None
+    ):
         self.learning_rate = _check_positive("learning_rate", learning_rate, allow_zero=True)
         self.clipnorm = _check_positive("clipnorm", clipnorm, allow_none=True)
         self.clipvalue = _check_positive("clipvalue", clipvalue, allow_none=True)
@@ -66,7 +78,8 @@ class Optimizer:
         if sum(v is not None for v in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
             raise ValueError(
                 "Only one of clipnorm, clipvalue and global_clipnorm can be set, got "
-                f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, global_clipnorm={global_clipnorm!r}"
+                f"clipnorm={clipnorm!r}, clipvalue={clipvalue!r}, "
+                f"global_clipnorm={global_clipnorm!r}"
             )
         if name is not None:
             self.name = str(name)
@@ -98,7 +111,9 @@ class Optimizer:
         """Restore what ``get_state`` returned; the optimizer must be built (``build(vars)``)."""
         state = list(state)
         if not state:
-            raise ValueError("optimizer state must start with the iteration count, got an empty list")
+            raise ValueError(
+                "optimizer state must start with the iteration count, got an empty list"
+            )
         expected = 1 + (len(self._slots) * len(self._slot_names) if self._slots is not None else 0)
         if len(state) == 1:
             self.iterations = int(np.asarray(state[0]))
@@ -115,7 +130,8 @@ class Optimizer:
                 arr = np.asarray(state[k])
                 if arr.shape != slots[s].shape:
                     raise ValueError(
-                        f"optimizer state array {k} has shape {arr.shape}, expected {slots[s].shape}"
+                        f"optimizer state array {k} has shape {arr.shape}, "
+                        f"expected {slots[s].shape}"
                     )
                 d[s] = arr.astype(slots[s].dtype, copy=True)
                 k += 1
@@ -144,7 +160,11 @@ class Optimizer:
             out = []
             for g in grads:
                 norm = math.sqrt(float(np.sum(np.square(g, dtype=np.float64))))
-                out.append((g * g.dtype.type(self.clipnorm)) / g.dtype.type(max(norm, self.clipnorm)) if norm > 0 else g)
+                out.append(
+                    (g * g.dtype.type(self.clipnorm)) / g.dtype.type(max(norm, self.clipnorm))
+                    if norm > 0
+                    else g
+                )
             return out
         if self.clipvalue is not None:
             return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
@@ -171,9 +191,14 @@ class Optimizer:
             )
         for i, (g, v) in enumerate(zip(grads, variables)):
             if not isinstance(v, np.ndarray):
-                raise TypeError(f"variables[{i}] must be a NumPy array (updated in place), got {type(v).__name__}")
+                raise TypeError(
+                    f"variables[{i}] must be a NumPy array (updated in place), "
+                    f"got {type(v).__name__}"
+                )
             if g is not None and np.shape(g) != v.shape:
-                raise ValueError(f"gradient {i} has shape {np.shape(g)}, variable {i} has shape {v.shape}")
+                raise ValueError(
+                    f"gradient {i} has shape {np.shape(g)}, variable {i} has shape {v.shape}"
+                )
         if self._slots is None:
             self.build(variables)
         elif [v.shape for v in variables] != self._shapes:
@@ -198,8 +223,16 @@ class Optimizer:
 class SGD(Optimizer):
     name = "SGD"
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+    ):
         super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
         self.momentum = _check_unit("momentum", momentum)
         if not isinstance(nesterov, (bool, np.bool_)):
@@ -231,8 +264,17 @@ class Adam(Optimizer):
     name = "adam"
     _slot_names = ("momentum", "velocity")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+    ):
         super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
         self.beta_1 = _check_unit("beta_1", beta_1)
         self.beta_2 = _check_unit("beta_2", beta_2)
@@ -258,8 +300,18 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     name = "rmsprop"
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+    ):
         super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
         self.rho = _check_unit("rho", rho)
         self.momentum = _check_unit("momentum", momentum)
@@ -267,8 +319,11 @@ class RMSprop(Optimizer):
         if not isinstance(centered, (bool, np.bool_)):
             raise TypeError(f"centered must be a bool, got {centered!r}")
         self.centered = bool(centered)
-        self._slot_names = ("velocity",) + (("momentum",) if self.momentum > 0 else ()) + (
-            ("average_gradient",) if self.centered else ())
+        self._slot_names = (
+            ("velocity",)
+            + (("momentum",) if self.momentum > 0 else ())
+            + (("average_gradient",) if self.centered else ())
+        )
 
     def get_config(self):
         c = super().get_config()
@@ -319,7 +374,8 @@ def get(identifier):
             )
         return cls()
     raise TypeError(
-        f"optimizer must be a name ({', '.join(OPTIMIZER_NAMES)}) or a fastrnn.optimizers.Optimizer "
+        f"optimizer must be a name ({', '.join(OPTIMIZER_NAMES)}) or a "
+        "fastrnn.optimizers.Optimizer "
         f"instance, got {type(identifier).__name__}: {identifier!r}"
     )
 
@@ -330,9 +386,13 @@ def serialize(optimizer):
 
 def deserialize(config):
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-        raise ValueError(f"optimizer config must be a dict with 'class_name' and 'config', got {config!r}")
+        raise ValueError(
+            f"optimizer config must be a dict with 'class_name' and 'config', got {config!r}"
+        )
     classes = {c.__name__: c for c in _BY_NAME.values()}
     cls = classes.get(config["class_name"])
     if cls is None:
-        raise ValueError(f"Unknown optimizer class {config['class_name']!r}; valid: {', '.join(classes)}")
+        raise ValueError(
+            f"Unknown optimizer class {config['class_name']!r}; valid: {', '.join(classes)}"
+        )
     return cls.from_config(config["config"])

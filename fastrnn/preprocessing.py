@@ -10,6 +10,7 @@ is reserved for padding; with ``oov_token`` the OOV token gets index 1;
 ``truncating`` are ``"pre"`` (default) or ``"post"``; ``maxlen=None`` pads to
 the longest sequence.
 """
+
 from collections import OrderedDict, defaultdict
 
 import numpy as np
@@ -38,9 +39,13 @@ def _check_texts(texts, argument):
     except TypeError:
         raise TypeError(f"{argument} must be a list of texts, got {type(texts).__name__}") from None
     for i, t in enumerate(texts):
-        if not isinstance(t, str) and not (isinstance(t, (list, tuple)) and all(isinstance(w, str) for w in t)):
-            raise TypeError(f"{argument}[{i}] must be a str (or a list of str tokens), got "
-                            f"{type(t).__name__}: {t!r}")
+        if not isinstance(t, str) and not (
+            isinstance(t, (list, tuple)) and all(isinstance(w, str) for w in t)
+        ):
+            raise TypeError(
+                f"{argument}[{i}] must be a str (or a list of str tokens), got "
+                f"{type(t).__name__}: {t!r}"
+            )
     return texts
 
 
@@ -62,10 +67,21 @@ class Tokenizer:
         Token replacing out-of-vocabulary words (index 1) when set.
     """
 
-    def __init__(self, num_words=None, filters=DEFAULT_FILTERS, lower=True, split=" ",
-                 char_level=False, oov_token=None, document_count=0):
-        if num_words is not None and (isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer))
-                                      or num_words < 1):
+    def __init__(
+        self,
+        num_words=None,
+        filters=DEFAULT_FILTERS,
+        lower=True,
+        split=" ",
+        char_level=False,
+        oov_token=None,
+        document_count=0,
+    ):
+        if num_words is not None and (
+            isinstance(num_words, bool)
+            or not isinstance(num_words, (int, np.integer))
+            or num_words < 1
+        ):
             raise ValueError(f"num_words must be a positive integer or None, got {num_words!r}")
         if not isinstance(filters, str):
             raise TypeError(f"filters must be a str of characters to remove, got {filters!r}")
@@ -89,7 +105,9 @@ class Tokenizer:
     def _tokens(self, text):
         if self.char_level or isinstance(text, (list, tuple)):
             if self.lower:
-                text = [t.lower() for t in text] if isinstance(text, (list, tuple)) else text.lower()
+                text = (
+                    [t.lower() for t in text] if isinstance(text, (list, tuple)) else text.lower()
+                )
             return list(text)
         return text_to_word_sequence(text, self.filters, self.lower, self.split)
 
@@ -154,13 +172,19 @@ class Tokenizer:
 
     def get_config(self):
         return {
-            "num_words": self.num_words, "filters": self.filters, "lower": self.lower,
-            "split": self.split, "char_level": self.char_level, "oov_token": self.oov_token,
+            "num_words": self.num_words,
+            "filters": self.filters,
+            "lower": self.lower,
+            "split": self.split,
+            "char_level": self.char_level,
+            "oov_token": self.oov_token,
             "document_count": self.document_count,
         }
 
 
-def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+def pad_sequences(
+    sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0
+):
     """Pad (and truncate) sequences to a common length; returns ``(n, maxlen)`` array.
 
     Keras semantics: ``padding="pre"`` pads at the start, ``"post"`` at the
@@ -172,19 +196,23 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         raise ValueError(f'padding must be "pre" or "post", got {padding!r}')
     if truncating not in ("pre", "post"):
         raise ValueError(f'truncating must be "pre" or "post", got {truncating!r}')
-    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer))
-                               or maxlen < 0):
+    if maxlen is not None and (
+        isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0
+    ):
         raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
     if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
-        raise ValueError(f"sequences must be a list of sequences (lists of numbers), got "
-                         f"{type(sequences).__name__}")
+        raise ValueError(
+            f"sequences must be a list of sequences (lists of numbers), got "
+            f"{type(sequences).__name__}"
+        )
     lengths = []
     sample_shape = ()
     found_shape = False
     for i, s in enumerate(sequences):
         if isinstance(s, (str, bytes)) or not hasattr(s, "__len__"):
-            raise ValueError(f"sequences[{i}] must be a sequence (list or array), got "
-                             f"{type(s).__name__}: {s!r}")
+            raise ValueError(
+                f"sequences[{i}] must be a sequence (list or array), got {type(s).__name__}: {s!r}"
+            )
         lengths.append(len(s))
         if not found_shape and len(s):
             sample_shape = np.asarray(s).shape[1:]
@@ -196,10 +224,12 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         np_dtype = np.dtype(dtype)
     except TypeError:
         raise ValueError(f"dtype must be a NumPy dtype, got {dtype!r}") from None
-    is_str = np.issubdtype(np_dtype, np.str_) or np_dtype == object
+    is_str = np.issubdtype(np_dtype, np.str_) or np_dtype == np.dtype(object)
     if isinstance(value, str) and not is_str:
-        raise ValueError(f"value is a str ({value!r}) but dtype is {dtype!r}; use dtype=object or a "
-                         f"str dtype, or a numeric value")
+        raise ValueError(
+            f"value is a str ({value!r}) but dtype is {dtype!r}; use dtype=object or a "
+            f"str dtype, or a numeric value"
+        )
     x = np.full((num_samples, maxlen) + tuple(sample_shape), value, dtype=np_dtype)
     if maxlen == 0:
         return x
@@ -210,14 +240,18 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         try:
             trunc = np.asarray(trunc, dtype=np_dtype)
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"sequences[{idx}] could not be converted to dtype {dtype!r}: {exc}") from None
+            raise ValueError(
+                f"sequences[{idx}] could not be converted to dtype {dtype!r}: {exc}"
+            ) from None
         if trunc.shape[1:] != tuple(sample_shape):
-            raise ValueError(f"Shape of sample {trunc.shape[1:]} of sequence at position {idx} is "
-                             f"different from expected shape {tuple(sample_shape)}")
+            raise ValueError(
+                f"Shape of sample {trunc.shape[1:]} of sequence at position {idx} is "
+                f"different from expected shape {tuple(sample_shape)}"
+            )
         if padding == "post":
-            x[idx, :len(trunc)] = trunc
+            x[idx, : len(trunc)] = trunc
         else:
-            x[idx, -len(trunc):] = trunc
+            x[idx, -len(trunc) :] = trunc
     return x
 
 
@@ -240,7 +274,11 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     y = y.reshape(-1)
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size else 0
-    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+    elif (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, (int, np.integer))
+        or num_classes < 1
+    ):
         raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         bad = int(y.min()) if y.min() < 0 else int(y.max())

@@ -11,6 +11,7 @@ So ``fit``, ``evaluate`` and ``predict`` run with the BLAS pools limited to
 Single layer calls (and the benchmark) are left alone: set the variable to
 0 to leave the loops alone too.
 """
+
 import functools
 
 from .config import loop_blas_threads
@@ -26,7 +27,7 @@ def limit_blas_threads_in_loops(method):
             return method(*args, **kwargs)
         try:
             from threadpoolctl import threadpool_limits
-        except ImportError:   # optional: without it, BLAS keeps its defaults
+        except ImportError:  # optional: without it, BLAS keeps its defaults
             return method(*args, **kwargs)
         with threadpool_limits(limits=limit, user_api="blas"):
             return method(*args, **kwargs)

@@ -6,9 +6,9 @@ modules import the shared helpers directly: ``from kernel_cases import ...``.
 
 import numpy as np
 import pytest
-from kernel_cases import tolerance  # noqa: F401 (importable from here too)
 
 import fastrnn
+from kernel_cases import tolerance  # noqa: F401 (importable from here too)
 
 #: The backends that get a marker of their name (``pytest -m "not cython"``).
 MARKED_BACKENDS = ("numba", "cython")

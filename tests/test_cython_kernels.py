@@ -4,6 +4,7 @@ float32 tanh (and sigmoid, built on it) use a rational approximation in the
 Cython kernels; it must stay well inside the 1e-5 float32 tolerance over
 the whole real line, saturate cleanly, and keep NaN-free outputs.
 """
+
 import importlib
 
 import numpy as np
@@ -27,13 +28,23 @@ def elementwise(code, values, dtype):
     one, zero = np.ones((1, 1), dtype), np.zeros((1, 1), dtype)
     out = np.empty((n, 1, 1), dtype)
     states = np.empty((2, n, 1), dtype)
-    cy.simple_rnn_forward(x, np.ones((n, 1), bool), np.zeros((n, 1), dtype), one, zero,
-                          np.zeros(1, dtype), code, False, False, out, states)
+    cy.simple_rnn_forward(
+        x,
+        np.ones((n, 1), bool),
+        np.zeros((n, 1), dtype),
+        one,
+        zero,
+        np.zeros(1, dtype),
+        code,
+        False,
+        False,
+        out,
+        states,
+    )
     return out.ravel()
 
 
-@pytest.mark.parametrize("code,exact", [(activations.TANH, np.tanh),
-                                        (activations.SIGMOID, expit)])
+@pytest.mark.parametrize("code,exact", [(activations.TANH, np.tanh), (activations.SIGMOID, expit)])
 @pytest.mark.parametrize("dtype,atol", [(np.float32, 1e-6), (np.float64, 1e-14)])
 def test_activation_accuracy(code, exact, dtype, atol):
     values = np.concatenate([np.linspace(-30, 30, 1201), [0.0, 1e-30, -1e-30, 1e4, -1e4]])
@@ -47,4 +58,4 @@ def test_float32_tanh_is_odd_and_nearly_monotonic():
     values = np.linspace(-10, 10, 20001)
     got = elementwise(activations.TANH, values, np.float32)
     np.testing.assert_array_equal(got, -got[::-1])
-    assert np.all(np.diff(got) >= -3e-7)   # rounding only
+    assert np.all(np.diff(got) >= -3e-7)  # rounding only

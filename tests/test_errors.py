@@ -1,5 +1,6 @@
 """Bad input gets a clear ValueError/TypeError naming the argument, the
 expected and the given, and leaves the object unchanged."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,11 @@ X = np.ones((2, 3, 4), np.float32)
 @pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU])
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 4, 1), (4,)])
 def test_recurrent_input_must_be_3d(cls, shape):
-    with pytest.raises(ValueError, match=r"3-D.*\(batch, timesteps, features\).*" +
-                       str(shape).replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ValueError,
+        match=r"3-D.*\(batch, timesteps, features\).*"
+        + str(shape).replace("(", r"\(").replace(")", r"\)"),
+    ):
         cls(2)(np.ones(shape))
 
 
@@ -40,8 +44,10 @@ def test_lists_and_integers_are_accepted():
     assert out.dtype == np.float64 and out.shape == (1, 2)
 
 
-@pytest.mark.parametrize("units,error", [(0, ValueError), (-3, ValueError), (2.5, TypeError),
-                                         ("4", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "units,error",
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("4", TypeError), (True, TypeError)],
+)
 def test_units_must_be_positive_int(units, error):
     with pytest.raises(error, match=f"`units`.*positive integer.*{units}"):
         LSTM(units)
@@ -49,12 +55,15 @@ def test_units_must_be_positive_int(units, error):
         Dense(units)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"activation": "swish"}, r"`activation`.*\['linear', 'tanh', 'sigmoid', 'relu'\].*swish"),
-    ({"kernel_initializer": "he_magic"}, r"`kernel_initializer`.*glorot_uniform.*he_magic"),
-    ({"backend": "tpu"}, r"backend.*'tpu'.*'numpy'"),
-    ({"dtype": "float16"}, r"`dtype`.*float32.*float64.*float16"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"activation": "swish"}, r"`activation`.*\['linear', 'tanh', 'sigmoid', 'relu'\].*swish"),
+        ({"kernel_initializer": "he_magic"}, r"`kernel_initializer`.*glorot_uniform.*he_magic"),
+        ({"backend": "tpu"}, r"backend.*'tpu'.*'numpy'"),
+        ({"dtype": "float16"}, r"`dtype`.*float32.*float64.*float16"),
+    ],
+)
 def test_unknown_names_list_the_valid_ones(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GRU(2, **kwargs)
@@ -77,7 +86,7 @@ def test_unknown_backend_names_available_ones():
 def test_set_weights_wrong_count_or_shape_leaves_weights(cls):
     layer = cls(3, input_shape=(5, 2))
     before = layer.get_weights()
-    with pytest.raises(ValueError, match=f"expects 3 weights.*got 2"):
+    with pytest.raises(ValueError, match="expects 3 weights.*got 2"):
         layer.set_weights(before[:2])
     bad = [w + 1 for w in before]
     bad[-1] = np.ones(7)
@@ -109,24 +118,29 @@ def test_bidirectional_set_weights_is_all_or_nothing():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("cls,state,match", [
-    (GRU, np.zeros((2, 5)), r"initial_state\[0\]` must have shape \(2, 3\); got \(2, 5\)"),
-    (LSTM, [np.zeros((2, 3)), np.zeros((3, 3))], r"initial_state\[1\]` must have shape"),
-    (LSTM, [np.zeros((2, 3))], r"list of 2 array\(s\).*got 1"),
-])
+@pytest.mark.parametrize(
+    "cls,state,match",
+    [
+        (GRU, np.zeros((2, 5)), r"initial_state\[0\]` must have shape \(2, 3\); got \(2, 5\)"),
+        (LSTM, [np.zeros((2, 3)), np.zeros((3, 3))], r"initial_state\[1\]` must have shape"),
+        (LSTM, [np.zeros((2, 3))], r"list of 2 array\(s\).*got 1"),
+    ],
+)
 def test_wrong_initial_state(cls, state, match):
     with pytest.raises(ValueError, match=match):
         cls(3)(X, initial_state=state)
 
 
 def test_wrong_mask_shape():
-    with pytest.raises(ValueError, match=r"`mask` must have shape \(batch, timesteps\) = "
-                                         r"\(2, 3\); got \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`mask` must have shape \(batch, timesteps\) = "
+        r"\(2, 3\); got \(2, 4\)",
+    ):
         GRU(3)(X, mask=np.ones((2, 4), bool))
 
 
-@pytest.mark.parametrize("layer", [LSTM(2), Dense(2), Embedding(5, 2),
-                                   Bidirectional(GRU(2))])
+@pytest.mark.parametrize("layer", [LSTM(2), Dense(2), Embedding(5, 2), Bidirectional(GRU(2))])
 def test_backward_needs_a_training_call(layer):
     x = np.ones((2, 3), int) if isinstance(layer, Embedding) else X
     layer(x)
@@ -144,12 +158,15 @@ def test_backward_with_wrong_gradient_shape():
         model.backward(np.ones((2, 2)))
 
 
-@pytest.mark.parametrize("ids,error,match", [
-    ([[1, 5]], ValueError, r"index 5 is outside \[0, 5\)"),
-    ([[-1, 2]], ValueError, r"index -1 is outside"),
-    ([[1.5, 2]], ValueError, r"integer indices.*1.5"),
-    ([["a", "b"]], TypeError, r"integer indices"),
-])
+@pytest.mark.parametrize(
+    "ids,error,match",
+    [
+        ([[1, 5]], ValueError, r"index 5 is outside \[0, 5\)"),
+        ([[-1, 2]], ValueError, r"index -1 is outside"),
+        ([[1.5, 2]], ValueError, r"integer indices.*1.5"),
+        ([["a", "b"]], TypeError, r"integer indices"),
+    ],
+)
 def test_embedding_bad_indices(ids, error, match):
     with pytest.raises(error, match=match):
         Embedding(5, 2)(ids)

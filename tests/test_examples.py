@@ -4,6 +4,7 @@ Every test writes a tiny synthetic data file in the right format to tmp_path
 and trains a tiny model for one short epoch on the NumPy reference backend
 (no JIT compilation, no torch/tensorflow, no /work/shared data).
 """
+
 import importlib.util
 import math
 import os
@@ -17,7 +18,9 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(EXAMPLES, f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(
+        f"example_{name}", os.path.join(EXAMPLES, f"{name}.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -42,9 +45,26 @@ def test_spam_classifier_runs(tmp_path, capsys):
     path = tmp_path / "sms.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    results = load_example("spam_classifier").main([
-        "--data", str(path), "--epochs", "1", "--backend", "numpy", "--verbose", "0",
-        "--embed-dim", "4", "--units", "4", "--maxlen", "8", "--batch-size", "8"])
+    results = load_example("spam_classifier").main(
+        [
+            "--data",
+            str(path),
+            "--epochs",
+            "1",
+            "--backend",
+            "numpy",
+            "--verbose",
+            "0",
+            "--embed-dim",
+            "4",
+            "--units",
+            "4",
+            "--maxlen",
+            "8",
+            "--batch-size",
+            "8",
+        ]
+    )
     out = capsys.readouterr().out
     assert "fastrnn test accuracy:" in out
     acc = results["fastrnn"]["test_accuracy"]
@@ -53,15 +73,39 @@ def test_spam_classifier_runs(tmp_path, capsys):
 
 
 def test_char_lm_runs(tmp_path, capsys):
-    text = ("ROMEO:\nBut soft, what light through yonder window breaks?\n"
-            "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n\n") * 12
+    text = (
+        "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+        "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\n\n"
+    ) * 12
     path = tmp_path / "tiny.txt"
     path.write_text(text, encoding="utf-8")
 
-    results = load_example("char_lm").main([
-        "--data", str(path), "--epochs", "1", "--backend", "numpy", "--minutes", "0.2",
-        "--seq-len", "16", "--batch-size", "8", "--embed-dim", "4", "--units", "8",
-        "--chunk-batches", "2", "--sample-len", "20", "--eval-every", "1000"])
+    results = load_example("char_lm").main(
+        [
+            "--data",
+            str(path),
+            "--epochs",
+            "1",
+            "--backend",
+            "numpy",
+            "--minutes",
+            "0.2",
+            "--seq-len",
+            "16",
+            "--batch-size",
+            "8",
+            "--embed-dim",
+            "4",
+            "--units",
+            "8",
+            "--chunk-batches",
+            "2",
+            "--sample-len",
+            "20",
+            "--eval-every",
+            "1000",
+        ]
+    )
     out = capsys.readouterr().out
     assert "fastrnn validation cross-entropy:" in out
     assert "--- sample" in out
@@ -98,9 +142,24 @@ def test_pos_tagger_runs(tmp_path, capsys):
     write_conllu(tmp_path / "en_ewt-ud-dev.conllu", 30, 0)
     write_conllu(tmp_path / "en_ewt-ud-test.conllu", 12, 1)
 
-    results = load_example("pos_tagger").main([
-        "--data", str(tmp_path), "--epochs", "1", "--backend", "numpy", "--verbose", "0",
-        "--embed-dim", "4", "--units", "4", "--batch-size", "8"])
+    results = load_example("pos_tagger").main(
+        [
+            "--data",
+            str(tmp_path),
+            "--epochs",
+            "1",
+            "--backend",
+            "numpy",
+            "--verbose",
+            "0",
+            "--embed-dim",
+            "4",
+            "--units",
+            "4",
+            "--batch-size",
+            "8",
+        ]
+    )
     out = capsys.readouterr().out
     assert "fastrnn test token accuracy:" in out
     acc = results["fastrnn"]["test_accuracy"]

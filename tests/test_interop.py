@@ -1,14 +1,15 @@
 """Weight conversion to and from PyTorch and Keras (skipped without them)."""
+
 import numpy as np
 import pytest
 
 from fastrnn import interop
-from fastrnn.layers import GRU, LSTM, Bidirectional, Dense, Embedding, SimpleRNN
-from fastrnn.models import Sequential
+from fastrnn.layers import GRU, Dense
 
 
 def test_missing_framework_is_explained(monkeypatch):
     import builtins
+
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
@@ -28,8 +29,9 @@ def test_missing_framework_is_explained(monkeypatch):
 def test_from_torch_and_back(kind, num_layers, bidirectional):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    module = getattr(torch.nn, kind)(3, 5, num_layers=num_layers, batch_first=True,
-                                     bidirectional=bidirectional).double()
+    module = getattr(torch.nn, kind)(
+        3, 5, num_layers=num_layers, batch_first=True, bidirectional=bidirectional
+    ).double()
     x = np.random.default_rng(0).standard_normal((2, 6, 3))
     with torch.no_grad():
         expected = module(torch.as_tensor(x))[0].numpy()
@@ -50,9 +52,15 @@ def test_to_torch_rejects_what_torch_cannot_express():
 
 def test_from_keras_model():
     keras = pytest.importorskip("keras")
-    source = keras.Sequential([keras.Input((7,)), keras.layers.Embedding(20, 4, mask_zero=True),
-                               keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True)),
-                               keras.layers.LSTM(5), keras.layers.Dense(2, activation="softmax")])
+    source = keras.Sequential(
+        [
+            keras.Input((7,)),
+            keras.layers.Embedding(20, 4, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True)),
+            keras.layers.LSTM(5),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
     ids = np.random.default_rng(1).integers(0, 20, size=(3, 7))
     ids[:, -2:] = 0
     model = interop.from_keras(source)

@@ -7,6 +7,7 @@ input and mask, and differentiated with GradientTape. Here the same weights
 go into the fastrnn layer through ``set_weights`` — no conversion — and the
 outputs and gradients must agree (float32).
 """
+
 import os
 
 import numpy as np
@@ -18,8 +19,12 @@ from fastrnn import layers
 GOLDENS = np.load(os.path.join(os.path.dirname(__file__), "golden", "keras_goldens.npz"))
 CASES = {
     "simple_rnn_seq": ("SimpleRNN", dict(return_sequences=True), False, False),
-    "simple_rnn_relu_mask_back": ("SimpleRNN", dict(activation="relu", go_backwards=True,
-                                                     return_sequences=True), True, False),
+    "simple_rnn_relu_mask_back": (
+        "SimpleRNN",
+        dict(activation="relu", go_backwards=True, return_sequences=True),
+        True,
+        False,
+    ),
     "lstm_state_mask": ("LSTM", dict(return_state=True, return_sequences=True), True, False),
     "lstm_last_back": ("LSTM", dict(go_backwards=True), True, False),
     "gru_after_mask": ("GRU", dict(return_sequences=True, return_state=True), True, False),
@@ -52,11 +57,13 @@ def test_matches_keras(name, backend):
     outs = out if isinstance(out, list) else [out]
     assert len(outs) == count(name, "output")
     for i, o in enumerate(outs):
-        np.testing.assert_allclose(o, golden(name, f"output{i}"), rtol=1e-5, atol=2e-6,
-                                   err_msg=f"output{i}")
+        np.testing.assert_allclose(
+            o, golden(name, f"output{i}"), rtol=1e-5, atol=2e-6, err_msg=f"output{i}"
+        )
     projections = [golden(name, f"projection{i}") for i in range(len(outs))]
     dx = layer.backward(projections if isinstance(out, list) else projections[0])
     np.testing.assert_allclose(dx, golden(name, "dx"), rtol=1e-4, atol=1e-5)
     for i, g in enumerate(layer.gradients):
-        np.testing.assert_allclose(g, golden(name, f"grad{i}"), rtol=1e-4, atol=1e-5,
-                                   err_msg=f"grad{i}")
+        np.testing.assert_allclose(
+            g, golden(name, f"grad{i}"), rtol=1e-4, atol=1e-5, err_msg=f"grad{i}"
+        )

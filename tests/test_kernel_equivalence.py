@@ -8,10 +8,10 @@ outputs, states and every gradient must agree to the dtype's tolerance
 
 import numpy as np
 import pytest
-from kernel_cases import CELL_VARIANTS, backward, forward, make_case, tolerance
 
 import fastrnn.reference as reference
 from fastrnn.backends import resolve_backend
+from kernel_cases import CELL_VARIANTS, backward, forward, make_case, tolerance
 
 
 def assert_backend_matches_reference(backend_name, case):

@@ -4,6 +4,7 @@ Every layer and option of the public API: masks (random, leading, all-masked
 rows), go_backwards, initial states, return_state, stateful, both GRU
 variants, every Bidirectional merge mode, Embedding, Dense, Sequential.
 """
+
 import numpy as np
 import pytest
 
@@ -27,8 +28,9 @@ def _loss(y, projections):
     return sum(float(np.sum(p * a)) for p, a in zip(projections, _as_list(y)))
 
 
-def check_layer(make_call, layer, arrays, projections=None, backward_returns_state=False,
-                rng_seed=1):
+def check_layer(
+    make_call, layer, arrays, projections=None, backward_returns_state=False, rng_seed=1
+):
     """FD-check ``make_call()`` w.r.t. ``arrays`` (inputs/states) and the layer's weights."""
     rng = np.random.default_rng(rng_seed)
     y = make_call(training=True)
@@ -53,10 +55,9 @@ def check_layer(make_call, layer, arrays, projections=None, backward_returns_sta
             grad[idx] = (plus - minus) / (2 * EPS)
         return grad
 
-    for name, analytic, array in (
-            [(f"input{i}", a, arr) for i, (a, arr) in enumerate(zip(analytic_inputs, arrays))]
-            + [(f"weight{i}", a, w) for i, (a, w) in enumerate(zip(analytic_weights,
-                                                                   layer.weights))]):
+    for name, analytic, array in [
+        (f"input{i}", a, arr) for i, (a, arr) in enumerate(zip(analytic_inputs, arrays))
+    ] + [(f"weight{i}", a, w) for i, (a, w) in enumerate(zip(analytic_weights, layer.weights))]:
         if analytic is None:
             continue
         num = numeric(array)
@@ -69,8 +70,7 @@ def rnn(cls, **kwargs):
     return cls(3, dtype="float64", seed=4, bias_initializer="random_normal", **extra, **kwargs)
 
 
-CELLS = [(SimpleRNN, {}), (LSTM, {}), (GRU, {"reset_after": True}),
-         (GRU, {"reset_after": False})]
+CELLS = [(SimpleRNN, {}), (LSTM, {}), (GRU, {"reset_after": True}), (GRU, {"reset_after": False})]
 MASKS = {
     "none": None,
     "random": np.array([[1, 0, 1, 1], [0, 1, 1, 0]], bool),
@@ -95,9 +95,12 @@ def test_initial_state_and_return_state(cls, variant, mask):
     layer = rnn(cls, return_state=True, return_sequences=True, **variant)
     x = RNG.standard_normal((2, 4, 2))
     states = [RNG.standard_normal((2, 3)) for _ in range(2 if cls is LSTM else 1)]
-    check_layer(lambda training: layer(x, initial_state=states, mask=MASKS[mask],
-                                       training=training),
-                layer, [x, *states], backward_returns_state=True)
+    check_layer(
+        lambda training: layer(x, initial_state=states, mask=MASKS[mask], training=training),
+        layer,
+        [x, *states],
+        backward_returns_state=True,
+    )
 
 
 def test_initial_state_as_array_gives_array_gradient():
@@ -107,8 +110,12 @@ def test_initial_state_as_array_gives_array_gradient():
     layer(x, initial_state=h0, training=True)
     dx, dh0 = layer.backward(np.ones((2, 3)))
     assert dx.shape == x.shape and isinstance(dh0, np.ndarray) and dh0.shape == h0.shape
-    check_layer(lambda training: layer(x, initial_state=h0, training=training), layer,
-                [x, h0], backward_returns_state=True)
+    check_layer(
+        lambda training: layer(x, initial_state=h0, training=training),
+        layer,
+        [x, h0],
+        backward_returns_state=True,
+    )
 
 
 @pytest.mark.parametrize("cls,variant", CELLS)
@@ -140,15 +147,20 @@ def test_bidirectional_return_state_with_initial_state():
     layer = Bidirectional(rnn(LSTM, return_state=True, return_sequences=True))
     x = RNG.standard_normal((2, 4, 2))
     states = [RNG.standard_normal((2, 3)) for _ in range(4)]
-    check_layer(lambda training: layer(x, initial_state=states, training=training), layer,
-                [x, *states], backward_returns_state=True)
+    check_layer(
+        lambda training: layer(x, initial_state=states, training=training),
+        layer,
+        [x, *states],
+        backward_returns_state=True,
+    )
 
 
 @pytest.mark.parametrize("activation", [None, "tanh", "sigmoid", "relu", "softmax"])
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_dense(activation, ndim):
-    layer = Dense(4, activation=activation, dtype="float64", seed=2,
-                  bias_initializer="random_normal")
+    layer = Dense(
+        4, activation=activation, dtype="float64", seed=2, bias_initializer="random_normal"
+    )
     x = RNG.standard_normal((3, 5, 2) if ndim == 3 else (3, 2))
     check_layer(lambda training: layer(x, training=training), layer, [x])
 
@@ -177,11 +189,13 @@ def test_masking_and_dropout_pass_gradients():
 
 def test_sequential_text_model():
     """Embedding(mask_zero) -> Bidirectional(LSTM) -> Dense(softmax), per token."""
-    model = Sequential([
-        Embedding(7, 3, mask_zero=True, dtype="float64", seed=1),
-        Bidirectional(LSTM(3, return_sequences=True, dtype="float64", seed=2)),
-        Dense(4, activation="softmax", dtype="float64", seed=3),
-    ])
+    model = Sequential(
+        [
+            Embedding(7, 3, mask_zero=True, dtype="float64", seed=1),
+            Bidirectional(LSTM(3, return_sequences=True, dtype="float64", seed=2)),
+            Dense(4, activation="softmax", dtype="float64", seed=3),
+        ]
+    )
     ids = np.array([[3, 4, 0, 0], [1, 2, 6, 5]])
     rng = np.random.default_rng(5)
     y = model(ids, training=True)
@@ -198,5 +212,6 @@ def test_sequential_text_model():
             minus = np.sum(proj * model(ids))
             weight[idx] = old
             grad[idx] = (plus - minus) / (2 * EPS)
-        np.testing.assert_allclose(analytic, grad, rtol=0,
-                                   atol=RTOL * max(np.max(np.abs(grad)), 1e-3))
+        np.testing.assert_allclose(
+            analytic, grad, rtol=0, atol=RTOL * max(np.max(np.abs(grad)), 1e-3)
+        )

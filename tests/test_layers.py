@@ -1,4 +1,5 @@
 """Layer semantics (Keras 3's where API.md is silent) and the backend registry."""
+
 import os
 import subprocess
 import sys
@@ -40,11 +41,11 @@ def test_mask_carries_state_and_repeats_output(cls):
     mask = np.array([[1, 1, 0, 1, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]], bool)
     layer = make(cls, return_sequences=True, return_state=True)
     out, *states = layer(x, mask=mask)
-    np.testing.assert_array_equal(out[0, 2], out[0, 1])            # repeats the previous
+    np.testing.assert_array_equal(out[0, 2], out[0, 1])  # repeats the previous
     np.testing.assert_array_equal(out[0, 4], out[0, 3])
-    np.testing.assert_array_equal(out[1, :2], 0)                  # zeros before first valid
-    np.testing.assert_array_equal(out[2], 0)                      # all masked
-    np.testing.assert_array_equal(states[0][2], 0)                # state = initial (zeros)
+    np.testing.assert_array_equal(out[1, :2], 0)  # zeros before first valid
+    np.testing.assert_array_equal(out[2], 0)  # all masked
+    np.testing.assert_array_equal(states[0][2], 0)  # state = initial (zeros)
     # Row 1 equals running only its valid steps.
     ref = make(cls, return_state=True)
     copy_weights(layer, ref, x)
@@ -56,8 +57,7 @@ def test_mask_carries_state_and_repeats_output(cls):
 def test_masked_rows_keep_a_nonzero_initial_state():
     layer = make(GRU, return_state=True)
     h0 = RNG.standard_normal((1, 4))
-    out, h = layer(RNG.standard_normal((1, 3, 2)), initial_state=[h0],
-                   mask=np.zeros((1, 3), bool))
+    out, h = layer(RNG.standard_normal((1, 3, 2)), initial_state=[h0], mask=np.zeros((1, 3), bool))
     np.testing.assert_array_equal(out, 0)
     np.testing.assert_array_equal(h, h0)
 
@@ -92,10 +92,12 @@ def test_weight_layout_is_keras():
     lstm = LSTM(3, input_shape=(5, 2))
     assert [w.shape for w in lstm.get_weights()] == [(2, 12), (3, 12), (12,)]
     np.testing.assert_array_equal(lstm.get_weights()[2], [0] * 3 + [1] * 3 + [0] * 6)
-    assert [w.shape for w in GRU(3, input_shape=(5, 2)).get_weights()] == [(2, 9), (3, 9),
-                                                                         (2, 9)]
+    assert [w.shape for w in GRU(3, input_shape=(5, 2)).get_weights()] == [(2, 9), (3, 9), (2, 9)]
     assert [w.shape for w in GRU(3, reset_after=False, input_shape=(5, 2)).get_weights()] == [
-        (2, 9), (3, 9), (9,)]
+        (2, 9),
+        (3, 9),
+        (9,),
+    ]
     assert len(SimpleRNN(3, use_bias=False, input_shape=(5, 2)).get_weights()) == 2
     assert LSTM(3, unit_forget_bias=False, input_shape=(5, 2)).get_weights()[2].sum() == 0
     bi = Bidirectional(LSTM(3), input_shape=(5, 2))
@@ -154,12 +156,16 @@ def test_bidirectional_masked_sequence_outputs_zero():
     np.testing.assert_array_equal(out[0, 3], 0)
 
 
-@pytest.mark.parametrize("layer", [
-    LSTM(3, return_sequences=True, go_backwards=True, seed=1),
-    GRU(2, reset_after=False, activation="relu"),
-    Bidirectional(LSTM(3, return_state=True), merge_mode="ave"),
-    Dense(4, activation="softmax"), Embedding(9, 2, mask_zero=True),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        LSTM(3, return_sequences=True, go_backwards=True, seed=1),
+        GRU(2, reset_after=False, activation="relu"),
+        Bidirectional(LSTM(3, return_state=True), merge_mode="ave"),
+        Dense(4, activation="softmax"),
+        Embedding(9, 2, mask_zero=True),
+    ],
+)
 def test_config_round_trip(layer):
     clone = layers.deserialize(layers.serialize(layer))
     assert type(clone) is type(layer)
@@ -199,14 +205,15 @@ def test_step_sees_weights_changed_in_place():
     layer = GRU(3, reset_after=False, seed=0, input_shape=(1, 2))
     x = np.ones((1, 2), np.float32)
     before, _ = layer.step(x)
-    layer.bias += 1.0        # what an optimizer does
+    layer.bias += 1.0  # what an optimizer does
     after, _ = layer.step(x)
     np.testing.assert_allclose(after, layer(x[:, None]), rtol=1e-6)
     assert not np.allclose(before, after)
 
 
-@pytest.mark.parametrize("cls, options", [(SimpleRNN, {}), (LSTM, {}), (GRU, {}),
-                                          (GRU, {"reset_after": False})])
+@pytest.mark.parametrize(
+    "cls, options", [(SimpleRNN, {}), (LSTM, {}), (GRU, {}), (GRU, {"reset_after": False})]
+)
 def test_step_sees_every_weight_changed_in_place(cls, options, backend_name):
     # step() keeps a per-batch plan (kernel, shapes); the weights must still be read live.
     layer = cls(3, seed=0, backend=backend_name, input_shape=(1, 2), **options)
@@ -214,10 +221,14 @@ def test_step_sees_every_weight_changed_in_place(cls, options, backend_name):
     states = [np.full((1, 3), 0.5, np.float32)] * layer.state_size
     layer.step(x, states)
     for i, w in enumerate(layer.weights):
-        w += 0.25            # in place, as an optimizer does
+        w += 0.25  # in place, as an optimizer does
         out, _ = layer.step(x, states)
-        np.testing.assert_allclose(out, layer(x[:, None], initial_state=states), rtol=1e-5,
-                                   err_msg=f"after changing weight {i} in place")
+        np.testing.assert_allclose(
+            out,
+            layer(x[:, None], initial_state=states),
+            rtol=1e-5,
+            err_msg=f"after changing weight {i} in place",
+        )
     layer.set_weights([np.zeros_like(w) for w in layer.weights])
     out, _ = layer.step(x, states)
     np.testing.assert_allclose(out, layer(x[:, None], initial_state=states), rtol=1e-6)
@@ -225,8 +236,9 @@ def test_step_sees_every_weight_changed_in_place(cls, options, backend_name):
 
 @pytest.mark.parametrize("cls", CELLS)
 def test_step_returns_fresh_arrays(cls, backend_name):
-    layer = cls(3, seed=0, backend=backend_name, bias_initializer="random_normal",
-                input_shape=(1, 2))
+    layer = cls(
+        3, seed=0, backend=backend_name, bias_initializer="random_normal", input_shape=(1, 2)
+    )
     x = RNG.standard_normal((4, 1, 2)).astype(np.float32)
     out1, states1 = layer.step(x[:, 0])
     kept = [out1.copy()] + [s.copy() for s in states1]
@@ -235,11 +247,11 @@ def test_step_returns_fresh_arrays(cls, backend_name):
     # Later steps wrote neither the output nor the states an earlier step returned.
     for a, b in zip([out1] + states1, kept):
         np.testing.assert_array_equal(a, b)
-    assert not any(np.shares_memory(a, b) for a in [out1, *states1]
-                   for b in [out2, *states2, out3])
+    assert not any(np.shares_memory(a, b) for a in [out1, *states1] for b in [out2, *states2, out3])
     # Feeding the returned states back equals the full call.
-    np.testing.assert_allclose(out3, layer(np.concatenate([x, x, 2 * x], axis=1)), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        out3, layer(np.concatenate([x, x, 2 * x], axis=1)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_step_follows_changes_of_batch_and_backend():
@@ -266,11 +278,13 @@ def test_auto_prefers_cython_then_numba_then_numpy(monkeypatch):
     assert fastrnn.backends.auto_choice() == want
     assert fastrnn.backends.resolve_backend("auto") is fastrnn.backends.resolve_backend(want)
     load = fastrnn.backends._load
-    monkeypatch.setattr(fastrnn.backends, "_load",
-                        lambda name: None if name == "cython" else load(name))
+    monkeypatch.setattr(
+        fastrnn.backends, "_load", lambda name: None if name == "cython" else load(name)
+    )
     assert fastrnn.backends.auto_choice() == ("numba" if "numba" in available else "numpy")
-    monkeypatch.setattr(fastrnn.backends, "_load",
-                        lambda name: None if name != "numpy" else load(name))
+    monkeypatch.setattr(
+        fastrnn.backends, "_load", lambda name: None if name != "numpy" else load(name)
+    )
     assert fastrnn.backends.auto_choice() == "numpy"
 
 
@@ -344,14 +358,14 @@ def test_planned_calls_reuse_scratch_but_never_what_they_return(cls, return_sequ
     x1 = rng.standard_normal((3, 5, 4)).astype(np.float32)
     x2 = rng.standard_normal((3, 5, 4)).astype(np.float32)
     layer = cls(6, return_sequences=return_sequences, return_state=True)
-    layer(x1)                        # the checked path; makes the plan
-    first = layer(x1)                # planned
+    layer(x1)  # the checked path; makes the plan
+    first = layer(x1)  # planned
     kept = [a.copy() for a in first]
     workspace = layer._call_plan._workspace
     assert len(workspace) == 1
     scratch = list(workspace[0].values())
     second = layer(x2)
-    assert len(workspace) == 1                                   # reused, not remade
+    assert len(workspace) == 1  # reused, not remade
     assert all(a is b for a, b in zip(workspace[0].values(), scratch))
     for a, b, want in zip(first, second, kept):
         np.testing.assert_array_equal(a, want)

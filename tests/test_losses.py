@@ -1,4 +1,5 @@
 """Losses and metrics: hand-computed values, finite-difference gradients, masks, label checks."""
+
 import numpy as np
 import pytest
 
@@ -12,8 +13,10 @@ def fd_grad(loss, yt, yp, mask=None, h=1e-6):
     it = np.nditer(yp, flags=["multi_index"])
     for _ in it:
         i = it.multi_index
-        a = yp.copy(); a[i] += h
-        b = yp.copy(); b[i] -= h
+        a = yp.copy()
+        a[i] += h
+        b = yp.copy()
+        b[i] -= h
         g[i] = (loss(yt, a, mask) - loss(yt, b, mask)) / (2 * h)
     return g
 
@@ -130,7 +133,9 @@ def test_mask_mean_over_valid_steps():
 
 
 def test_grad_dtype_follows_output():
-    v, g = losses.BinaryCrossentropy().value_and_grad(np.ones((2, 1)), np.full((2, 1), 0.5, np.float32))
+    v, g = losses.BinaryCrossentropy().value_and_grad(
+        np.ones((2, 1)), np.full((2, 1), 0.5, np.float32)
+    )
     assert g.dtype == np.float32
 
 
@@ -151,7 +156,9 @@ def test_label_shape_errors():
     with pytest.raises(ValueError, match="integer"):
         losses.SparseCategoricalCrossentropy()(np.array([0.5, 1]), np.full((2, 3), 1 / 3))
     # (batch,) labels for a one-unit output are fine (Keras expands them)
-    assert losses.BinaryCrossentropy()(np.array([1, 0]), np.array([[0.5], [0.5]])) == pytest.approx(np.log(2))
+    assert losses.BinaryCrossentropy()(np.array([1, 0]), np.array([[0.5], [0.5]])) == pytest.approx(
+        np.log(2)
+    )
 
 
 def test_get_errors_and_config():
@@ -187,11 +194,16 @@ def test_categorical_and_sparse_accuracy():
 
 
 def test_accuracy_resolution_like_keras():
-    assert isinstance(metrics.get("accuracy", "binary_crossentropy", (4,), (4, 1)), metrics.BinaryAccuracy)
-    assert isinstance(metrics.get("accuracy", "sparse_categorical_crossentropy", (4,), (4, 3)),
-                      metrics.SparseCategoricalAccuracy)
-    assert isinstance(metrics.get("acc", "categorical_crossentropy", (4, 3), (4, 3)),
-                      metrics.CategoricalAccuracy)
+    assert isinstance(
+        metrics.get("accuracy", "binary_crossentropy", (4,), (4, 1)), metrics.BinaryAccuracy
+    )
+    assert isinstance(
+        metrics.get("accuracy", "sparse_categorical_crossentropy", (4,), (4, 3)),
+        metrics.SparseCategoricalAccuracy,
+    )
+    assert isinstance(
+        metrics.get("acc", "categorical_crossentropy", (4, 3), (4, 3)), metrics.CategoricalAccuracy
+    )
     assert metrics.get("acc", "categorical_crossentropy", (4, 3), (4, 3)).name == "acc"
     with pytest.raises(ValueError, match="accuracy"):
         metrics.check_name("f1")
@@ -211,6 +223,6 @@ def test_float32_outputs_match_float64(loss, kind):
 
 def test_sparse_check_labels_values():
     loss = losses.SparseCategoricalCrossentropy()
-    loss.check_labels(np.array([0, 5]), (2, 3))            # shape only by default
+    loss.check_labels(np.array([0, 5]), (2, 3))  # shape only by default
     with pytest.raises(ValueError, match=r"got 5"):
         loss.check_labels(np.array([0, 5]), (2, 3), check_values=True)

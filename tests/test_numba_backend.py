@@ -18,6 +18,11 @@ numba = pytest.importorskip("numba")
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
+import fastrnn  # noqa: E402
+import fastrnn.reference as reference  # noqa: E402
+from fastrnn import config  # noqa: E402
+from fastrnn.activations import SIGMOID, TANH  # noqa: E402
 from kernel_cases import (  # noqa: E402
     CELL_VARIANTS,
     as_float64,
@@ -26,11 +31,6 @@ from kernel_cases import (  # noqa: E402
     make_case,
     tolerance,
 )
-
-import fastrnn  # noqa: E402
-import fastrnn.reference as reference  # noqa: E402
-from fastrnn import config  # noqa: E402
-from fastrnn.activations import SIGMOID, TANH  # noqa: E402
 
 nk = pytest.importorskip("fastrnn.numba_kernels")
 from fastrnn.numba_kernels import _dispatch  # noqa: E402

@@ -1,4 +1,5 @@
 """Optimizers: hand-computed Keras 3 updates, clipping, state round trip, bad input."""
+
 import numpy as np
 import pytest
 
@@ -19,9 +20,9 @@ def test_sgd_momentum_two_steps():
     w = f64(1.0)
     opt = optimizers.SGD(learning_rate=0.1, momentum=0.9)
     opt.apply_gradients([f64(1.0)], [w])
-    np.testing.assert_allclose(w, [0.9])          # m = -0.1
+    np.testing.assert_allclose(w, [0.9])  # m = -0.1
     opt.apply_gradients([f64(1.0)], [w])
-    np.testing.assert_allclose(w, [0.71])         # m = 0.9*-0.1 - 0.1 = -0.19
+    np.testing.assert_allclose(w, [0.71])  # m = 0.9*-0.1 - 0.1 = -0.19
     assert opt.iterations == 2
 
 
@@ -29,9 +30,9 @@ def test_sgd_nesterov_two_steps():
     w = f64(1.0)
     opt = optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
     opt.apply_gradients([f64(1.0)], [w])
-    np.testing.assert_allclose(w, [0.81])         # += 0.9*-0.1 - 0.1
+    np.testing.assert_allclose(w, [0.81])  # += 0.9*-0.1 - 0.1
     opt.apply_gradients([f64(1.0)], [w])
-    np.testing.assert_allclose(w, [0.539])        # m=-0.19; += 0.9*-0.19 - 0.1
+    np.testing.assert_allclose(w, [0.539])  # m=-0.19; += 0.9*-0.19 - 0.1
 
 
 def test_adam_first_and_second_step():
@@ -45,12 +46,12 @@ def test_adam_first_and_second_step():
     alpha = 0.1 * np.sqrt(1 - 0.999) / (1 - 0.9)
     expected = f64(1.0, 2.0) - alpha * m / (np.sqrt(v) + 1e-7)
     np.testing.assert_allclose(w, expected, rtol=1e-12)
-    np.testing.assert_allclose(w, [0.9, 2.1], atol=1e-5)   # first step ~ lr * sign(g)
+    np.testing.assert_allclose(w, [0.9, 2.1], atol=1e-5)  # first step ~ lr * sign(g)
     g2 = f64(0.1, 0.1)
     opt.apply_gradients([g2], [w])
     m = m + (g2 - m) * 0.1
     v = v + (g2 * g2 - v) * 0.001
-    alpha = 0.1 * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2)
+    alpha = 0.1 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
     expected = expected - alpha * m / (np.sqrt(v) + 1e-7)
     np.testing.assert_allclose(w, expected, rtol=1e-12)
 
@@ -70,7 +71,9 @@ def test_rmsprop_step_and_momentum():
 
 def test_clipnorm_is_per_variable():
     a, b = f64(0.0, 0.0), f64(0.0, 0.0)
-    optimizers.SGD(learning_rate=1.0, clipnorm=1.0).apply_gradients([f64(3.0, 4.0), f64(0.3, 0.4)], [a, b])
+    optimizers.SGD(learning_rate=1.0, clipnorm=1.0).apply_gradients(
+        [f64(3.0, 4.0), f64(0.3, 0.4)], [a, b]
+    )
     np.testing.assert_allclose(a, [-0.6, -0.8])
     np.testing.assert_allclose(b, [-0.3, -0.4])
 
@@ -80,7 +83,9 @@ def test_clipvalue_and_global_clipnorm():
     optimizers.SGD(learning_rate=1.0, clipvalue=0.5).apply_gradients([f64(3.0, -0.2)], [a])
     np.testing.assert_allclose(a, [-0.5, 0.2])
     a, b = f64(0.0), f64(0.0)
-    optimizers.SGD(learning_rate=1.0, global_clipnorm=1.0).apply_gradients([f64(3.0), f64(4.0)], [a, b])
+    optimizers.SGD(learning_rate=1.0, global_clipnorm=1.0).apply_gradients(
+        [f64(3.0), f64(4.0)], [a, b]
+    )
     np.testing.assert_allclose([a[0], b[0]], [-0.6, -0.8])
 
 

@@ -1,4 +1,5 @@
 """Tokenizer and pad_sequences against Keras semantics (expected values worked out by hand)."""
+
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_word_index_by_frequency_ties_first_seen():
 def test_num_words_keeps_top_minus_one():
     tok = Tokenizer(num_words=3)
     tok.fit_on_texts(TEXTS)
-    assert len(tok.word_index) == 9      # word_index keeps everything, like Keras
+    assert len(tok.word_index) == 9  # word_index keeps everything, like Keras
     assert tok.texts_to_sequences(["the cat dog sat"]) == [[1, 2]]
 
 
@@ -71,12 +72,17 @@ def test_pad_default_pre_to_longest():
 
 def test_pad_post_and_truncating():
     np.testing.assert_array_equal(pad_sequences(SEQS, maxlen=3), [[1, 2, 3], [0, 4, 5], [8, 9, 10]])
-    np.testing.assert_array_equal(pad_sequences(SEQS, maxlen=3, truncating="post"),
-                                  [[1, 2, 3], [0, 4, 5], [6, 7, 8]])
-    np.testing.assert_array_equal(pad_sequences(SEQS, maxlen=4, padding="post", truncating="post"),
-                                  [[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]])
-    np.testing.assert_array_equal(pad_sequences(SEQS, maxlen=4, padding="post", value=-1),
-                                  [[1, 2, 3, -1], [4, 5, -1, -1], [7, 8, 9, 10]])
+    np.testing.assert_array_equal(
+        pad_sequences(SEQS, maxlen=3, truncating="post"), [[1, 2, 3], [0, 4, 5], [6, 7, 8]]
+    )
+    np.testing.assert_array_equal(
+        pad_sequences(SEQS, maxlen=4, padding="post", truncating="post"),
+        [[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]],
+    )
+    np.testing.assert_array_equal(
+        pad_sequences(SEQS, maxlen=4, padding="post", value=-1),
+        [[1, 2, 3, -1], [4, 5, -1, -1], [7, 8, 9, 10]],
+    )
 
 
 def test_pad_empty_and_dtype():
@@ -114,6 +120,7 @@ def test_tokenizer_to_model_input():
 
 def test_to_categorical():
     from fastrnn.preprocessing import to_categorical
+
     np.testing.assert_array_equal(to_categorical([0, 2, 1]), np.eye(3)[[0, 2, 1]])
     out = to_categorical(np.array([[1], [0]]), num_classes=4)
     assert out.shape == (2, 4) and out.dtype == np.float32

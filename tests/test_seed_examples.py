@@ -1,4 +1,5 @@
 """The tutorial examples of shared/SEED_EXAMPLES.md, with only the imports changed."""
+
 import numpy as np
 import pytest
 
@@ -6,8 +7,17 @@ from fastrnn.initializers import Constant
 from fastrnn.layers import LSTM, Bidirectional, Dense, Embedding, SimpleRNN
 from fastrnn.models import Sequential
 
-TRAIN_X = np.array([[[0.1, 4.2, 1.5, 1.1, 2.8], [1.0, 3.1, 2.5, 0.7, 1.1],
-                     [0.3, 2.1, 1.5, 2.1, 0.1], [2.2, 1.4, 0.5, 0.9, 1.1]]], dtype=np.float32)
+TRAIN_X = np.array(
+    [
+        [
+            [0.1, 4.2, 1.5, 1.1, 2.8],
+            [1.0, 3.1, 2.5, 0.7, 1.1],
+            [0.3, 2.1, 1.5, 2.1, 0.1],
+            [2.2, 1.4, 0.5, 0.9, 1.1],
+        ]
+    ],
+    dtype=np.float32,
+)
 
 SUMMARY_42 = """\
 ┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
@@ -41,8 +51,9 @@ def test_1_legacy_spelling_is_the_same_layer():
 
 @pytest.mark.parametrize("return_sequences,shape", [(False, "(8, 3)"), (True, "(8, 2, 3)")])
 def test_1_batch_input_shape(return_sequences, shape):
-    model = Sequential([SimpleRNN(3, batch_input_shape=(8, 2, 10),
-                                  return_sequences=return_sequences)])
+    model = Sequential(
+        [SimpleRNN(3, batch_input_shape=(8, 2, 10), return_sequences=return_sequences)]
+    )
     assert shape in model.summary(print_fn=None)
     assert model.count_params() == 42
     assert model(np.ones((8, 2, 10))).shape == eval(shape)
@@ -59,7 +70,7 @@ def test_2_recurrence_by_hand():
         total.append(h)
     layer = SimpleRNN(hidden, return_sequences=True, dtype="float64", backend="numpy")
     layer.build((None, timesteps, input_dim))
-    layer.set_weights([w_x.T, w_h.T, b])         # the tutorial's W_x is the kernel's transpose
+    layer.set_weights([w_x.T, w_h.T, b])  # the tutorial's W_x is the kernel's transpose
     out = layer(inputs[None])
     assert out.shape == (1, 10, 8)
     np.testing.assert_allclose(out[0], np.stack(total), rtol=1e-12)
@@ -72,7 +83,8 @@ def test_3_weights_checked_by_hand():
     out = layer(np.array([[[1], [2], [3], [4], [5]]]))
     assert out.shape == (1, 5, 1) and out.dtype == np.float32
     np.testing.assert_allclose(
-        out.ravel(), [0.31306913, 0.7447039, 0.9374446, 0.97728485, 0.98896194], atol=2e-7)
+        out.ravel(), [0.31306913, 0.7447039, 0.9374446, 0.97728485, 0.98896194], atol=2e-7
+    )
     got = layer.get_weights()
     assert [w.shape for w in got] == [(1, 1), (1, 1), (1,)]
     for g, w in zip(got, weights):
@@ -85,8 +97,12 @@ def test_3_weights_checked_by_hand():
 
 
 def test_4_deep_rnn():
-    model = Sequential([SimpleRNN(6, input_length=10, input_dim=5, return_sequences=True),
-                        SimpleRNN(6, return_sequences=True)])
+    model = Sequential(
+        [
+            SimpleRNN(6, input_length=10, input_dim=5, return_sequences=True),
+            SimpleRNN(6, return_sequences=True),
+        ]
+    )
     assert model(np.ones((2, 10, 5))).shape == (2, 10, 6)
     assert model.count_params() == 6 * (5 + 6 + 1) + 6 * (6 + 6 + 1)
 
@@ -94,17 +110,18 @@ def test_4_deep_rnn():
 def test_5_bidirectional_and_four_stacked():
     model = Sequential([Bidirectional(SimpleRNN(4, return_sequences=True), input_shape=(10, 5))])
     assert model(np.ones((3, 10, 5))).shape == (3, 10, 8)
-    stacked = Sequential([Bidirectional(SimpleRNN(4, return_sequences=True),
-                                        input_shape=(10, 5))]
-                         + [Bidirectional(SimpleRNN(4, return_sequences=True))
-                            for _ in range(3)])
+    stacked = Sequential(
+        [Bidirectional(SimpleRNN(4, return_sequences=True), input_shape=(10, 5))]
+        + [Bidirectional(SimpleRNN(4, return_sequences=True)) for _ in range(3)]
+    )
     assert stacked(np.ones((3, 10, 5))).shape == (3, 10, 8)
     assert "(None, 10, 8)" in stacked.summary(print_fn=None)
 
 
 def test_6_parameter_count_quiz():
-    model = Sequential([Embedding(5000, 100, input_length=30), SimpleRNN(128),
-                        Dense(1, activation="sigmoid")])
+    model = Sequential(
+        [Embedding(5000, 100, input_length=30), SimpleRNN(128), Dense(1, activation="sigmoid")]
+    )
     assert [layer.count_params() for layer in model.layers] == [500000, 29312, 129]
     assert model.count_params() == 529441
     assert "Total params: 529,441" in model.summary(print_fn=None)
@@ -119,9 +136,16 @@ def test_7_what_simple_rnn_and_lstm_return():
 
 
 def _constant_bilstm(return_sequences):
-    return Bidirectional(LSTM(3, return_state=True, return_sequences=return_sequences,
-                              kernel_initializer=Constant(0.1), bias_initializer=Constant(0),
-                              recurrent_initializer=Constant(0.1)))
+    return Bidirectional(
+        LSTM(
+            3,
+            return_state=True,
+            return_sequences=return_sequences,
+            kernel_initializer=Constant(0.1),
+            bias_initializer=Constant(0),
+            recurrent_initializer=Constant(0.1),
+        )
+    )
 
 
 def test_7_bidirectional_lstm_outputs_and_state_order():
@@ -139,37 +163,45 @@ def test_7_bidirectional_lstm_outputs_and_state_order():
 def test_7_bidirectional_lstm_sequences_align_positions():
     output, fwd_h, fwd_c, bwd_h, bwd_c = _constant_bilstm(True)(TRAIN_X)
     assert output.shape == (1, 4, 6)
-    np.testing.assert_allclose(output[0, -1, :3], fwd_h[0], atol=1e-7)   # forward ends last
-    np.testing.assert_allclose(output[0, 0, 3:], bwd_h[0], atol=1e-7)    # backward ends first
-    np.testing.assert_allclose(output[0, :, 3], [0.70387346, 0.5886358, 0.3951699, 0.21942243],
-                               atol=1e-6)
-    np.testing.assert_allclose(output[0, :, 0], [0.35906473, 0.5511133, 0.5911575, 0.63031393],
-                               atol=1e-6)
+    np.testing.assert_allclose(output[0, -1, :3], fwd_h[0], atol=1e-7)  # forward ends last
+    np.testing.assert_allclose(output[0, 0, 3:], bwd_h[0], atol=1e-7)  # backward ends first
+    np.testing.assert_allclose(
+        output[0, :, 3], [0.70387346, 0.5886358, 0.3951699, 0.21942243], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        output[0, :, 0], [0.35906473, 0.5511133, 0.5911575, 0.63031393], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
 def test_8_language_model_teacher_forcing_shapes(cell):
     vocab = 12
-    model = Sequential([Embedding(vocab, 5), cell(8, return_sequences=True),
-                        Dense(vocab, activation="softmax")])
+    model = Sequential(
+        [Embedding(vocab, 5), cell(8, return_sequences=True), Dense(vocab, activation="softmax")]
+    )
     ids = np.random.default_rng(0).integers(1, vocab, size=(4, 6))
     probs = model(ids[:, :-1], training=True)
     assert probs.shape == (4, 5, vocab)
     np.testing.assert_allclose(probs.sum(-1), 1, rtol=1e-5)
     target = np.eye(vocab)[ids[:, 1:]]
-    model.backward(-(target / probs) / target[..., 0].size)   # d(cross-entropy)
+    model.backward(-(target / probs) / target[..., 0].size)  # d(cross-entropy)
     names = [w.shape for w in model.trainable_weights]
-    assert names[0] == (vocab, 5) and names[-2] == (8, vocab)   # E ... W_y
+    assert names[0] == (vocab, 5) and names[-2] == (8, vocab)  # E ... W_y
     assert all(g.shape == w.shape for g, w in zip(model.gradients, model.trainable_weights))
 
 
 @pytest.mark.parametrize("cell", ["SimpleRNN", "LSTM", "GRU"])
 def test_9_classification_and_tagging_shapes(cell):
     from fastrnn import layers
+
     cls = getattr(layers, cell)
     classifier = Sequential([Embedding(50, 8), cls(6), Dense(1, activation="sigmoid")])
     assert classifier(np.ones((3, 7), int)).shape == (3, 1)
-    tagger = Sequential([Embedding(50, 8, mask_zero=True),
-                         Bidirectional(LSTM(6, return_sequences=True)),
-                         Dense(5, activation="softmax")])
+    tagger = Sequential(
+        [
+            Embedding(50, 8, mask_zero=True),
+            Bidirectional(LSTM(6, return_sequences=True)),
+            Dense(5, activation="softmax"),
+        ]
+    )
     assert tagger(np.ones((3, 7), int)).shape == (3, 7, 5)

@@ -17,11 +17,11 @@ import sys
 
 import numpy as np
 import pytest
-from kernel_cases import CELL_VARIANTS, backward, forward, make_case
 
 import fastrnn
 from fastrnn import config, ops
 from fastrnn.backends import resolve_backend
+from kernel_cases import CELL_VARIANTS, backward, forward, make_case
 
 #: (batch, timesteps, features, units) of a call that runs as batch slices
 #: in every cell (see test_the_shapes_take_the_paths_they_are_meant_to).

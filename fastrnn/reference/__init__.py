@@ -62,6 +62,7 @@ and ``d_h_last`` (and ``d_c_last``) with respect to the final states
 ``d_kernel``, ``d_recurrent_kernel`` and ``d_bias`` (shapes as their
 forward counterparts), overwriting them.
 """
+
 from .gru import gru_backward, gru_forward
 from .lstm import lstm_backward, lstm_forward
 from .simple_rnn import simple_rnn_backward, simple_rnn_forward

@@ -3,6 +3,7 @@
 These two rules are the whole of Keras's masking semantics; every cell uses
 them the same way.
 """
+
 import numpy as np
 
 

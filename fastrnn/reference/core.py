@@ -11,6 +11,7 @@ Dense, on the last axis of 2-D or 3-D input::
 Embedding: ``y[b, t] = E[ids[b, t]]`` and ``dE[i] = sum of dy[b, t]`` over
 the positions holding index ``i``.
 """
+
 import numpy as np
 
 from ..activations import derivative_from_output, get, get_code

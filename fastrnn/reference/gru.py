@@ -33,15 +33,30 @@ Backward, with ``dh`` the gradient flowing into ``h_s``::
     da_z = dz * rec_act'(z_s)          da_r = dr * rec_act'(r_s)
     dh_{s-1} = dh * z_s + (recurrent terms) @ W_h^T
 """
+
 import numpy as np
 
 from ..activations import apply, derivative_from_output
 from ._steps import masked_output, masked_output_grad, time_order
 
 
-def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
-                activation, recurrent_activation, reset_after, go_backwards,
-                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
+def gru_forward(
+    x,
+    mask,
+    h0,
+    kernel,
+    recurrent_kernel,
+    bias,
+    activation,
+    recurrent_activation,
+    reset_after,
+    go_backwards,
+    zero_output_for_mask,
+    outputs,
+    h_states,
+    gates,
+    recurrent_candidate,
+):
     """Run a GRU over a whole sequence (see the module docstring).
 
     Parameters
@@ -92,11 +107,27 @@ def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias,
         prev_output = outputs[:, s]
 
 
-def gru_backward(x, mask, kernel, recurrent_kernel,
-                 activation, recurrent_activation, reset_after, go_backwards,
-                 zero_output_for_mask, h_states, gates, recurrent_candidate,
-                 d_outputs, d_h_last,
-                 dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+def gru_backward(
+    x,
+    mask,
+    kernel,
+    recurrent_kernel,
+    activation,
+    recurrent_activation,
+    reset_after,
+    go_backwards,
+    zero_output_for_mask,
+    h_states,
+    gates,
+    recurrent_candidate,
+    d_outputs,
+    d_h_last,
+    dx,
+    d_h0,
+    d_kernel,
+    d_recurrent_kernel,
+    d_bias,
+):
     """Backpropagate through a GRU forward pass.
 
     Parameters
@@ -124,11 +155,12 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
         t = order[s]
         step_mask = mask[:, t, None]
         h_prev = h_states[s]
-        z, r, hh = gates[s][:, :units], gates[s][:, units:2 * units], gates[s][:, hs]
+        z, r, hh = gates[s][:, :units], gates[s][:, units : 2 * units], gates[s][:, hs]
         u_h = recurrent_candidate[s]
 
         d_h_new, d_prev_output = masked_output_grad(
-            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask)
+            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask
+        )
         d_h_new = d_h_new + np.where(step_mask, dh, 0)
 
         dz = d_h_new * (h_prev - hh)
@@ -143,7 +175,7 @@ def gru_backward(x, mask, kernel, recurrent_kernel,
             dh_prev = dh_prev + d_rh * r
         da_z = dz * derivative_from_output(recurrent_activation, z)
         da_r = dr * derivative_from_output(recurrent_activation, r)
-        d_input = np.concatenate([da_z, da_r, da_h], axis=1)   # d(x_t @ W_x + b_in)
+        d_input = np.concatenate([da_z, da_r, da_h], axis=1)  # d(x_t @ W_x + b_in)
 
         if reset_after:
             d_recurrent = np.concatenate([da_z, da_r, du_h], axis=1)  # d(h_prev @ W_h + b_rec)

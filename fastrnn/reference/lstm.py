@@ -22,15 +22,30 @@ Backward, with ``dh``, ``dc`` the gradients flowing into ``h_s``, ``c_s``::
     dx_t  = dz @ W_x^T
     dh_{s-1} = dz @ W_h^T   dc_{s-1} = dc * f_s
 """
+
 import numpy as np
 
 from ..activations import apply, derivative_from_output
 from ._steps import masked_output, masked_output_grad, time_order
 
 
-def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
-                 activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                 outputs, h_states, c_states, gates):
+def lstm_forward(
+    x,
+    mask,
+    h0,
+    c0,
+    kernel,
+    recurrent_kernel,
+    bias,
+    activation,
+    recurrent_activation,
+    go_backwards,
+    zero_output_for_mask,
+    outputs,
+    h_states,
+    c_states,
+    gates,
+):
     """Run an LSTM over a whole sequence (see the module docstring).
 
     Parameters
@@ -58,10 +73,10 @@ def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
         step_mask = mask[:, t, None]
 
         z = x[:, t] @ kernel + h_prev @ recurrent_kernel + bias
-        i = apply(recurrent_activation, z[:, 0 * units:1 * units])
-        f = apply(recurrent_activation, z[:, 1 * units:2 * units])
-        g = apply(activation, z[:, 2 * units:3 * units])
-        o = apply(recurrent_activation, z[:, 3 * units:4 * units])
+        i = apply(recurrent_activation, z[:, 0 * units : 1 * units])
+        f = apply(recurrent_activation, z[:, 1 * units : 2 * units])
+        g = apply(activation, z[:, 2 * units : 3 * units])
+        o = apply(recurrent_activation, z[:, 3 * units : 4 * units])
         c_new = f * c_prev + i * g
         h_new = o * apply(activation, c_new)
 
@@ -72,10 +87,28 @@ def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias,
         prev_output = outputs[:, s]
 
 
-def lstm_backward(x, mask, kernel, recurrent_kernel,
-                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
-                  h_states, c_states, gates, d_outputs, d_h_last, d_c_last,
-                  dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
+def lstm_backward(
+    x,
+    mask,
+    kernel,
+    recurrent_kernel,
+    activation,
+    recurrent_activation,
+    go_backwards,
+    zero_output_for_mask,
+    h_states,
+    c_states,
+    gates,
+    d_outputs,
+    d_h_last,
+    d_c_last,
+    dx,
+    d_h0,
+    d_c0,
+    d_kernel,
+    d_recurrent_kernel,
+    d_bias,
+):
     """Backpropagate through an LSTM forward pass.
 
     Parameters
@@ -104,13 +137,14 @@ def lstm_backward(x, mask, kernel, recurrent_kernel,
         t = order[s]
         step_mask = mask[:, t, None]
         h_prev, c_prev, c_new = h_states[s], c_states[s], c_states[s + 1]
-        i = gates[s][:, 0 * units:1 * units]
-        f = gates[s][:, 1 * units:2 * units]
-        g = gates[s][:, 2 * units:3 * units]
-        o = gates[s][:, 3 * units:4 * units]
+        i = gates[s][:, 0 * units : 1 * units]
+        f = gates[s][:, 1 * units : 2 * units]
+        g = gates[s][:, 2 * units : 3 * units]
+        o = gates[s][:, 3 * units : 4 * units]
 
         d_h_new, d_prev_output = masked_output_grad(
-            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask)
+            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask
+        )
         d_h_new = d_h_new + np.where(step_mask, dh, 0)
         d_c_new = np.where(step_mask, dc, 0)
 
@@ -120,12 +154,15 @@ def lstm_backward(x, mask, kernel, recurrent_kernel,
         di = d_c_new * g
         df = d_c_new * c_prev
         dg = d_c_new * i
-        dz = np.concatenate([
-            di * derivative_from_output(recurrent_activation, i),
-            df * derivative_from_output(recurrent_activation, f),
-            dg * derivative_from_output(activation, g),
-            do * derivative_from_output(recurrent_activation, o),
-        ], axis=1)
+        dz = np.concatenate(
+            [
+                di * derivative_from_output(recurrent_activation, i),
+                df * derivative_from_output(recurrent_activation, f),
+                dg * derivative_from_output(activation, g),
+                do * derivative_from_output(recurrent_activation, o),
+            ],
+            axis=1,
+        )
 
         d_kernel += x[:, t].T @ dz
         d_recurrent_kernel += h_prev.T @ dz

@@ -18,15 +18,26 @@ Backward, with ``dh`` the gradient flowing into ``h_s``::
     dx_t       = da_s @ W_x^T
     dh_{s-1}   = da_s @ W_h^T   (+ dh itself where the step was masked)
 """
+
 import numpy as np
 
 from ..activations import apply, derivative_from_output
 from ._steps import masked_output, masked_output_grad, time_order
 
 
-def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
-                       activation, go_backwards, zero_output_for_mask,
-                       outputs, h_states):
+def simple_rnn_forward(
+    x,
+    mask,
+    h0,
+    kernel,
+    recurrent_kernel,
+    bias,
+    activation,
+    go_backwards,
+    zero_output_for_mask,
+    outputs,
+    h_states,
+):
     """Run a SimpleRNN over a whole sequence (see the module docstring).
 
     Parameters
@@ -58,10 +69,23 @@ def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias,
         prev_output = outputs[:, s]
 
 
-def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
-                        activation, go_backwards, zero_output_for_mask,
-                        h_states, d_outputs, d_h_last,
-                        dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
+def simple_rnn_backward(
+    x,
+    mask,
+    kernel,
+    recurrent_kernel,
+    activation,
+    go_backwards,
+    zero_output_for_mask,
+    h_states,
+    d_outputs,
+    d_h_last,
+    dx,
+    d_h0,
+    d_kernel,
+    d_recurrent_kernel,
+    d_bias,
+):
     """Backpropagate through a SimpleRNN forward pass.
 
     Parameters
@@ -84,8 +108,8 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
     d_kernel[...] = 0
     d_recurrent_kernel[...] = 0
     d_bias[...] = 0
-    dh = d_h_last.copy()                      # gradient flowing into h_s
-    d_prev_output = np.zeros_like(d_h_last)   # gradient into the repeated output
+    dh = d_h_last.copy()  # gradient flowing into h_s
+    d_prev_output = np.zeros_like(d_h_last)  # gradient into the repeated output
     order = list(time_order(timesteps, go_backwards))
     for s in reversed(range(timesteps)):
         t = order[s]
@@ -93,7 +117,8 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel,
         h_prev, h_new = h_states[s], h_states[s + 1]
 
         d_h_new, d_prev_output = masked_output_grad(
-            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask)
+            step_mask, d_outputs[:, s] + d_prev_output, zero_output_for_mask
+        )
         d_h_new = d_h_new + np.where(step_mask, dh, 0)
 
         da = d_h_new * derivative_from_output(activation, h_new)

@@ -8,21 +8,26 @@ Each case: random input, mask and weights (seeded), a Keras layer loaded
 with those weights, its outputs, and the gradients (GradientTape) of
 ``sum(projection * output)`` with respect to the input and every weight.
 """
+
 import os
 
 import numpy as np
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 CASES = {
     "simple_rnn_seq": ("SimpleRNN", dict(return_sequences=True), "none", False),
-    "simple_rnn_relu_mask_back": ("SimpleRNN", dict(activation="relu", go_backwards=True,
-                                                     return_sequences=True), "random", False),
+    "simple_rnn_relu_mask_back": (
+        "SimpleRNN",
+        dict(activation="relu", go_backwards=True, return_sequences=True),
+        "random",
+        False,
+    ),
     "lstm_state_mask": ("LSTM", dict(return_state=True, return_sequences=True), "leading", False),
     "lstm_last_back": ("LSTM", dict(go_backwards=True), "random", False),
     "gru_after_mask": ("GRU", dict(return_sequences=True, return_state=True), "random", False),
@@ -53,8 +58,9 @@ def main():
         if bidirectional:
             layer = keras.layers.Bidirectional(layer)
         layer.build((3, 5, 2))
-        weights = [(0.5 * rng.standard_normal(w.shape)).astype(np.float32)
-                   for w in layer.get_weights()]
+        weights = [
+            (0.5 * rng.standard_normal(w.shape)).astype(np.float32) for w in layer.get_weights()
+        ]
         layer.set_weights(weights)
         xt = tf.Variable(x)
         with tf.GradientTape() as tape:
