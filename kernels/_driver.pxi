@@ -8,15 +8,6 @@
 # The cells' hooks
 # --------------------------------------------------------------------------
 
-cdef inline Py_ssize_t gate_count(int cell) noexcept nogil:
-    """G: the gates per unit (the blocks of ``kernel``'s columns)."""
-    if cell == LSTM:
-        return 4
-    if cell == GRU:
-        return 3
-    return 1
-
-
 cdef int forward_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
                       Py_ssize_t b1) noexcept nogil:
     """The forward time loop of the call's cell over batch rows [b0, b1)."""
@@ -282,8 +273,7 @@ cdef _Call begin(int cell, x, mask, kernel, recurrent_kernel, int activation,
     jb.mask = <const unsigned char*> call.take(mask, 2, MASK)
     jb.kernel = call.take(kernel, 2, INPUT)
     jb.recurrent_kernel = call.take(recurrent_kernel, 2, INPUT, shape)
-    jb.units = shape[0]
-    jb.width = gate_count(cell) * jb.units
+    jb.units, jb.width = shape[0], shape[1]     # H and G*H
     jb.activation, jb.recurrent_activation = activation, recurrent_activation
     jb.reset_after, jb.go_backwards = reset_after, go_backwards
     jb.zero_output_for_mask = zero_output_for_mask

@@ -72,11 +72,10 @@ class _KernelOption(Generic[_T]):
 
 
 class RNNBase(Layer):
-    """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell`` and ``gates``."""
+    """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell``."""
 
-    # "simple_rnn" | "lstm" | "gru": set by each subclass.
+    # "simple_rnn" | "lstm" | "gru" (a key of fastrnn.ops.CELLS): set by each subclass.
     cell: ClassVar[str] = None  # type: ignore[assignment]
-    gates: ClassVar[int] = 1
     supports_masking = True
     _step_plan: ops.ForwardPlan | None = None  # the plan of step() for the last batch size
     _call_plan: ops.ForwardPlan | None = None  # the plan of __call__ for the last input shape
@@ -155,6 +154,11 @@ class RNNBase(Layer):
             self.build(self._batch_input_shape)
 
     # -- weights ---------------------------------------------------------
+    @property
+    def gates(self) -> int:
+        """G: the blocks of ``kernel``'s columns (1, 4 for LSTM, 3 for GRU)."""
+        return ops.CELLS[self.cell].gates
+
     @property
     def state_size(self) -> int:
         return len(ops.CELLS[self.cell].state_names)
@@ -580,7 +584,6 @@ class SimpleRNN(RNNBase):
     """
 
     cell = "simple_rnn"
-    gates = 1
 
 
 class LSTM(RNNBase):
@@ -592,7 +595,6 @@ class LSTM(RNNBase):
     """
 
     cell = "lstm"
-    gates = 4
 
     def __init__(
         self,
@@ -641,7 +643,6 @@ class GRU(RNNBase):
     """
 
     cell = "gru"
-    gates = 3
     reset_after: _KernelOption[bool] = _KernelOption()
 
     def __init__(

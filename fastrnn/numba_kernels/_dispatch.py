@@ -198,7 +198,7 @@ class _Contract:
         ]
 
 
-def forward_kernel(reference_function, rows, gates):
+def forward_kernel(reference_function, rows):
     """The public forward kernel of one cell.
 
     Parameters
@@ -208,8 +208,6 @@ def forward_kernel(reference_function, rows, gates):
         name, signature and argument names.
     rows : numba dispatcher
         ``rows(b0, b1, hand_max, opts, ...)``, the cell's time loop.
-    gates : int
-        G, the gate blocks of the cell's kernel.
     """
     contract = _Contract(reference_function)
     take_rows = _picker(
@@ -233,14 +231,14 @@ def forward_kernel(reference_function, rows, gates):
             for initial, states in state_copies:
                 args[states][0] = args[initial]
             return
-        units = args[i_rk].shape[0]
-        slices = slice_count(settings, batch, timesteps, features, units, gates * units)
+        units, width = args[i_rk].shape
+        slices = slice_count(settings, batch, timesteps, features, units, width)
         _run_rows(rows, slices, batch, settings.hand_product_max, opts, take_rows(args))
 
     return _public(reference_function, kernel)
 
 
-def backward_kernel(reference_function, rows, gates, workspace, workspace_names, weight_grads):
+def backward_kernel(reference_function, rows, workspace, workspace_names, weight_grads):
     """The public backward kernel of one cell.
 
     Parameters
@@ -249,8 +247,6 @@ def backward_kernel(reference_function, rows, gates, workspace, workspace_names,
         The contract function (e.g. ``fastrnn.reference.lstm_backward``).
     rows : numba dispatcher
         ``rows(b0, b1, hand_max, opts, ...)``, the cell's backward time loop.
-    gates : int
-        G, the gate blocks of the cell's kernel.
     workspace : callable
         ``workspace(opts, ...)`` -> tuple of arrays, named ``workspace_names``.
     workspace_names : tuple of str
@@ -286,8 +282,8 @@ def backward_kernel(reference_function, rows, gates, workspace, workspace_names,
         if batch < settings.slice_min_batch:
             rows(0, batch, hand_max, opts, *take_rows(arrays))
         else:
-            units = args[i_rk].shape[0]
-            slices = slice_count(settings, batch, timesteps, features, units, gates * units)
+            units, width = args[i_rk].shape
+            slices = slice_count(settings, batch, timesteps, features, units, width)
             _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
         weight_grads(hand_max, opts, *take_grads(arrays))
 

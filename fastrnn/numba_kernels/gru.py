@@ -359,11 +359,10 @@ def _weight_grads(
     backward_input_grads(xt, d_in, kernel, go_backwards, dx, d_kernel, hand_max)
 
 
-gru_forward = forward_kernel(_reference.gru_forward, _forward_rows, gates=3)
+gru_forward = forward_kernel(_reference.gru_forward, _forward_rows)
 gru_backward = backward_kernel(
     _reference.gru_backward,
     _backward_rows,
-    gates=3,
     workspace=_backward_workspace,
     workspace_names=("d_in", "d_rec", "d_ah", "rh_all"),
     weight_grads=_weight_grads,

@@ -182,11 +182,10 @@ def _backward_rows(
         matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
 
 
-lstm_forward = forward_kernel(_reference.lstm_forward, _forward_rows, gates=4)
+lstm_forward = forward_kernel(_reference.lstm_forward, _forward_rows)
 lstm_backward = backward_kernel(
     _reference.lstm_backward,
     _backward_rows,
-    gates=4,
     workspace=gate_gradient_workspace,
     workspace_names=("dgates",),
     weight_grads=weight_grads,

@@ -106,11 +106,10 @@ def _backward_rows(
         matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
 
 
-simple_rnn_forward = forward_kernel(_reference.simple_rnn_forward, _forward_rows, gates=1)
+simple_rnn_forward = forward_kernel(_reference.simple_rnn_forward, _forward_rows)
 simple_rnn_backward = backward_kernel(
     _reference.simple_rnn_backward,
     _backward_rows,
-    gates=1,
     workspace=gate_gradient_workspace,
     workspace_names=("dgates",),
     weight_grads=weight_grads,
