@@ -140,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                             samples=samples_for(shape),
                         )
                         medians = {name: [] for name in workers}
+                        order = list(workers)
                         for _ in range(args.rounds):
-                            for name, worker in workers.items():
-                                medians[name].append(statistics.median(worker.sample(**request)))
+                            for name in order:
+                                times = workers[name].sample(**request)
+                                medians[name].append(statistics.median(times))
+                            order.reverse()  # neither install always goes first
                         before = statistics.median(medians["before"])
                         after = statistics.median(medians["after"])
                         print(

@@ -63,19 +63,57 @@ def _numpy_multiarray():
     return _multiarray_umath
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor (``/proc/cpuinfo``'s "vendor_id" on Linux, else "unknown")."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("vendor_id", "CPU implementer") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return _UNKNOWN
+
+
+#: NumPy's feature names where the usual (Linux /proc/cpuinfo) spelling differs.
+_FEATURE_NAMES = {"SSE41": "sse4_1", "SSE42": "sse4_2", "FMA3": "fma"}
+
+
+def cpu_features() -> list[str]:
+    """The vector-instruction features of this CPU, as NumPy detects them at run
+    time, in the usual lowercase spelling: e.g. ``["sse2", "avx2", "fma", "avx512f"]``."""
+    features = getattr(_numpy_multiarray(), "__cpu_features__", {})
+    return [
+        _FEATURE_NAMES.get(name, name.lower())
+        for name, present in features.items()
+        if present and name.startswith(_SIMD_PREFIXES)
+    ]
+
+
 def _cpu() -> dict:
     from .config import available_cpus
 
-    features = getattr(_numpy_multiarray(), "__cpu_features__", {})
-    simd = [
-        name for name, present in features.items() if present and name.startswith(_SIMD_PREFIXES)
-    ]
     return {
         "model": cpu_model(),
-        "simd": simd,
+        "vendor": cpu_vendor(),
+        "features": cpu_features(),
         "cpus_available": available_cpus(),
         "cpu_count": os.cpu_count(),
     }
+
+
+def isa_level(target: str) -> str:
+    """The ISA level of a compiled backend's target ("avx512f", "avx2+fma", ...):
+    "avx512", "avx2" or "baseline" (anything narrower, or another architecture)."""
+    target = target.lower()
+    if target == _UNKNOWN:
+        return _UNKNOWN
+    if target.startswith("avx512"):
+        return "avx512"
+    if target.startswith("avx2"):
+        return "avx2"
+    return "baseline"
 
 
 def _numpy_backend(blas: list) -> dict:
@@ -137,6 +175,9 @@ def _compiled_backend(module) -> dict:
             entry.update({str(key): _plain(value) for key, value in build_info().items()})
         except Exception as exc:  # report it, keep the rest of the config
             entry["build_info"] = f"build_info() failed: {type(exc).__name__}: {exc}"
+    # "isa" is the level API.md names; "target" the backend's own, finer name.
+    entry["target"] = entry["isa"]
+    entry["isa"] = isa_level(str(entry["isa"]))
     entry["threads"] = get_num_threads()
     return entry
 
@@ -369,7 +410,7 @@ def machine_line(config: dict | None = None) -> str:
         if not entry["available"]:
             parts.append(f"{name}: not available")
             continue
-        isa = str(entry.get("isa", _UNKNOWN))
+        isa = str(entry.get("target", entry.get("isa", _UNKNOWN)))
         if entry.get("cpu"):
             isa += f" ({entry['cpu']})"
         parts.append(f"{name}: ISA {isa}, compiler {entry.get('compiler', _UNKNOWN)}")

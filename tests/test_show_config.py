@@ -31,7 +31,9 @@ def test_dicts_mode_has_every_section():
     assert info["fastrnn"]["path"]
     assert info["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
     assert info["cpu"]["model"]
-    assert isinstance(info["cpu"]["simd"], list)
+    assert isinstance(info["cpu"]["features"], list)
+    assert all(name == name.lower() for name in info["cpu"]["features"])
+    assert isinstance(info["cpu"]["vendor"], str)
     assert info["settings"] == config.get_settings()._asdict()
     assert info["backend_choice"]["default"] == fastrnn.get_backend()
     assert info["backend_choice"]["auto"] in fastrnn.available_backends()
@@ -47,10 +49,12 @@ def test_backends_listed_with_availability():
     available = fastrnn.available_backends()
     for name, entry in backends.items():
         assert entry["available"] == (name in available)
-        if entry["available"]:
-            assert {"isa", "compiler", "flags", "threads"} <= set(entry)
-        else:
+        if not entry["available"]:
             assert entry["reason"]
+            continue
+        assert {"isa", "compiler", "flags", "threads"} <= set(entry)
+        if name in _info.COMPILED_BACKENDS:
+            assert entry["isa"] in ("baseline", "avx2", "avx512") and entry["target"]
     assert backends["numpy"]["available"]
     for name in ("numba", "cython"):
         if backends[name]["available"]:
@@ -104,7 +108,7 @@ def test_build_info_is_used_when_present_and_unknown_when_not():
         },
     )
     entry = _info._compiled_backend(with_info)
-    assert (entry["isa"], entry["compiler"]) == ("AVX2", "gcc 14")
+    assert (entry["isa"], entry["target"], entry["compiler"]) == ("avx2", "AVX2", "gcc 14")
     assert entry["flags"] == ["-O3", "-march=native"] and entry["cython"] == "3.2"
     assert entry["threads"] == fastrnn.get_num_threads()
 
@@ -186,3 +190,20 @@ def test_bench_tables_carry_the_machine_line(tmp_path, capsys):
         assert len(heads) == 2  # the grid results and the single step
         for i in heads:
             assert lines[i - 2] == line
+
+
+@pytest.mark.parametrize(
+    "target,level",
+    [
+        ("avx512f", "avx512"),
+        ("avx2+fma", "avx2"),
+        ("AVX2", "avx2"),
+        ("avx", "baseline"),
+        ("sse2", "baseline"),
+        ("neon", "baseline"),
+        ("generic", "baseline"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_isa_levels_are_the_ones_api_md_names(target, level):
+    assert _info.isa_level(target) == level
