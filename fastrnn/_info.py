@@ -318,12 +318,13 @@ def show_config(mode: str = "stdout") -> dict | None:
         the interpreter and the operating system.
     ``cpu``
         the CPU model (``/proc/cpuinfo`` on Linux, ``platform.processor()``
-        elsewhere), the x86/ARM SIMD features NumPy detects at run time
-        (``simd``), and the CPUs this process may use.
+        elsewhere), its ``vendor``, the x86/ARM vector features NumPy detects
+        at run time (``features``, lowercase), and the CPUs this process may use.
     ``backends``
         for each of ``"numpy"``, ``"numba"`` and ``"cython"``: ``available``,
         and if not, ``reason`` (the import error) and ``how_to_get``; if it is,
-        the instruction set it runs (``isa``), the ``compiler`` and ``flags``
+        the instruction-set level it runs (``isa``: "baseline", "avx2" or
+        "avx512" for the compiled ones; ``target`` their finer name), the ``compiler`` and ``flags``
         it was built with (from the backend's ``build_info()``; "unknown"
         when it has none) and its thread count (``threads``:
         :func:`fastrnn.get_num_threads` for the compiled backends, NumPy's
