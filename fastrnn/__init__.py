@@ -9,9 +9,10 @@ import os
 
 __version__ = "0.1.0"
 
-# The compiled kernels run their own threads right after a BLAS call (the
-# input projection); an OpenBLAS worker that keeps spinning after its call
-# takes a core from them. With this, idle OpenBLAS workers sleep at once
+# The compiled kernels' slice threads start right after BLAS calls (Dense and
+# Embedding through NumPy, Numba's whole-batch products and weight gradients
+# through SciPy); an OpenBLAS worker that keeps spinning after its call takes
+# a core from them. With this, idle OpenBLAS workers sleep at once
 # (docs/building.md, "Environment variables"). It reaches an OpenBLAS loaded
 # after this import (SciPy's, normally) and never overrides the user's value.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

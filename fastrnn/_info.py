@@ -175,7 +175,8 @@ def _compiled_backend(module) -> dict:
             entry.update({str(key): _plain(value) for key, value in build_info().items()})
         except Exception as exc:  # report it, keep the rest of the config
             entry["build_info"] = f"build_info() failed: {type(exc).__name__}: {exc}"
-    # "isa" is the level API.md names; "target" the backend's own, finer name.
+    # "isa" is the level (docs/building.md, the show_config table); "target"
+    # the backend's own, finer name.
     entry["target"] = entry["isa"]
     entry["isa"] = isa_level(str(entry["isa"]))
     entry["threads"] = get_num_threads()
@@ -208,18 +209,7 @@ def _backend_choice() -> dict:
         default = backends.get_backend()
     except ValueError as exc:  # an invalid FASTRNN_BACKEND
         default = f"error: {exc}"
-    auto_choice = getattr(backends, "auto_choice", None)
-    if auto_choice is not None:
-        auto = auto_choice()
-    else:
-        module = backends.resolve_backend("auto")
-        names = {
-            "fastrnn.reference": "numpy",
-            "fastrnn.numba_kernels": "numba",
-            "fastrnn._cython_kernels": "cython",
-        }
-        auto = names.get(module.__name__, module.__name__)
-    return {"default": default, "auto": auto}
+    return {"default": default, "auto": backends.auto_choice()}
 
 
 def _blas() -> list:

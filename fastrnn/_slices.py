@@ -27,8 +27,9 @@ def get_pool(workers):
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+            # A smaller pool is replaced, not shut down: a call on another thread
+            # may still be submitting to it. Its idle threads end when it is
+            # garbage-collected.
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastrnn-slices")
             _pool_size = workers
         return _pool

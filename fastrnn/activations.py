@@ -99,11 +99,6 @@ def get_code(activation, argument="activation"):
     return _CODES[canonical_name(activation, argument, RECURRENT_ACTIVATION_NAMES)]
 
 
-def name_of(code):
-    """Return the name of a kernel activation code."""
-    return _NAMES[code]
-
-
 def apply(code, a):
     """Apply the activation with kernel code ``code`` to ``a``."""
     return _FUNCTIONS[_NAMES[code]](a)

@@ -13,8 +13,8 @@ setting                   default      meaning
 ``slice_min_batch``       16           calls of fewer batch rows run on the
                                        calling thread
 ``slice_min_rows``        8            rows per batch slice at least: a call runs
-                                       as ``min(num_threads, batch //
-                                       slice_min_rows)`` slices
+                                       as ``max(1, min(num_threads, batch //
+                                       slice_min_rows))`` slices
 ``slice_min_work``        ``1 << 22``  calls with fewer multiply-adds (timesteps x
                                        batch x G*units x (units + features)) run on
                                        the calling thread: a thread hand-off costs
@@ -148,16 +148,24 @@ def set_settings(**changes: int) -> None:
 
 @contextlib.contextmanager
 def use_settings(**changes: int) -> Iterator[KernelSettings]:
-    """Context manager: :func:`set_settings` inside the block, the previous settings after."""
+    """Context manager: :func:`set_settings` inside the block; afterwards the
+    settings it changed are back to their previous values (the others keep
+    whatever was set meanwhile)."""
     global settings
+    unknown = sorted(set(changes) - set(KernelSettings._fields))
+    if unknown:
+        raise TypeError(
+            f"Unknown fastrnn setting(s) {unknown}; the settings are {list(KernelSettings._fields)}"
+        )
+    checked = {name: _positive_int(value, name) for name, value in changes.items()}
     with _lock:
-        previous = settings
-    set_settings(**changes)
+        previous = {name: getattr(settings, name) for name in checked}
+        settings = settings._replace(**checked)
     try:
         yield settings
     finally:
         with _lock:
-            settings = previous
+            settings = settings._replace(**previous)
 
 
 def get_num_threads() -> int:
@@ -199,10 +207,3 @@ def loop_blas_threads() -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"FASTRNN_LOOP_BLAS_THREADS must be an integer; got {value!r}") from None
-
-
-def _reset() -> None:
-    """Back to the defaults (the environment is read again); for tests."""
-    global settings
-    with _lock:
-        settings = _defaults()

@@ -22,8 +22,8 @@ backward (LSTM: ``c_states, gates``; GRU: ``gates, recurrent_candidate``).
 A :class:`ForwardPlan` holds what a call of one cell, backend, dtype, input
 shape and set of options needs besides the values: the resolved kernel, a
 read-only all-True mask and zero states, the option values, and reusable
-scratch arrays. Layers keep one per input shape and call it again and
-again; :func:`recurrent_forward` makes one for a single call.
+scratch arrays. A layer keeps the plan of its last input shape and calls it
+again and again; :func:`recurrent_forward` makes one for a single call.
 """
 
 from __future__ import annotations
@@ -202,11 +202,6 @@ def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
 class ForwardPlan:
     """A forward kernel call of one cell, backend, dtype, input shape and options.
 
@@ -268,8 +263,10 @@ class ForwardPlan:
         self.option_values = spec.option_values(options)
         self.kernel = getattr(self.module, f"{cell}_forward")
         batch, timesteps, _ = self.shape
-        self.mask = _read_only(np.ones((batch, timesteps), dtype=bool))
-        zeros = _read_only(np.zeros((batch, units), self.dtype))
+        # Never written by the kernels (they are inputs). Writable arrays, so
+        # that Numba compiles one version for these and for callers' arrays.
+        self.mask = np.ones((batch, timesteps), dtype=bool)
+        zeros = np.zeros((batch, units), self.dtype)
         self.zero_states = [zeros] * len(spec.state_names)
         self._shapes = [
             (name, kind, _BUFFER_SHAPES[kind](batch, timesteps, units, spec.gates))
@@ -278,7 +275,8 @@ class ForwardPlan:
         names = [name for name, _ in spec.buffers]
         self._c_states = names.index("c_states") if "c_states" in names else None
         # Scratch arrays of earlier calls that nobody holds afterwards; a call
-        # takes the dict out and puts it back, so concurrent calls never share it.
+        # takes a dict out and puts it back, so concurrent calls never share one
+        # (they make their own when the list is empty).
         self._workspace = []
 
     def fits(self, x) -> bool:
@@ -295,7 +293,7 @@ class ForwardPlan:
         """Whether the plan is current and made for inputs of ``shape``."""
         return shape == self.input_shape and self.generation == backends.generation()
 
-    def __call__(self, x, states, weights, mask=None, fresh_states=False):
+    def __call__(self, x, states, weights, mask=None):
         """Run the forward kernel on arrays it takes as they are.
 
         Parameters
@@ -308,16 +306,14 @@ class ForwardPlan:
             ``(kernel, recurrent_kernel, bias)`` in the kernels' layout,
             C-contiguous, of ``plan.dtype``.
         mask : ndarray of bool, shape (batch, timesteps), C-contiguous, or None
-        fresh_states : bool
-            Return new state sequences (else they are scratch arrays, valid until
-            the next call of this plan: copy what you keep).
 
         Returns
         -------
         outputs : ndarray of shape (batch, timesteps, units)
-            Always new.
-        h_states : ndarray of shape (timesteps + 1, batch, units)
-        c_states : ndarray of shape (timesteps + 1, batch, units) or None
+        final_states : list of ndarray of shape (batch, units)
+            ``[h]`` or ``[h, c]`` after the last step. All returned arrays are
+            new: the state sequences and gates the kernel fills are scratch,
+            reused by the next call.
         """
         try:
             work = self._workspace.pop()
@@ -325,20 +321,12 @@ class ForwardPlan:
             work = {}
         dtype = self.dtype
         batch, timesteps, _ = self.shape
-        units = self.units
-        outputs = np.empty((batch, timesteps, units), dtype)
-        state_shape = (timesteps + 1, batch, units)
-        if fresh_states:
-            h_states = np.empty(state_shape, dtype)
-        else:
-            h_states = work.get("h_states")
-            if h_states is None:
-                h_states = work["h_states"] = np.empty(state_shape, dtype)
+        outputs = np.empty((batch, timesteps, self.units), dtype)
+        h_states = work.get("h_states")
+        if h_states is None:
+            h_states = work["h_states"] = np.empty((timesteps + 1, batch, self.units), dtype)
         buffers = []
-        for name, kind, shape in self._shapes:
-            if fresh_states and kind == "states":
-                buffers.append(np.empty(shape, dtype))
-                continue
+        for name, _, shape in self._shapes:
             array = work.get(name)
             if array is None:
                 array = work[name] = np.empty(shape, dtype)
@@ -355,12 +343,16 @@ class ForwardPlan:
             h_states,
             *buffers,
         )
-        if not self._workspace:
+        # Copied out before the scratch goes back: another thread's call may
+        # take it at once.
+        final_states = [h_states[-1].copy()]
+        if self._c_states is not None:
+            final_states.append(buffers[self._c_states][-1].copy())
+        if not self._workspace:  # keep one call's scratch, not one per concurrent call
             self._workspace.append(work)
-        c_states = None if self._c_states is None else buffers[self._c_states]
-        return outputs, h_states, c_states
+        return outputs, final_states
 
-    def forward(self, x, states, weights, mask=None, fresh_states=False):
+    def forward(self, x, states, weights, mask=None):
         """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
         arrays of ``plan.dtype`` first)."""
         dtype = self.dtype
@@ -369,7 +361,6 @@ class ForwardPlan:
             None if states is None else [_contiguous(s, dtype) for s in states],
             tuple(_contiguous(w, dtype) for w in weights),
             None if mask is None else _contiguous(mask, np.bool_),
-            fresh_states,
         )
 
     def record(self, x, mask, states, weights) -> ForwardRecord:

@@ -60,10 +60,9 @@ cdef extern from "_smallgemm.h" nogil:
                                                      double* c, Py_ssize_t ldc)
 
 
-# float32 tanh and sigmoid: the rational approximation of _fastmath.h (max
-# abs error against float64: tanh 2.4e-7, sigmoid 1.2e-7, over every
-# float32), in C so that the array loops vectorize. float64 keeps libm: the
-# tests ask for 1e-10 there.
+# float32 tanh and sigmoid: the rational approximation of _fastmath.h (its
+# error bound is stated there), in C so that the array loops vectorize.
+# float64 keeps libm: the tests ask for 1e-10 there.
 cdef extern from "_fastmath.h" nogil:
     float tanh_f32 "fastrnn_tanh_f32"(float x)
     void tanh_f32_array "fastrnn_tanh_f32_array"(const float* a, float* out, Py_ssize_t n)

@@ -372,3 +372,43 @@ def test_planned_calls_reuse_scratch_but_never_what_they_return(cls, return_sequ
         assert not np.shares_memory(a, b)
         assert not any(np.shares_memory(a, s) for s in scratch)
     assert not any(np.shares_memory(b, s) for b in second for s in scratch)
+
+
+def test_option_attributes_are_checked_when_set():
+    layer = LSTM(3)
+    with pytest.raises(ValueError, match="activation"):
+        layer.activation = "softmax"
+    with pytest.raises(TypeError, match="go_backwards"):
+        layer.go_backwards = "yes"
+    with pytest.raises(ValueError, match="no-such"):
+        layer.backend = "no-such"
+    layer.activation = "relu"
+    assert layer.activation == "relu" and layer._kernel_options().activation == 3
+    gru = GRU(2, input_shape=(3, 4))
+    with pytest.raises(ValueError, match="reset_after"):
+        gru.reset_after = False
+    gru.reset_after = True  # unchanged: fine
+
+
+def test_concurrent_calls_of_one_plan_give_the_single_threaded_results():
+    import threading
+
+    rng = np.random.default_rng(5)
+    layer = LSTM(16, return_sequences=True, return_state=True, seed=0)
+    inputs = [rng.standard_normal((4, 20, 8)).astype(np.float32) for _ in range(8)]
+    layer(inputs[0])
+    want = [[a.copy() for a in layer(x)] for x in inputs]
+    got = [None] * len(inputs)
+
+    def run(i):
+        for _ in range(20):
+            got[i] = layer(inputs[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w, g in zip(want, got):
+        for a, b in zip(w, g):
+            np.testing.assert_array_equal(a, b)

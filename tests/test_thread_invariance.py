@@ -234,3 +234,13 @@ def test_bad_thread_count_in_the_environment_is_a_clear_error(value):
     assert done.returncode != 0
     assert "FASTRNN_NUM_THREADS must be a positive integer" in done.stderr
     assert repr(value) in done.stderr
+
+
+def test_use_settings_restores_only_what_it_changed():
+    before = config.get_settings()
+    with config.use_settings(slice_min_work=1 << 10):
+        config.set_num_threads(before.num_threads + 1)
+    after = config.get_settings()
+    assert after.slice_min_work == before.slice_min_work
+    assert after.num_threads == before.num_threads + 1
+    config.set_num_threads(before.num_threads)

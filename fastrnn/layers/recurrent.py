@@ -6,7 +6,7 @@ and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import numpy as np
@@ -47,7 +47,12 @@ class _ForgetBiasOnes(initializers.Initializer):
 
 class _KernelOption(Generic[_T]):
     """A layer attribute the kernels see (an option, or the backend setting):
-    setting it drops the layer's kernel plans, so the next call makes them anew."""
+    setting it checks the value with ``check(layer, value)`` (which returns
+    what to store, or raises) and drops the layer's kernel plans, so the next
+    call makes them anew."""
+
+    def __init__(self, check: Callable[[Any, Any], Any]) -> None:
+        self.check = check
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -66,9 +71,39 @@ class _KernelOption(Generic[_T]):
             raise AttributeError(self.name) from None
 
     def __set__(self, layer: RNNBase, value: _T) -> None:
-        layer.__dict__[self.slot] = value
+        layer.__dict__[self.slot] = self.check(layer, value)
         layer.__dict__["_call_plan"] = layer.__dict__["_step_plan"] = None
         layer.__dict__["_options"] = None
+
+
+def _activation_check(argument: str) -> Callable[[Any, Any], str | None]:
+    """The check of an activation attribute (None allowed only for
+    ``recurrent_activation``, which SimpleRNN leaves unset)."""
+
+    def check(layer: Any, value: Any) -> str | None:
+        if value is None and argument == "recurrent_activation":
+            return None
+        return activations.canonical_name(value, argument, activations.RECURRENT_ACTIVATION_NAMES)
+
+    return check
+
+
+def _flag_check(argument: str) -> Callable[[Any, Any], bool]:
+    return lambda layer, value: check_bool(value, argument)
+
+
+def _backend_check(layer: Any, value: Any) -> str | None:
+    return None if value is None else backends.check_name(value)
+
+
+def _reset_after_check(layer: Any, value: Any) -> bool:
+    value = check_bool(value, "reset_after")
+    if getattr(layer, "built", False) and value != layer.reset_after:
+        raise ValueError(
+            f"Layer {layer.name!r} was built with reset_after={layer.reset_after}, whose "
+            f"bias has another shape; make a new GRU(reset_after={value}) instead"
+        )
+    return value
 
 
 class RNNBase(Layer):
@@ -81,11 +116,13 @@ class RNNBase(Layer):
     _call_plan: ops.ForwardPlan | None = None  # the plan of __call__ for the last input shape
     _options: ops.KernelOptions | None = None  # of the current attributes, once asked for
 
-    activation: _KernelOption[str] = _KernelOption()
-    recurrent_activation: _KernelOption[str | None] = _KernelOption()
-    go_backwards: _KernelOption[bool] = _KernelOption()
-    zero_output_for_mask: _KernelOption[bool] = _KernelOption()
-    backend: _KernelOption[str | None] = _KernelOption()
+    activation: _KernelOption[str] = _KernelOption(_activation_check("activation"))
+    recurrent_activation: _KernelOption[str | None] = _KernelOption(
+        _activation_check("recurrent_activation")
+    )
+    go_backwards: _KernelOption[bool] = _KernelOption(_flag_check("go_backwards"))
+    zero_output_for_mask: _KernelOption[bool] = _KernelOption(_flag_check("zero_output_for_mask"))
+    backend: _KernelOption[str | None] = _KernelOption(_backend_check)
 
     # Made by build().
     input_dim: int
@@ -371,10 +408,7 @@ class RNNBase(Layer):
             outputs = record.outputs
         else:
             self._cache = None
-            outputs, h_states, c_states = plan.forward(x, states, self._kernel_weights(), mask)
-            final_states = [h_states[-1].copy()]
-            if c_states is not None:
-                final_states.append(c_states[-1].copy())
+            outputs, final_states = plan.forward(x, states, self._kernel_weights(), mask)
         if self.stateful:
             self._states = [s.copy() for s in final_states]
         output = outputs if self.return_sequences else outputs[:, -1].copy()
@@ -382,15 +416,12 @@ class RNNBase(Layer):
             return [output, *final_states]
         return output
 
-    def _result(self, outputs, h_states, c_states):
-        """What a call returns, from the arrays of a planned forward (whose state
-        sequences are scratch: what is returned of them is copied)."""
+    def _result(self, outputs, final_states):
+        """What a call returns, from what a planned forward returned."""
         output = outputs if self.return_sequences else outputs[:, -1].copy()
         if not self.return_state:
             return output
-        if c_states is None:
-            return [output, h_states[-1].copy()]
-        return [output, h_states[-1].copy(), c_states[-1].copy()]
+        return [output, *final_states]
 
     def step(
         self,
@@ -435,12 +466,8 @@ class RNNBase(Layer):
             )
         ):
             states = self._step_states(states, state_shape)
-        outputs, h_states, c_states = plan(
-            inputs, states, self._kernel_weights(), fresh_states=True
-        )
-        if c_states is None:
-            return outputs[:, 0], [h_states[1]]
-        return outputs[:, 0], [h_states[1], c_states[1]]
+        outputs, final_states = plan(inputs, states, self._kernel_weights())
+        return outputs[:, 0], final_states
 
     def _step_setup(self, inputs: npt.ArrayLike) -> tuple[FloatArray, ops.ForwardPlan]:
         """The checks of :meth:`step`'s slow path: builds the layer if needed;
@@ -643,7 +670,7 @@ class GRU(RNNBase):
     """
 
     cell = "gru"
-    reset_after: _KernelOption[bool] = _KernelOption()
+    reset_after: _KernelOption[bool] = _KernelOption(_reset_after_check)
 
     def __init__(
         self,
