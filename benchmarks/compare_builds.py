@@ -124,38 +124,48 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"before: {machine_line(args.before)}")
     print(f"after:  {machine_line(args.after)}")
-    workers = {"before": Worker(args.before), "after": Worker(args.after)}
+    rows = [
+        (backend, cell, shape, mode)
+        for backend in args.backends
+        for cell in args.cells
+        for shape in args.shapes
+        for mode in args.modes
+    ]
+    medians = {row: {"before": [], "after": []} for row in rows}
+    # Each round starts both workers afresh: a process's own luck (where its
+    # memory lands, which core it starts on) moves small calls by tens of
+    # percent on a shared VM, so the rounds sample it too.
+    for round_ in range(args.rounds):
+        order = ["before", "after"] if round_ % 2 == 0 else ["after", "before"]
+        workers = {name: Worker(getattr(args, name)) for name in order}
+        try:
+            for row in rows:
+                backend, cell, shape, mode = row
+                request = dict(
+                    cell=LAYERS[cell],
+                    shape=GRID[shape],
+                    mode=mode,
+                    backend=backend,
+                    samples=samples_for(shape),
+                )
+                for name in order:
+                    times = workers[name].sample(**request)
+                    medians[row][name].append(statistics.median(times))
+                order.reverse()  # neither install always goes first
+        finally:
+            for worker in workers.values():
+                worker.close()
+    print(f"medians of {args.rounds} rounds, each with fresh worker processes")
     print("| cell | shape | mode | backend | before | after | after/before |")
     print("|---|---|---|---|---:|---:|---:|")
-    try:
-        for backend in args.backends:
-            for cell in args.cells:
-                for shape in args.shapes:
-                    for mode in args.modes:
-                        request = dict(
-                            cell=LAYERS[cell],
-                            shape=GRID[shape],
-                            mode=mode,
-                            backend=backend,
-                            samples=samples_for(shape),
-                        )
-                        medians = {name: [] for name in workers}
-                        order = list(workers)
-                        for _ in range(args.rounds):
-                            for name in order:
-                                times = workers[name].sample(**request)
-                                medians[name].append(statistics.median(times))
-                            order.reverse()  # neither install always goes first
-                        before = statistics.median(medians["before"])
-                        after = statistics.median(medians["after"])
-                        print(
-                            f"| {cell} | {shape} | {mode} | {backend} | {_ms(before)} | "
-                            f"{_ms(after)} | {after / before:.2f} |",
-                            flush=True,
-                        )
-    finally:
-        for worker in workers.values():
-            worker.close()
+    for row in rows:
+        backend, cell, shape, mode = row
+        before = statistics.median(medians[row]["before"])
+        after = statistics.median(medians[row]["after"])
+        print(
+            f"| {cell} | {shape} | {mode} | {backend} | {_ms(before)} | {_ms(after)} | "
+            f"{after / before:.2f} |"
+        )
     return 0
 
 
