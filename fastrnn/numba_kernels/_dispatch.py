@@ -147,6 +147,36 @@ def _picker(wanted, available, owner):
     return itemgetter(*positions)
 
 
+def _compile_small_call(contract, calls, workspace=None):
+    """A function ``small_call(a, hand_max)`` that runs a call of fewer than
+    ``slice_min_batch`` rows (arguments ``a``, in the contract's order) on the
+    calling thread: its options record, then each of ``calls`` in turn.
+
+    It does what the general path does with ``take_options`` and the pickers,
+    written out for this contract: a call of a few microseconds spends a
+    good part of them in Python, and each generic pick costs a few hundred
+    nanoseconds. ``calls`` are (function, leading arguments, parameter names)
+    triples; with ``workspace`` = (function, its parameter names after
+    ``opts``, the names of the arrays it returns), those arrays are made first
+    and passed by name like the contract's.
+    """
+    namespace = {}
+    where = {name: f"a[{i}]" for i, name in enumerate(contract.names)}
+    lines = ["def small_call(a, hand_max):", f"    opts = {contract.options_source()}"]
+    if workspace is not None:
+        function, parameters, returned = workspace
+        namespace["workspace"] = function
+        arguments = ", ".join(where[name] for name in parameters)
+        lines.append(f"    w = workspace(opts, {arguments})")
+        where.update({name: f"w[{i}]" for i, name in enumerate(returned)})
+    for k, (function, leading, parameters) in enumerate(calls):
+        namespace[f"call{k}"] = function
+        arguments = ", ".join([*leading, *(where[name] for name in parameters)])
+        lines.append(f"    call{k}({arguments})")
+    exec("\n".join(lines), namespace)  # the source is built above from names and indices only
+    return namespace["small_call"]
+
+
 def _run_rows(rows, slices, batch, hand_max, opts, arrays):
     """Run ``rows`` over the whole batch (``slices`` 0 or 1) or the slices on threads."""
     if slices == 0:
@@ -189,6 +219,14 @@ class _Contract:
             ]
         )
 
+    def options_source(self):
+        """The expression of the options record of a call whose arguments are ``a``."""
+        values = [
+            f"a[{self.names.index(name)}]" if name in self.names else repr(default)
+            for name, default in zip(OPTIONS, _OPTION_DEFAULTS)
+        ]
+        return f"({', '.join(values)})"
+
     def pairs(self, pairs):
         """Positions of the (a, b) argument pairs both of whose names the contract has."""
         return [
@@ -210,8 +248,10 @@ def forward_kernel(reference_function, rows):
         ``rows(b0, b1, hand_max, opts, ...)``, the cell's time loop.
     """
     contract = _Contract(reference_function)
-    take_rows = _picker(
-        _parameters(rows, ("b0", "b1", "hand_max", "opts")), contract.names, rows.__name__
+    row_parameters = _parameters(rows, ("b0", "b1", "hand_max", "opts"))
+    take_rows = _picker(row_parameters, contract.names, rows.__name__)
+    small_call = _compile_small_call(
+        contract, [(rows, ("0", f"a[{contract.x}].shape[0]", "hand_max", "opts"), row_parameters)]
     )
     state_copies = contract.pairs(_STATE_COPIES)
     take_options, i_x, i_rk = contract.take_options, contract.x, contract.recurrent_kernel
@@ -222,15 +262,14 @@ def forward_kernel(reference_function, rows):
             args = signature.bind(*args, **kwargs).args
         settings = _config.settings
         batch, timesteps, features = args[i_x].shape
-        opts = take_options(args + _OPTION_DEFAULTS)
         if 0 < batch < settings.slice_min_batch and timesteps:
-            # the common small call, without slice_count and _run_rows
-            rows(0, batch, settings.hand_product_max, opts, *take_rows(args))
+            small_call(args, settings.hand_product_max)
             return
         if batch == 0 or timesteps == 0:
             for initial, states in state_copies:
                 args[states][0] = args[initial]
             return
+        opts = take_options(args + _OPTION_DEFAULTS)
         units, width = args[i_rk].shape
         slices = slice_count(settings, batch, timesteps, features, units, width)
         _run_rows(rows, slices, batch, settings.hand_product_max, opts, take_rows(args))
@@ -255,11 +294,20 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
     """
     contract = _Contract(reference_function)
     names = contract.names + list(workspace_names)
-    take_rows = _picker(_parameters(rows, ("b0", "b1", "hand_max", "opts")), names, rows.__name__)
-    take_grads = _picker(
-        _parameters(weight_grads, ("hand_max", "opts")), names, weight_grads.__name__
+    row_parameters = _parameters(rows, ("b0", "b1", "hand_max", "opts"))
+    grad_parameters = _parameters(weight_grads, ("hand_max", "opts"))
+    workspace_parameters = _parameters(workspace, ("opts",))
+    take_rows = _picker(row_parameters, names, rows.__name__)
+    take_grads = _picker(grad_parameters, names, weight_grads.__name__)
+    take_workspace = _picker(workspace_parameters, contract.names, workspace.__name__)
+    small_call = _compile_small_call(
+        contract,
+        [
+            (rows, ("0", f"a[{contract.x}].shape[0]", "hand_max", "opts"), row_parameters),
+            (weight_grads, ("hand_max", "opts"), grad_parameters),
+        ],
+        (workspace, workspace_parameters, workspace_names),
     )
-    take_workspace = _picker(_parameters(workspace, ("opts",)), contract.names, workspace.__name__)
     state_gradient_copies = contract.pairs(_STATE_GRADIENT_COPIES)
     zeroed = [contract.names.index(name) for name in _WEIGHT_AND_INPUT_GRADIENTS]
     take_options, i_x, i_rk = contract.take_options, contract.x, contract.recurrent_kernel
@@ -270,6 +318,9 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
             args = signature.bind(*args, **kwargs).args
         settings = _config.settings
         batch, timesteps, features = args[i_x].shape
+        if 0 < batch < settings.slice_min_batch and timesteps:
+            small_call(args, settings.hand_product_max)
+            return
         if batch == 0 or timesteps == 0:
             for last, initial in state_gradient_copies:
                 args[initial][...] = args[last]
@@ -279,12 +330,9 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
         hand_max = settings.hand_product_max
         opts = take_options(args + _OPTION_DEFAULTS)
         arrays = args + workspace(opts, *take_workspace(args))
-        if batch < settings.slice_min_batch:
-            rows(0, batch, hand_max, opts, *take_rows(arrays))
-        else:
-            units, width = args[i_rk].shape
-            slices = slice_count(settings, batch, timesteps, features, units, width)
-            _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
+        units, width = args[i_rk].shape
+        slices = slice_count(settings, batch, timesteps, features, units, width)
+        _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
         weight_grads(hand_max, opts, *take_grads(arrays))
 
     return _public(reference_function, kernel)
