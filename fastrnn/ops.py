@@ -293,7 +293,7 @@ class ForwardPlan:
         """Whether the plan is current and made for inputs of ``shape``."""
         return shape == self.input_shape and self.generation == backends.generation()
 
-    def __call__(self, x, states, weights, mask=None):
+    def __call__(self, x, states, weights, mask=None, final_states=True):
         """Run the forward kernel on arrays it takes as they are.
 
         Parameters
@@ -306,11 +306,13 @@ class ForwardPlan:
             ``(kernel, recurrent_kernel, bias)`` in the kernels' layout,
             C-contiguous, of ``plan.dtype``.
         mask : ndarray of bool, shape (batch, timesteps), C-contiguous, or None
+        final_states : bool
+            Return the final states (else None in their place, and no copies).
 
         Returns
         -------
         outputs : ndarray of shape (batch, timesteps, units)
-        final_states : list of ndarray of shape (batch, units)
+        final_states : list of ndarray of shape (batch, units), or None
             ``[h]`` or ``[h, c]`` after the last step. All returned arrays are
             new: the state sequences and gates the kernel fills are scratch,
             reused by the next call.
@@ -345,14 +347,17 @@ class ForwardPlan:
         )
         # Copied out before the scratch goes back: another thread's call may
         # take it at once.
-        final_states = [h_states[-1].copy()]
-        if self._c_states is not None:
-            final_states.append(buffers[self._c_states][-1].copy())
+        if final_states:
+            final_states = [h_states[-1].copy()]
+            if self._c_states is not None:
+                final_states.append(buffers[self._c_states][-1].copy())
+        else:
+            final_states = None
         if not self._workspace:  # keep one call's scratch, not one per concurrent call
             self._workspace.append(work)
         return outputs, final_states
 
-    def forward(self, x, states, weights, mask=None):
+    def forward(self, x, states, weights, mask=None, final_states=True):
         """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
         arrays of ``plan.dtype`` first)."""
         dtype = self.dtype
@@ -361,6 +366,7 @@ class ForwardPlan:
             None if states is None else [_contiguous(s, dtype) for s in states],
             tuple(_contiguous(w, dtype) for w in weights),
             None if mask is None else _contiguous(mask, np.bool_),
+            final_states,
         )
 
     def record(self, x, mask, states, weights) -> ForwardRecord:

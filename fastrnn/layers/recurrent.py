@@ -390,7 +390,9 @@ class RNNBase(Layer):
             and plan.fits(inputs)
         ):
             self._cache = None
-            return self._result(*plan(inputs, None, self._kernel_weights()))
+            return self._result(
+                *plan(inputs, None, self._kernel_weights(), None, self.return_state)
+            )
         x = self._check_inputs(inputs)
         batch, timesteps, _ = x.shape
         states, given_as_list = self._check_states(initial_state, batch)
@@ -408,7 +410,9 @@ class RNNBase(Layer):
             outputs = record.outputs
         else:
             self._cache = None
-            outputs, final_states = plan.forward(x, states, self._kernel_weights(), mask)
+            outputs, final_states = plan.forward(
+                x, states, self._kernel_weights(), mask, self.return_state or self.stateful
+            )
         if self.stateful:
             self._states = [s.copy() for s in final_states]
         output = outputs if self.return_sequences else outputs[:, -1].copy()
