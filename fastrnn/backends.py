@@ -205,6 +205,9 @@ def resolve_backend(name: str | None = None) -> ModuleType:
         global _auto
         if _auto is None:
             _auto = _load(auto_choice())
+        assert _auto is not None  # auto_choice names an available backend
         return _auto
     _check_name(name)
-    return _load(name)
+    module = _load(name)
+    assert module is not None  # _check_name raised otherwise
+    return module

@@ -175,7 +175,18 @@ class ForwardRecord:
         "recurrent_candidate",
     )
 
-    def __init__(self, backend, cell, x, mask, weights, options, outputs, h_states, buffers=()):
+    def __init__(
+        self,
+        backend: ModuleType,
+        cell: str,
+        x: np.ndarray,
+        mask: np.ndarray,
+        weights: tuple[np.ndarray, ...],
+        options: KernelOptions,
+        outputs: np.ndarray,
+        h_states: np.ndarray,
+        buffers: Sequence[np.ndarray] = (),
+    ) -> None:
         self.backend, self.cell, self.x, self.mask = backend, cell, x, mask
         self.weights, self.options = weights, options
         self.outputs, self.h_states = outputs, h_states
@@ -247,7 +258,16 @@ class ForwardPlan:
         "_workspace",
     )
 
-    def __init__(self, cell, shape, dtype, units, options, backend=None, input_shape=None):
+    def __init__(
+        self,
+        cell: str,
+        shape: Sequence[int],
+        dtype: np.dtype | str | type,
+        units: int,
+        options: KernelOptions,
+        backend: str | ModuleType | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
         self.spec = spec = CELLS[cell]
         self.generation = backends.generation()
         self.backend = backend
@@ -277,9 +297,9 @@ class ForwardPlan:
         # Scratch arrays of earlier calls that nobody holds afterwards; a call
         # takes a dict out and puts it back, so concurrent calls never share one
         # (they make their own when the list is empty).
-        self._workspace = []
+        self._workspace: list[dict[str, np.ndarray]] = []
 
-    def fits(self, x) -> bool:
+    def fits(self, x: object) -> bool:
         """Whether ``x`` is an input the plan runs as it is, and the plan is current."""
         return (
             type(x) is np.ndarray
@@ -289,11 +309,18 @@ class ForwardPlan:
             and self.generation == backends.generation()
         )
 
-    def valid_for(self, shape) -> bool:
+    def valid_for(self, shape: tuple[int, ...]) -> bool:
         """Whether the plan is current and made for inputs of ``shape``."""
         return shape == self.input_shape and self.generation == backends.generation()
 
-    def __call__(self, x, states, weights, mask=None, final_states=True):
+    def __call__(
+        self,
+        x: np.ndarray,
+        states: Sequence[np.ndarray] | None,
+        weights: Sequence[np.ndarray],
+        mask: np.ndarray | None = None,
+        final_states: bool = True,
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Run the forward kernel on arrays it takes as they are.
 
         Parameters
@@ -347,17 +374,23 @@ class ForwardPlan:
         )
         # Copied out before the scratch goes back: another thread's call may
         # take it at once.
+        finals: list[np.ndarray] | None = None
         if final_states:
-            final_states = [h_states[-1].copy()]
+            finals = [h_states[-1].copy()]
             if self._c_states is not None:
-                final_states.append(buffers[self._c_states][-1].copy())
-        else:
-            final_states = None
+                finals.append(buffers[self._c_states][-1].copy())
         if not self._workspace:  # keep one call's scratch, not one per concurrent call
             self._workspace.append(work)
-        return outputs, final_states
+        return outputs, finals
 
-    def forward(self, x, states, weights, mask=None, final_states=True):
+    def forward(
+        self,
+        x: np.ndarray,
+        states: Sequence[np.ndarray] | None,
+        weights: Sequence[np.ndarray],
+        mask: np.ndarray | None = None,
+        final_states: bool = True,
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
         arrays of ``plan.dtype`` first)."""
         dtype = self.dtype
@@ -369,7 +402,13 @@ class ForwardPlan:
             final_states,
         )
 
-    def record(self, x, mask, states, weights) -> ForwardRecord:
+    def record(
+        self,
+        x: np.ndarray,
+        mask: np.ndarray | None,
+        states: Sequence[np.ndarray] | None,
+        weights: Sequence[np.ndarray],
+    ) -> ForwardRecord:
         """Run the forward kernel and keep what the backward needs (new arrays).
 
         Parameters
