@@ -2,7 +2,8 @@
 
 Environment:
   FASTRNN_BENCH_FULL=1    add the large shape (slow)
-  FASTRNN_BENCH_PEERS=1   also benchmark PyTorch / TensorFlow-Keras / JAX when installed
+  FASTRNN_BENCH_PEERS=1   also benchmark the installed peers (PyTorch, TensorFlow-Keras, JAX,
+                          ONNX Runtime)
 """
 
 import os

@@ -2,7 +2,7 @@
 
     pytest benchmarks/                                   # tiny, small, medium
     FASTRNN_BENCH_FULL=1 pytest benchmarks/              # + large
-    FASTRNN_BENCH_PEERS=1 pytest benchmarks/             # + torch / tf-keras / jax
+    FASTRNN_BENCH_PEERS=1 pytest benchmarks/             # + torch / tf-keras / jax / onnxruntime
     pytest benchmarks/ --benchmark-group-by=param:cell,param:shape,param:mode
 
 For side-by-side numbers with speed-ups and the GEMM bound, use
@@ -65,7 +65,12 @@ def test_peer(benchmark, peer_systems, peer, cell, shape, mode):
         pytest.skip(f"{peer}: not installed or FASTRNN_BENCH_PEERS not set")
     benchmark.group = f"{cell}-{shape}-{mode}"
     benchmark.extra_info.update(cell=cell, shape=shape, mode=mode, system=peer)
-    fn = peer_systems[peer].make(cell, shape, mode, make_input(shape))
+    from fastrnn.bench.systems import SkipSystem
+
+    try:
+        fn = peer_systems[peer].make(cell, shape, mode, make_input(shape))
+    except SkipSystem as exc:  # e.g. ONNX Runtime's train: inference only
+        pytest.skip(f"{peer}: {exc}")
     _bench(benchmark, fn, _rounds(shape, mode))
 
 

@@ -3,7 +3,7 @@
 Subcommands:
     info    what this build runs on: backends, CPU, compilers, threads, BLAS
             (:func:`fastrnn.show_config`); ``--json`` prints it as JSON
-    bench   benchmark the backends against PyTorch, TensorFlow/Keras and JAX
+    bench   benchmark the backends against PyTorch, TensorFlow/Keras, JAX and ONNX Runtime
             (see docs/benchmarks.md; ``python -m fastrnn bench --help``)
 """
 
@@ -16,8 +16,8 @@ commands:
   info     what this build runs on: the backends and whether they are available,
            the CPU and its SIMD features, compilers, threads, kernel settings and
            BLAS (fastrnn.show_config()); `fastrnn info --json` prints it as JSON
-  bench    benchmark fastrnn's backends (and PyTorch, TensorFlow/Keras, JAX when
-           installed) on the standard grid; `fastrnn bench --help` for options
+  bench    benchmark fastrnn's backends (and PyTorch, TensorFlow/Keras, JAX, ONNX
+           Runtime when installed) on the standard grid; `fastrnn bench --help`
 """
 
 

@@ -192,3 +192,31 @@ def test_thread_env_keeps_numba_off_openmp(monkeypatch):
         assert os.environ["NUMBA_THREADING_LAYER"] == "tbb"
     finally:
         restore_env(previous)
+
+
+def test_a_peer_that_skips_a_mode_reads_n_a_in_the_table():
+    from fastrnn.bench import report
+
+    data = {
+        "systems": [
+            {"name": "cython", "label": "cython"},
+            {"name": "onnxruntime", "label": "onnxruntime"},
+        ],
+        "results": [
+            {
+                "cell": "lstm",
+                "shape": "tiny",
+                "mode": "train",
+                "medians_s": {"cython": 4e-5},
+                "errors": {"onnxruntime": "n/a: inference only"},
+                "best_peer": None,
+                "speedup": None,
+                "bound_s": 1e-7,
+                "bound_ratio": 400.0,
+                "best_fastrnn": "cython",
+                "others_cores": 0.0,
+            }
+        ],
+    }
+    line = report.results_table(data).splitlines()[-1]
+    assert "| n/a |" in line and "error" not in line

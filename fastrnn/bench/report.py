@@ -43,7 +43,14 @@ def results_table(data):
     for r in data["results"]:
         med = r["medians_s"]
         row = [CELL_LABELS[r["cell"]], r["shape"], r["mode"]]
-        row += [fmt_us(med.get(n)) if n not in r["errors"] else "error" for n in names]
+        row += [
+            fmt_us(med.get(n))
+            if n not in r["errors"]
+            else "n/a"
+            if r["errors"][n].startswith("n/a")
+            else "error"
+            for n in names
+        ]
         if r["best_peer"]:
             row.append(f"{fmt_us(r['best_peer_s'])} ({labels[r['best_peer']]})")
         else:

@@ -15,12 +15,13 @@ from fastrnn.ops import CELLS as CELL_SPECS
 from .grid import SHAPES, STEP_SHAPE
 from .threads import THREADS
 
-PEER_NAMES = ("torch", "keras", "jax")
-LABELS = {"torch": "torch", "keras": "tf/keras", "jax": "jax"}
+PEER_NAMES = ("torch", "keras", "jax", "onnxruntime")
+LABELS = {"torch": "torch", "keras": "tf/keras", "jax": "jax", "onnxruntime": "onnxruntime"}
 PIP_HINT = {
     "torch": "pip install torch==2.13.0",
     "keras": "pip install tensorflow-cpu",
     "jax": "pip install jax",
+    "onnxruntime": "pip install onnx onnxruntime",
 }
 
 
@@ -336,7 +337,112 @@ class JaxSystem:
         return lambda: jax.block_until_ready(f(kernel, recurrent, bias, x, h, c))
 
 
-PEERS = {"torch": TorchSystem, "keras": KerasSystem, "jax": JaxSystem}
+# ----------------------------------------------------------------- onnxruntime
+#: ONNX's gate order as blocks of Keras's: LSTM i, o, f, c from Keras's i, f, c, o;
+#: GRU z, r, h and RNN are Keras's order.
+_ONNX_GATE_BLOCKS = {"simple_rnn": (0,), "lstm": (0, 3, 1, 2), "gru": (0, 1, 2)}
+_ONNX_OPS = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def onnx_weights(cell, kernel, recurrent, bias):
+    """Keras-layout weights as the ONNX ``RNN``/``LSTM``/``GRU`` operators take
+    them (one direction): W (1, G*H, D), R (1, G*H, H), B (1, 2*G*H)."""
+    units = recurrent.shape[0]
+
+    def reorder(matrix):  # (rows, G*H) Keras columns -> (G*H, rows) ONNX rows
+        blocks = [matrix[:, g * units : (g + 1) * units] for g in _ONNX_GATE_BLOCKS[cell]]
+        return np.concatenate(blocks, axis=1).T[None]
+
+    if cell == "gru":  # reset_after: the input row, then the recurrent row
+        b = np.concatenate([reorder(bias[:1])[0, :, 0], reorder(bias[1:])[0, :, 0]])
+    else:
+        b = np.concatenate([reorder(bias[None])[0, :, 0], np.zeros(bias.size, np.float32)])
+    return (
+        np.ascontiguousarray(reorder(kernel), np.float32),
+        np.ascontiguousarray(reorder(recurrent), np.float32),
+        np.ascontiguousarray(b[None], np.float32),
+    )
+
+
+class OnnxRuntimeSystem:
+    """ONNX Runtime's CPU ``RNN``/``LSTM``/``GRU`` operators: inference only
+    (``linear_before_reset=1`` for Keras's reset_after GRU); batch-major input
+    and every output step, as fastrnn's layers here (the graph transposes to
+    and from the operators' time-major layout)."""
+
+    kind = "peer"
+    name = "onnxruntime"
+    label = LABELS["onnxruntime"]
+
+    def __init__(self, threads=THREADS):
+        try:
+            import onnx
+            import onnxruntime
+        except ImportError as exc:
+            raise SkipSystem(f"not installed ({exc}); {PIP_HINT['onnxruntime']}") from None
+        self.onnx, self.ort = onnx, onnxruntime
+        self.version = onnxruntime.__version__
+        self.options = onnxruntime.SessionOptions()
+        self.options.intra_op_num_threads = threads
+        self.options.inter_op_num_threads = 1
+        self.threads = {"intra_op": threads, "inter_op": 1}
+
+    def session(self, cell, kernel, recurrent, bias):
+        """An inference session of one layer with these Keras-layout weights."""
+        from onnx import TensorProto, helper, numpy_helper
+
+        units = recurrent.shape[0]
+        w, r, b = onnx_weights(cell, kernel, recurrent, bias)
+        attributes = {"hidden_size": units}
+        if cell == "gru":
+            attributes["linear_before_reset"] = 1
+        # ONNX Runtime's CPU kernels take time-major input only (layout=0):
+        # the graph transposes the batch-major input and output itself.
+        nodes = [
+            helper.make_node("Transpose", ["X"], ["X_t"], perm=[1, 0, 2]),
+            helper.make_node(_ONNX_OPS[cell], ["X_t", "W", "R", "B"], ["Y_t"], **attributes),
+            helper.make_node("Transpose", ["Y_t"], ["Y"], perm=[2, 0, 1, 3]),
+        ]
+        graph = helper.make_graph(
+            nodes,
+            "fastrnn_bench",
+            [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None, kernel.shape[0]])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, None, 1, units])],
+            initializer=[
+                numpy_helper.from_array(w, "W"),
+                numpy_helper.from_array(r, "R"),
+                numpy_helper.from_array(b, "B"),
+            ],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+        model.ir_version = 8
+        self.onnx.checker.check_model(model)
+        return self.ort.InferenceSession(
+            model.SerializeToString(), self.options, providers=["CPUExecutionProvider"]
+        )
+
+    def make(self, cell, shape, mode, x):
+        if mode != "forward":
+            raise SkipSystem("inference only")
+        s = _shape(shape)
+        sess = self.session(cell, *keras_weights(cell, s["input_dim"], s["units"]))
+        feed = {"X": x}
+        return lambda: sess.run(None, feed)
+
+    def make_step(self):
+        s = STEP_SHAPE
+        sess = self.session("lstm", *keras_weights("lstm", s["input_dim"], s["units"]))
+        x = np.random.default_rng(1).standard_normal((s["batch"], 1, s["input_dim"]))
+        feed = {"X": x.astype(np.float32)}
+        return lambda: sess.run(None, feed)
+
+
+PEERS = {
+    "torch": TorchSystem,
+    "keras": KerasSystem,
+    "jax": JaxSystem,
+    "onnxruntime": OnnxRuntimeSystem,
+}
 
 
 def load_peers(names=PEER_NAMES, threads=THREADS):
