@@ -12,6 +12,8 @@ import os
 import platform
 import sys
 
+from . import backends
+
 __all__ = ["ENVIRONMENT_VARIABLES", "cpu_model", "machine_line", "show_config"]
 
 #: The environment variables fastrnn reads (``docs/building.md`` has the table).
@@ -29,8 +31,8 @@ ENVIRONMENT_VARIABLES = (
 )
 
 #: The backends in the order ``show_config`` lists them; the last two are compiled.
-BACKENDS = ("numpy", "numba", "cython")
-COMPILED_BACKENDS = ("numba", "cython")
+BACKENDS = backends.BACKEND_NAMES
+COMPILED_BACKENDS = backends.COMPILED_BACKEND_NAMES
 
 _MODES = ("stdout", "dicts")
 
@@ -184,8 +186,6 @@ def _compiled_backend(module) -> dict:
 
 
 def _backends(blas: list) -> dict:
-    from . import backends
-
     available = backends.available_backends()
     entries = {}
     for name in BACKENDS:
@@ -203,8 +203,6 @@ def _backends(blas: list) -> dict:
 
 
 def _backend_choice() -> dict:
-    from . import backends
-
     try:
         default = backends.get_backend()
     except ValueError as exc:  # an invalid FASTRNN_BACKEND

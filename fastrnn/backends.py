@@ -46,9 +46,12 @@ _BACKENDS = {
         "`FASTRNN_STRICT_BUILD=1 pip install --no-build-isolation .`",
     ),
 }
+#: The names of every backend fastrnn knows; all but the reference are compiled.
+BACKEND_NAMES = tuple(_BACKENDS)
+COMPILED_BACKEND_NAMES = tuple(name for name in _BACKENDS if name != "numpy")
 #: The order in which ``"auto"`` prefers the available backends.
 AUTO_ORDER = ("cython", "numba", "numpy")
-VALID_NAMES = ("auto", *_BACKENDS)
+VALID_NAMES = ("auto", *BACKEND_NAMES)
 
 
 class BackendUnavailableError(ValueError):
@@ -101,7 +104,16 @@ def how_to_get(name: str) -> str:
     return _BACKENDS[name].how_to_get
 
 
-def _check_name(name: object, argument: str = "backend") -> str:
+def check_name(name: object, argument: str = "backend") -> str:
+    """``name`` if it is a backend that can run here, else a clear error.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
+    BackendUnavailableError
+        If it is unknown or cannot run here (the message names the available ones).
+    """
     if not isinstance(name, str):
         raise TypeError(f"`{argument}` must be a string, one of {list(VALID_NAMES)}; got {name!r}")
     if name not in VALID_NAMES:
@@ -118,25 +130,12 @@ def _check_name(name: object, argument: str = "backend") -> str:
     return name
 
 
-def check_name(name: object, argument: str = "backend") -> str:
-    """``name`` if it is a backend that can run here, else a clear error.
-
-    Raises
-    ------
-    TypeError
-        If ``name`` is not a string.
-    BackendUnavailableError
-        If it is unknown or cannot run here (the message names the available ones).
-    """
-    return _check_name(name, argument)
-
-
 def get_backend() -> str:
     """Name of the current default backend (``"auto"`` unless set)."""
     global _default
     if _default is None:
         name = os.environ.get("FASTRNN_BACKEND", "auto").strip() or "auto"
-        _default = _check_name(name, argument="FASTRNN_BACKEND")
+        _default = check_name(name, argument="FASTRNN_BACKEND")
     return _default
 
 
@@ -153,7 +152,7 @@ def set_backend(name: str) -> None:
         here; the message names the available ones. The default is unchanged then.
     """
     global _default, _generation
-    checked = _check_name(name)
+    checked = check_name(name)
     with _lock:
         _default = checked
         _generation += 1
@@ -207,7 +206,7 @@ def resolve_backend(name: str | None = None) -> ModuleType:
             _auto = _load(auto_choice())
         assert _auto is not None  # auto_choice names an available backend
         return _auto
-    _check_name(name)
+    check_name(name)
     module = _load(name)
-    assert module is not None  # _check_name raised otherwise
+    assert module is not None  # check_name raised otherwise
     return module

@@ -241,7 +241,6 @@ class ForwardPlan:
 
     __slots__ = (
         "spec",
-        "backend",
         "module",
         "generation",
         "shape",
@@ -270,7 +269,6 @@ class ForwardPlan:
     ) -> None:
         self.spec = spec = CELLS[cell]
         self.generation = backends.generation()
-        self.backend = backend
         if isinstance(backend, ModuleType):
             self.module = backend
         else:

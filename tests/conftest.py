@@ -11,7 +11,7 @@ import fastrnn
 from kernel_cases import tolerance  # noqa: F401 (importable from here too)
 
 #: The backends that get a marker of their name (``pytest -m "not cython"``).
-MARKED_BACKENDS = ("numba", "cython")
+MARKED_BACKENDS = fastrnn.backends.COMPILED_BACKEND_NAMES
 
 
 @pytest.fixture(params=fastrnn.available_backends())
