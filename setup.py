@@ -12,11 +12,14 @@ Environment variables:
 * ``FASTRNN_PUREPYTHON=1``: do not even try to build the extension.
 * ``FASTRNN_STRICT_BUILD=1``: a failure to build the extension is an error
   (what CI uses, so a broken build cannot pass silently).
-* ``FASTRNN_PORTABLE_BUILD=1``: compile for the compiler's baseline
-  instruction set (SSE2 on x86-64) instead of ``-march=native``: set it when
-  building a wheel for other machines, since a build for this CPU's vector
-  units (AVX2, AVX-512) stops with an illegal instruction on CPUs without
-  them. The portable build's products run at a fraction of the speed.
+
+The build uses no ``-march``: the products, activations and step gradients
+are compiled for every instruction-set level (baseline, AVX2 + FMA,
+AVX-512F) into the one extension, and the widest the CPU runs is chosen at
+import (``kernels/_simd.h``), so ``pip install .`` and a wheel built on any
+x86-64 machine run the same code. ``-ffp-contract=off`` keeps the compiler
+from fusing a multiply and an add where the source does not, so the bits do
+not depend on the compiler either.
 
 The extra compile arguments used are recorded in the extension
 (``fastrnn._cython_kernels.build_info()["flags"]``). See docs/building.md.
@@ -26,7 +29,6 @@ import glob
 import json
 import os
 import sys
-import tempfile
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -74,34 +76,12 @@ class OptionalBuildExt(build_ext):
             ext.extra_compile_args = ["/O2"]
         else:
             # -fno-trapping-math lets GCC/Clang vectorize the clamped float32
-            # tanh/sigmoid loops (kernels/_fastmath.h); fastrnn never traps on FP.
-            ext.extra_compile_args = ["-O3", "-fno-trapping-math"] + self._native_flags()
+            # loops of the baseline (kernels/_fastmath.h); fastrnn never traps on FP.
+            ext.extra_compile_args = ["-O3", "-fno-trapping-math", "-ffp-contract=off"]
         # build_info() reports them (kernels/_build_info.h): a C string literal.
         flags = json.dumps(" ".join(ext.extra_compile_args))
         ext.define_macros = [*ext.define_macros, ("FASTRNN_BUILD_FLAGS", flags)]
         super().build_extension(ext)
-
-    def _native_flags(self):
-        """``-march=native`` unless FASTRNN_PORTABLE_BUILD=1 or the compiler refuses it.
-
-        The extension is built on the machine that runs it (``pip install``
-        from source), so it may use that CPU's vector units (AVX2/AVX-512 and
-        FMA), as Numba's JIT does; without it GCC emits SSE2 only, and the
-        small-product loops of kernels/_smallgemm.h are several times slower.
-        Set FASTRNN_PORTABLE_BUILD=1 when building a wheel for other machines.
-        """
-        if os.environ.get("FASTRNN_PORTABLE_BUILD", "") not in ("", "0"):
-            return []
-        flag = "-march=native"
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = os.path.join(tmp, "probe.c")
-            with open(probe, "w") as f:
-                f.write("int main(void) { return 0; }\n")
-            try:
-                self.compiler.compile([probe], output_dir=tmp, extra_postargs=[flag])
-            except Exception:  # an unknown flag only costs speed
-                return []
-        return [flag]
 
 
 def extensions():

@@ -23,7 +23,7 @@ ENVIRONMENT_VARIABLES = (
     "FASTRNN_LOOP_BLAS_THREADS",
     "FASTRNN_PUREPYTHON",
     "FASTRNN_STRICT_BUILD",
-    "FASTRNN_PORTABLE_BUILD",
+    "FASTRNN_ISA",
     "FASTRNN_BENCH_FULL",
     "FASTRNN_BENCH_PEERS",
     "OPENBLAS_THREAD_TIMEOUT",
@@ -179,8 +179,12 @@ def _compiled_backend(module) -> dict:
             entry["build_info"] = f"build_info() failed: {type(exc).__name__}: {exc}"
     # "isa" is the level (docs/building.md, the show_config table); "target"
     # the backend's own, finer name.
-    entry["target"] = entry["isa"]
-    entry["isa"] = isa_level(str(entry["isa"]))
+    if "dispatch" in entry:  # the Cython backend: chosen at import (kernels/_simd.h)
+        entry["target"] = f"{entry['dispatch']} (dispatched; baseline C: {entry['isa']})"
+        entry["isa"] = entry["dispatch"]
+    else:
+        entry["target"] = entry["isa"]
+        entry["isa"] = isa_level(str(entry["isa"]))
     entry["threads"] = get_num_threads()
     return entry
 

@@ -13,16 +13,18 @@ modules line by line; what differs is how the work is arranged:
 * the time loop runs over a range of batch rows (``*_forward_rows``,
   ``*_backward_rows`` in ``_simple_rnn.pxi``, ``_lstm.pxi``, ``_gru.pxi``):
   the recurrence couples time steps, never batch rows;
-* its products are the register-blocked loops of ``_smallgemm.h``, never
-  BLAS, in which each row (and each column of the weight gradients) is
-  computed the same way whatever else shares the call;
+* its products are register-blocked loops, never BLAS, in which each row
+  (and each column of the weight gradients) is computed the same way
+  whatever else shares the call: intrinsics for AVX-512F or AVX2 + FMA, or
+  the plain C of ``_smallgemm.h``, the widest level the CPU runs, chosen at
+  import (``_simd.h``; ``FASTRNN_ISA`` asks for a narrower one);
 * a call with enough work runs as ``slice_count`` disjoint batch slices,
   one per thread, by the rule of ``fastrnn.config`` (read once per call;
   ``_runtime.pxi``); the threads are ``fastrnn/_slices.py``'s pool, and
   each slice runs without the GIL. A smaller call runs on the calling
   thread alone;
-* forward: the weights are packed for the products when their rows are far
-  apart (``pack_weights``); on the calling thread alone the input
+* forward: the weights are packed for the products whenever the time loop
+  reuses them (``pack_weights``); on the calling thread alone the input
   projection ``x @ W_x + b`` of all steps is done up front, straight into
   the gates (``project_up_front``), else each slice projects step by step;
 * backward: the time loop carries ``dh`` (and ``dc``), records the
@@ -42,6 +44,8 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
+
+import os
 
 import numpy as np
 
@@ -68,6 +72,62 @@ if (LINEAR, TANH, SIGMOID, RELU) != (_activations.LINEAR, _activations.TANH,
         f"RELU) = {(LINEAR, TANH, SIGMOID, RELU)}, but fastrnn.activations defines "
         f"{(_activations.LINEAR, _activations.TANH, _activations.SIGMOID, _activations.RELU)}"
         ": make kernels/_activations.h agree with it and rebuild the extension")
+
+
+# --------------------------------------------------------------------------
+# The instruction set the products, activations and step gradients run on
+# --------------------------------------------------------------------------
+
+cdef extern from "_simd.h" nogil:
+    enum:
+        ISA_LEVELS "FASTRNN_ISA_LEVELS"
+    const char* isa_name "fastrnn_isa_name"(int isa)
+    int isa_supported "fastrnn_isa_supported"(int isa)
+    int isa_widest "fastrnn_isa_widest"()
+    int isa_select "fastrnn_isa_select"(int isa)
+    int isa_active "fastrnn_isa_active"
+
+#: The levels, narrowest first, as ``FASTRNN_ISA`` spells them.
+ISA_NAMES = tuple(isa_name(i).decode() for i in range(ISA_LEVELS))
+
+
+def isa_levels():
+    """The instruction-set levels this CPU runs, narrowest first (a subset of
+    ``("baseline", "avx2", "avx512")``)."""
+    return tuple(name for i, name in enumerate(ISA_NAMES) if isa_supported(i))
+
+
+def _set_isa(name):
+    """Run the kernels on level ``name`` from now on (``FASTRNN_ISA`` does it at
+    import); for tests and comparisons, while no kernel runs. Returns the
+    level that was active. Raises ValueError for a level unknown or not
+    supported here (the message names the ones that are)."""
+    if name not in ISA_NAMES:
+        raise ValueError(
+            f"FASTRNN_ISA must be one of {list(ISA_NAMES)} (or unset for the widest the "
+            f"CPU runs); got {name!r}")
+    previous = ISA_NAMES[isa_active]
+    if isa_select(ISA_NAMES.index(name)) != 0:
+        raise ValueError(
+            f"FASTRNN_ISA={name!r}: this CPU does not run it (it runs "
+            f"{list(isa_levels())}); unset FASTRNN_ISA for the widest")
+    return previous
+
+
+def _select_isa_at_import():
+    """The widest level, or the one ``FASTRNN_ISA`` names (an ImportError if it is
+    not valid here, so the backend reports why it is unavailable)."""
+    asked = os.environ.get("FASTRNN_ISA", "").strip().lower()
+    if not asked:
+        isa_select(isa_widest())
+        return
+    try:
+        _set_isa(asked)
+    except ValueError as exc:
+        raise ImportError(str(exc)) from None
+
+
+_select_isa_at_import()
 
 include "_runtime.pxi"
 include "_loop.pxi"
@@ -201,17 +261,23 @@ def build_info():
     Returns
     -------
     dict
-        ``"isa"``: the widest vector instruction set the C code may use, from
-        the compiler's predefined macros ("avx512f", "avx2+fma", "avx",
-        "sse2", "neon" or "generic"); ``"compiler"``: its name and version;
-        ``"flags"``: the extra compile arguments setup.py passed, one string;
-        ``"cython"``: the version of the Cython that generated the C code.
+        ``"dispatch"``: the level the kernels run on ("baseline", "avx2" or
+        "avx512"), chosen at import; ``"isa_levels"``: the levels this CPU
+        runs; ``"isa_forced"``: ``FASTRNN_ISA`` if set; ``"isa"``: what the
+        compiler's flags alone allow the baseline C ("sse2" without
+        ``-march``, "avx2+fma", "avx512f", "neon", ...); ``"compiler"``: its
+        name and version; ``"flags"``: the extra compile arguments setup.py
+        passed, one string; ``"cython"``: the version of the Cython that
+        generated the C code.
     """
     return {
         "isa": BUILD_ISA.decode(),
         "compiler": BUILD_COMPILER.decode(),
         "flags": BUILD_FLAGS.decode(),
         "cython": cython_version(),
+        "dispatch": ISA_NAMES[isa_active],
+        "isa_levels": list(isa_levels()),
+        "isa_forced": os.environ.get("FASTRNN_ISA", "").strip().lower() or None,
     }
 
 

@@ -80,20 +80,20 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
 
 # Pass 1 of the step gradients of one row (_gates.h): Keras's default (tanh,
 # sigmoid gates, reset_after), and any activation codes with either reset_after.
-cdef extern from "_gates.h" nogil:
-    void gru_step_grads_tanh_sigmoid_f32 "fastrnn_gru_step_grads_tanh_sigmoid_f32"(
+cdef extern from "_simd.h" nogil:
+    void gru_step_grads_tanh_sigmoid_f32 "fastrnn_k_gru_grads_tanh_sigmoid_f32"(
         Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
         const float* gates, const float* u, const float* h_prev, const float* d_h_new,
         float* dh, float* dz, float* aux)
-    void gru_step_grads_tanh_sigmoid_f64 "fastrnn_gru_step_grads_tanh_sigmoid_f64"(
+    void gru_step_grads_tanh_sigmoid_f64 "fastrnn_k_gru_grads_tanh_sigmoid_f64"(
         Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
         const double* gates, const double* u, const double* h_prev, const double* d_h_new,
         double* dh, double* dz, double* aux)
-    void gru_step_grads_f32 "fastrnn_gru_step_grads_f32"(
+    void gru_step_grads_f32 "fastrnn_k_gru_grads_f32"(
         Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
         const float* gates, const float* u, const float* h_prev, const float* d_h_new,
         float* dh, float* dz, float* aux)
-    void gru_step_grads_f64 "fastrnn_gru_step_grads_f64"(
+    void gru_step_grads_f64 "fastrnn_k_gru_grads_f64"(
         Py_ssize_t units, int activation, int recurrent_activation, bint reset_after,
         const double* gates, const double* u, const double* h_prev, const double* d_h_new,
         double* dh, double* dz, double* aux)

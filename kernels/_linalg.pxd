@@ -27,47 +27,47 @@ cdef extern from "_activations.h" nogil:
 
 
 # C += A @ B and C += A^T @ B in register-blocked loops (_smallgemm.h).
-cdef extern from "_smallgemm.h" nogil:
-    void sgemm_acc "fastrnn_sgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                       const float* a, Py_ssize_t lda, const float* b,
-                                       Py_ssize_t ldb, float* c, Py_ssize_t ldc)
-    void dgemm_acc "fastrnn_dgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                       const double* a, Py_ssize_t lda, const double* b,
-                                       Py_ssize_t ldb, double* c, Py_ssize_t ldc)
-    void sgemm_tn_acc "fastrnn_sgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                             const float* a, Py_ssize_t lda,
-                                             const float* b, Py_ssize_t ldb, float* c,
-                                             Py_ssize_t ldc)
-    void dgemm_tn_acc "fastrnn_dgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                                             const double* a, Py_ssize_t lda,
-                                             const double* b, Py_ssize_t ldb, double* c,
-                                             Py_ssize_t ldc)
+cdef extern from "_simd.h" nogil:
+    void sgemm_acc "fastrnn_k_sgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                         const float* a, Py_ssize_t lda, const float* b,
+                                         Py_ssize_t ldb, float* c, Py_ssize_t ldc)
+    void dgemm_acc "fastrnn_k_dgemm_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                         const double* a, Py_ssize_t lda, const double* b,
+                                         Py_ssize_t ldb, double* c, Py_ssize_t ldc)
+    void sgemm_tn_acc "fastrnn_k_sgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                               const float* a, Py_ssize_t lda,
+                                               const float* b, Py_ssize_t ldb, float* c,
+                                               Py_ssize_t ldc)
+    void dgemm_tn_acc "fastrnn_k_dgemm_tn_acc"(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                                               const double* a, Py_ssize_t lda,
+                                               const double* b, Py_ssize_t ldb, double* c,
+                                               Py_ssize_t ldc)
     # B packed once for many products (weights that serve a whole time loop)
     enum:
         PACK_MIN_STRIDE "FASTRNN_GEMM_PACK_MIN_STRIDE"
         STREAM_ROWS "FASTRNN_GEMM_STREAM_ROWS"
-    void spack_b "fastrnn_spack_b"(Py_ssize_t k, Py_ssize_t n, const float* b, Py_ssize_t ldb,
-                                   float* out)
-    void dpack_b "fastrnn_dpack_b"(Py_ssize_t k, Py_ssize_t n, const double* b,
-                                   Py_ssize_t ldb, double* out)
-    void sgemm_packed_acc "fastrnn_sgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
-                                                     Py_ssize_t k, const float* a,
-                                                     Py_ssize_t lda, const float* bp,
-                                                     float* c, Py_ssize_t ldc)
-    void dgemm_packed_acc "fastrnn_dgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
-                                                     Py_ssize_t k, const double* a,
-                                                     Py_ssize_t lda, const double* bp,
-                                                     double* c, Py_ssize_t ldc)
+    void spack_b "fastrnn_k_spack_b"(Py_ssize_t k, Py_ssize_t n, const float* b, Py_ssize_t ldb,
+                                     float* out)
+    void dpack_b "fastrnn_k_dpack_b"(Py_ssize_t k, Py_ssize_t n, const double* b,
+                                     Py_ssize_t ldb, double* out)
+    void sgemm_packed_acc "fastrnn_k_sgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
+                                                       Py_ssize_t k, const float* a,
+                                                       Py_ssize_t lda, const float* bp,
+                                                       float* c, Py_ssize_t ldc)
+    void dgemm_packed_acc "fastrnn_k_dgemm_packed_acc"(Py_ssize_t m, Py_ssize_t n,
+                                                       Py_ssize_t k, const double* a,
+                                                       Py_ssize_t lda, const double* bp,
+                                                       double* c, Py_ssize_t ldc)
 
 
 # float32 tanh and sigmoid: the rational approximation of _fastmath.h (its
 # error bound is stated there), in C so that the array loops vectorize.
 # float64 keeps libm: the tests ask for 1e-10 there.
-cdef extern from "_fastmath.h" nogil:
+cdef extern from "_simd.h" nogil:
     float tanh_f32 "fastrnn_tanh_f32"(float x)
-    void tanh_f32_array "fastrnn_tanh_f32_array"(const float* a, float* out, Py_ssize_t n)
-    void sigmoid_f32_array "fastrnn_sigmoid_f32_array"(const float* a, float* out,
-                                                       Py_ssize_t n)
+    void tanh_f32_array "fastrnn_k_tanh_f32_array"(const float* a, float* out, Py_ssize_t n)
+    void sigmoid_f32_array "fastrnn_k_sigmoid_f32_array"(const float* a, float* out,
+                                                         Py_ssize_t n)
 
 
 cdef inline floating activate(int code, floating a) noexcept nogil:

@@ -79,16 +79,18 @@ cdef bint _packing = True     # tests switch it off to compare (_set_packing)
 
 
 cdef inline bint packs_weights(floating* dtype_tag, const Job* jb) noexcept nogil:
-    """Whether a forward packs its weights: when the products of its slices, of
-    ``batch // slices`` rows or more, gain from it (``packs``)."""
-    return _packing and packs(dtype_tag, jb.batch // jb.slices, jb.width)
+    """Whether a forward packs its weights: always, when its time loop reuses
+    them (two steps or more). Packed panels are read contiguously, so no row
+    stride aliases in L1 and a one-row product streams its panel; one step
+    (``step``) would pay for a copy it uses once. ``dtype_tag`` only picks the
+    specialisation."""
+    return _packing and jb.timesteps > 1
 
 
 cdef void pack_weights(floating* dtype_tag, Job* jb) noexcept nogil:
     """Prepare a forward's weights for its time loop: pack W_x and W_h
     (``jb.kernel_packed``, ``jb.recurrent_packed``; W_h's columns as two blocks
-    when ``jb.recurrent_split``) when its products gain from it
-    (``packs_weights``: the weights' row stride is 4 KB or more), else copy a
+    when ``jb.recurrent_split``) when ``packs_weights``, else copy a
     W_h that does not start on a cache line to one that does (NumPy aligns
     arrays to 16 bytes only, and then every vector load of the per-step
     product straddles two cache lines; the layers allocate their weights

@@ -50,20 +50,20 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
 
 # The step gradients of one row (_gates.h): Keras's default activations
 # (tanh, sigmoid gates), and any activation codes.
-cdef extern from "_gates.h" nogil:
-    void lstm_step_grads_tanh_sigmoid_f32 "fastrnn_lstm_step_grads_tanh_sigmoid_f32"(
+cdef extern from "_simd.h" nogil:
+    void lstm_step_grads_tanh_sigmoid_f32 "fastrnn_k_lstm_grads_tanh_sigmoid_f32"(
         Py_ssize_t units, int activation, int recurrent_activation, const float* gates,
         const float* act_c, const float* c_prev, const float* d_h_new, float* dh, float* dc,
         float* dz)
-    void lstm_step_grads_tanh_sigmoid_f64 "fastrnn_lstm_step_grads_tanh_sigmoid_f64"(
+    void lstm_step_grads_tanh_sigmoid_f64 "fastrnn_k_lstm_grads_tanh_sigmoid_f64"(
         Py_ssize_t units, int activation, int recurrent_activation, const double* gates,
         const double* act_c, const double* c_prev, const double* d_h_new, double* dh,
         double* dc, double* dz)
-    void lstm_step_grads_f32 "fastrnn_lstm_step_grads_f32"(
+    void lstm_step_grads_f32 "fastrnn_k_lstm_grads_f32"(
         Py_ssize_t units, int activation, int recurrent_activation, const float* gates,
         const float* act_c, const float* c_prev, const float* d_h_new, float* dh, float* dc,
         float* dz)
-    void lstm_step_grads_f64 "fastrnn_lstm_step_grads_f64"(
+    void lstm_step_grads_f64 "fastrnn_k_lstm_grads_f64"(
         Py_ssize_t units, int activation, int recurrent_activation, const double* gates,
         const double* act_c, const double* c_prev, const double* d_h_new, double* dh,
         double* dc, double* dz)

@@ -195,3 +195,24 @@ def loss(case, record):
     for d, s in zip(case.d_states, record.final_states):
         total += np.sum(d * s)
     return float(total)
+
+
+def results(backend, case):
+    """Every array a forward and backward of ``case`` on ``backend`` give, by name
+    (copies), for bit-for-bit comparisons."""
+    record = forward(backend, case)
+    dx, d_states, d_weights = backward(case, record)
+    named = {
+        "outputs": record.outputs,
+        "h_states": record.h_states,
+        "dx": dx,
+        "d_kernel": d_weights[0],
+        "d_recurrent_kernel": d_weights[1],
+        "d_bias": d_weights[2],
+    }
+    for name in ("c_states", "gates", "recurrent_candidate"):
+        if getattr(record, name, None) is not None:
+            named[name] = getattr(record, name)
+    for i, d in enumerate(d_states):
+        named[f"d_state{i}"] = d
+    return {name: np.array(value, copy=True) for name, value in named.items()}

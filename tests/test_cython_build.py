@@ -144,7 +144,10 @@ def test_extension_checks_the_arrays(name, bad):
 def test_build_info():
     module = importlib.import_module("fastrnn._cython_kernels")
     info = module.build_info()
-    assert set(info) == {"isa", "compiler", "flags", "cython"}
+    assert set(info) == {
+        "isa", "compiler", "flags", "cython", "dispatch", "isa_levels", "isa_forced"
+    }  # fmt: skip
+    assert info["dispatch"] in info["isa_levels"] and info["isa_levels"][0] == "baseline"
     assert info["isa"] in ("avx512f", "avx2+fma", "avx", "sse2", "neon", "generic")
     assert info["compiler"] and info["compiler"] != "unknown"
     assert isinstance(info["flags"], str)

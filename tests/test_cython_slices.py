@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from fastrnn import _slices, config, ops
-from kernel_cases import CELL_VARIANTS, backward, forward, make_case
+from kernel_cases import CELL_VARIANTS, backward, forward, make_case, results
 from test_kernel_equivalence import assert_backend_matches_reference
 
 K = pytest.importorskip("fastrnn._cython_kernels")
@@ -79,25 +79,6 @@ def test_the_slicing_rule(cell):
     assert _slice_count(cell, THREADED) == 1
     config.set_settings(slice_min_work=1 << 22)
     assert K._slice_count(1024, 100, 256, 512, 2048) == 8
-
-
-def _results(case):
-    record = forward(K, case)
-    dx, d_states, d_weights = backward(case, record)
-    named = {
-        "outputs": record.outputs,
-        "h_states": record.h_states,
-        "dx": dx,
-        "d_kernel": d_weights[0],
-        "d_recurrent_kernel": d_weights[1],
-        "d_bias": d_weights[2],
-    }
-    for name in ("c_states", "gates", "recurrent_candidate"):
-        if getattr(record, name, None) is not None:
-            named[name] = getattr(record, name)
-    for i, d in enumerate(d_states):
-        named[f"d_state{i}"] = d
-    return {name: np.array(value, copy=True) for name, value in named.items()}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -186,10 +167,10 @@ def test_a_call_on_some_rows_computes_exactly_those_rows(dtype, cell, variant):
     part.x, part.mask, part.d_outputs = case.x[rows], case.mask[rows], case.d_outputs[rows]
     part.states = [s[rows] for s in case.states]
     part.d_states = [d[rows] for d in case.d_states]
-    full = _results(case)
+    full = results(K, case)
     config.set_settings(slice_min_work=1 << 40)  # the part on the calling thread alone
     assert _slice_count(cell, (32, timesteps, features, units)) == 1
-    sub = _results(part)
+    sub = results(K, part)
     np.testing.assert_array_equal(sub["outputs"], full["outputs"][rows])
     np.testing.assert_array_equal(sub["dx"], full["dx"][rows])
     for name in ("h_states", "c_states", "gates", "recurrent_candidate"):
@@ -327,8 +308,8 @@ def test_run_fixed_slices_waits_for_every_slice_before_raising():
 # --------------------------------------------------------------------------
 
 #: For each cell and dtype, the fewest units whose weights' rows are 4 KB
-#: apart: the forward packs its weights (``pack_weights``), the backward
-#: copies dz's column blocks (``weight_grads``).
+#: apart: the backward copies dz's column blocks (``weight_grads``); the
+#: forward packs its weights at any size (``pack_weights``).
 PACKED_UNITS = {
     ("simple_rnn", np.float32): 1024,
     ("simple_rnn", np.float64): 512,
@@ -358,10 +339,6 @@ def test_packed_weights_give_the_same_bits(restore_packing, cell, variant, dtype
     timesteps, features = 3, 9
     width = ops.CELLS[cell].gates * units
     assert K._packs_weights(dtype, batch, timesteps, features, units, width)
-    fewer = PACKED_UNITS[cell, dtype] - 1
-    assert not K._packs_weights(
-        dtype, batch, timesteps, features, fewer, ops.CELLS[cell].gates * fewer
-    )
     n = K._slice_count(batch, timesteps, features, units, width)
     assert n == (1 if batch == 3 else 2)
     case = make_case(
@@ -377,25 +354,24 @@ def test_packed_weights_give_the_same_bits(restore_packing, cell, variant, dtype
         scale=1.5 / np.sqrt(units + features),
         **variant,
     )
-    packed = _results(case)
+    packed = results(K, case)
     K._set_packing(False)
     assert not K._packs_weights(dtype, batch, timesteps, features, units, width)
-    plain = _results(case)
+    plain = results(K, case)
     for name, want in plain.items():
         np.testing.assert_array_equal(packed[name], want, err_msg=name)
     K._set_packing(True)
     assert_backend_matches_reference("cython", case)
 
 
-def test_packing_follows_the_rows_of_a_slice():
-    """A forward packs when its products have more than two rows: the batch on
-    the calling thread, else the rows of its smallest slice."""
-    units, width = 256, 1024  # float32 LSTM: rows 4 KB apart
-    assert not K._packs_weights(np.float32, 2, 3, 9, units, width)
-    assert K._packs_weights(np.float32, 3, 3, 9, units, width)
+def test_packing_rule():
+    """A forward packs its weights whenever its time loop reuses them (two steps
+    or more), whatever the rows of its slices or the weights' size; one step
+    (``step``) does not."""
+    for batch, units in [(1, 1), (2, 8), (3, 256), (64, 512)]:
+        assert K._packs_weights(np.float32, batch, 2, 9, units, 4 * units)
+        assert K._packs_weights(np.float64, batch, 50, 9, units, 4 * units)
+        assert not K._packs_weights(np.float32, batch, 1, 9, units, 4 * units)
     config.set_settings(num_threads=8, slice_min_batch=16, slice_min_rows=2)
-    assert K._slice_count(16, 3, 9, units, width) == 8  # slices of 2 rows
-    assert not K._packs_weights(np.float32, 16, 3, 9, units, width)
-    config.set_settings(slice_min_rows=3)
-    assert K._slice_count(16, 3, 9, units, width) == 5  # slices of 3 or 4 rows
-    assert K._packs_weights(np.float32, 16, 3, 9, units, width)
+    assert K._slice_count(16, 3, 9, 256, 1024) == 8  # slices of 2 rows
+    assert K._packs_weights(np.float32, 16, 3, 9, 256, 1024)

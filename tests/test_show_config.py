@@ -72,10 +72,10 @@ def test_thread_count_and_settings_follow_the_configuration():
 
 def test_environment_lists_the_variables_that_are_set(monkeypatch):
     monkeypatch.setenv("FASTRNN_LOOP_BLAS_THREADS", "1")
-    monkeypatch.delenv("FASTRNN_PORTABLE_BUILD", raising=False)
+    monkeypatch.delenv("FASTRNN_ISA", raising=False)
     env = fastrnn.show_config(mode="dicts")["environment"]
     assert env["FASTRNN_LOOP_BLAS_THREADS"] == "1"
-    assert "FASTRNN_PORTABLE_BUILD" not in env
+    assert "FASTRNN_ISA" not in env
     assert set(env) <= set(_info.ENVIRONMENT_VARIABLES)
 
 

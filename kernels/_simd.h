@@ -1,0 +1,295 @@
+/* The Cython kernels' products, float32 activations and step gradients,
+ * chosen at run time for the CPU's widest instruction set.
+ *
+ * Three implementations are compiled into the one extension, whatever flags
+ * the build uses (no -march needed):
+ *
+ *     FASTRNN_ISA_BASELINE  the plain C of _smallgemm.h, _fastmath.h and
+ *                           _gates.h at the compiler's baseline (SSE2 on
+ *                           x86-64; any CPU, any architecture);
+ *     FASTRNN_ISA_AVX2      AVX2 + FMA intrinsics (_simd_isa.h);
+ *     FASTRNN_ISA_AVX512    AVX-512F intrinsics (_simd_isa.h).
+ *
+ * The intrinsics ones are compiled inside target-pragma regions (GCC and
+ * Clang on x86-64; other compilers and architectures get the baseline
+ * only). fastrnn_isa_select() picks the widest the CPU supports, or a
+ * narrower one asked for (FASTRNN_ISA, read by the extension at import);
+ * the fastrnn_k_* wrappers call the chosen row of the table. The choice
+ * changes only while no kernel runs (at import, or from a test hook).
+ *
+ * The AVX2 and AVX-512 products give the same bits as each other (and as
+ * _smallgemm.h built with FMA); the baseline, without FMA, rounds each
+ * product before its sum. The float32 tanh and sigmoid give the same bits
+ * at every level.
+ */
+#ifndef FASTRNN_SIMD_H
+#define FASTRNN_SIMD_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "_fastmath.h"
+#include "_gates.h"
+#include "_restrict.h"
+#include "_smallgemm.h"
+
+#define FASTRNN_ISA_BASELINE 0
+#define FASTRNN_ISA_AVX2 1
+#define FASTRNN_ISA_AVX512 2
+#define FASTRNN_ISA_LEVELS 3
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define FASTRNN_HAVE_X86_SIMD 1
+#include <immintrin.h>
+#else
+#define FASTRNN_HAVE_X86_SIMD 0
+#endif
+
+typedef void (*fastrnn_sgemm_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t,
+                                 const float*, ptrdiff_t, float*, ptrdiff_t);
+typedef void (*fastrnn_dgemm_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t,
+                                 const double*, ptrdiff_t, double*, ptrdiff_t);
+typedef void (*fastrnn_spack_fn)(ptrdiff_t, ptrdiff_t, const float*, ptrdiff_t, float*);
+typedef void (*fastrnn_dpack_fn)(ptrdiff_t, ptrdiff_t, const double*, ptrdiff_t, double*);
+typedef void (*fastrnn_sgemm_packed_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const float*,
+                                        ptrdiff_t, const float*, float*, ptrdiff_t);
+typedef void (*fastrnn_dgemm_packed_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*,
+                                        ptrdiff_t, const double*, double*, ptrdiff_t);
+typedef void (*fastrnn_array_fn)(const float*, float*, ptrdiff_t);
+typedef void (*fastrnn_lstm_grads_f32_fn)(ptrdiff_t, int, int, const float*, const float*,
+                                          const float*, const float*, float*, float*, float*);
+typedef void (*fastrnn_lstm_grads_f64_fn)(ptrdiff_t, int, int, const double*, const double*,
+                                          const double*, const double*, double*, double*,
+                                          double*);
+typedef void (*fastrnn_gru_grads_f32_fn)(ptrdiff_t, int, int, int, const float*, const float*,
+                                         const float*, const float*, float*, float*, float*);
+typedef void (*fastrnn_gru_grads_f64_fn)(ptrdiff_t, int, int, int, const double*,
+                                         const double*, const double*, const double*, double*,
+                                         double*, double*);
+
+/* One instruction set's implementations (the contracts: _smallgemm.h,
+ * _fastmath.h, _gates.h). */
+typedef struct {
+    fastrnn_sgemm_fn sgemm_acc;
+    fastrnn_dgemm_fn dgemm_acc;
+    fastrnn_sgemm_fn sgemm_tn_acc;
+    fastrnn_dgemm_fn dgemm_tn_acc;
+    fastrnn_spack_fn spack_b;
+    fastrnn_dpack_fn dpack_b;
+    fastrnn_sgemm_packed_fn sgemm_packed_acc;
+    fastrnn_dgemm_packed_fn dgemm_packed_acc;
+    fastrnn_array_fn tanh_f32_array;
+    fastrnn_array_fn sigmoid_f32_array;
+    fastrnn_lstm_grads_f32_fn lstm_grads_tanh_sigmoid_f32;
+    fastrnn_lstm_grads_f64_fn lstm_grads_tanh_sigmoid_f64;
+    fastrnn_lstm_grads_f32_fn lstm_grads_f32;
+    fastrnn_lstm_grads_f64_fn lstm_grads_f64;
+    fastrnn_gru_grads_f32_fn gru_grads_tanh_sigmoid_f32;
+    fastrnn_gru_grads_f64_fn gru_grads_tanh_sigmoid_f64;
+    fastrnn_gru_grads_f32_fn gru_grads_f32;
+    fastrnn_gru_grads_f64_fn gru_grads_f64;
+} fastrnn_isa_kernels;
+
+static const fastrnn_isa_kernels fastrnn_kernels_baseline = {
+    fastrnn_sgemm_acc, fastrnn_dgemm_acc, fastrnn_sgemm_tn_acc, fastrnn_dgemm_tn_acc,
+    fastrnn_spack_b, fastrnn_dpack_b, fastrnn_sgemm_packed_acc, fastrnn_dgemm_packed_acc,
+    fastrnn_tanh_f32_array, fastrnn_sigmoid_f32_array,
+    fastrnn_lstm_step_grads_tanh_sigmoid_f32, fastrnn_lstm_step_grads_tanh_sigmoid_f64,
+    fastrnn_lstm_step_grads_f32, fastrnn_lstm_step_grads_f64,
+    fastrnn_gru_step_grads_tanh_sigmoid_f32, fastrnn_gru_step_grads_tanh_sigmoid_f64,
+    fastrnn_gru_step_grads_f32, fastrnn_gru_step_grads_f64,
+};
+
+#if FASTRNN_HAVE_X86_SIMD
+
+/* The vector operations _simd_isa.h is written in, for AVX2 + FMA. */
+#define FR_ISA avx2
+#define FR_WIDE 0
+#define FR_V_float __m256
+#define FR_L_float ((ptrdiff_t) 8)
+#define FR_M_float __m256i
+#define FR_MASK_float(n) \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int) (n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define FR_LOAD_float(p) _mm256_loadu_ps(p)
+#define FR_STORE_float(p, v) _mm256_storeu_ps((p), (v))
+#define FR_LOADM_float(p, m) _mm256_maskload_ps((p), (m))
+#define FR_STOREM_float(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define FR_SET1_float(x) _mm256_set1_ps(x)
+#define FR_FMA_float(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define FR_V_double __m256d
+#define FR_L_double ((ptrdiff_t) 4)
+#define FR_M_double __m256i
+#define FR_MASK_double(n) \
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long) (n)), _mm256_setr_epi64x(0, 1, 2, 3))
+#define FR_LOAD_double(p) _mm256_loadu_pd(p)
+#define FR_STORE_double(p, v) _mm256_storeu_pd((p), (v))
+#define FR_LOADM_double(p, m) _mm256_maskload_pd((p), (m))
+#define FR_STOREM_double(p, m, v) _mm256_maskstore_pd((p), (m), (v))
+#define FR_SET1_double(x) _mm256_set1_pd(x)
+#define FR_FMA_double(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+#include "_simd_isa.h"
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+/* The same for AVX-512F: masks are the k registers. */
+#define FR_ISA avx512
+#define FR_WIDE 1
+#define FR_V_float __m512
+#define FR_L_float ((ptrdiff_t) 16)
+#define FR_M_float __mmask16
+#define FR_MASK_float(n) ((__mmask16) ((1u << (n)) - 1u))
+#define FR_LOAD_float(p) _mm512_loadu_ps(p)
+#define FR_STORE_float(p, v) _mm512_storeu_ps((p), (v))
+#define FR_LOADM_float(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define FR_STOREM_float(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define FR_SET1_float(x) _mm512_set1_ps(x)
+#define FR_FMA_float(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define FR_V_double __m512d
+#define FR_L_double ((ptrdiff_t) 8)
+#define FR_M_double __mmask8
+#define FR_MASK_double(n) ((__mmask8) ((1u << (n)) - 1u))
+#define FR_LOAD_double(p) _mm512_loadu_pd(p)
+#define FR_STORE_double(p, v) _mm512_storeu_pd((p), (v))
+#define FR_LOADM_double(p, m) _mm512_maskz_loadu_pd((m), (p))
+#define FR_STOREM_double(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
+#define FR_SET1_double(x) _mm512_set1_pd(x)
+#define FR_FMA_double(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+#include "_simd_isa.h"
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+#endif /* FASTRNN_HAVE_X86_SIMD */
+
+/* Level ``isa``'s name, as FASTRNN_ISA spells it. */
+static const char* fastrnn_isa_name(int isa)
+{
+    static const char* const names[FASTRNN_ISA_LEVELS] = {"baseline", "avx2", "avx512"};
+    return isa >= 0 && isa < FASTRNN_ISA_LEVELS ? names[isa] : "";
+}
+
+/* Whether this CPU (and its OS, which must save the wider registers) runs
+ * level ``isa``, and this build has it. */
+static int fastrnn_isa_supported(int isa)
+{
+    if (isa == FASTRNN_ISA_BASELINE)
+        return 1;
+#if FASTRNN_HAVE_X86_SIMD
+    __builtin_cpu_init();
+    if (isa == FASTRNN_ISA_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == FASTRNN_ISA_AVX512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")
+               && __builtin_cpu_supports("fma");
+#endif
+    return 0;
+}
+
+/* The widest level this CPU runs. */
+static int fastrnn_isa_widest(void)
+{
+    int isa = FASTRNN_ISA_LEVELS - 1;
+    while (isa > FASTRNN_ISA_BASELINE && !fastrnn_isa_supported(isa))
+        isa--;
+    return isa;
+}
+
+static const fastrnn_isa_kernels* fastrnn_k = &fastrnn_kernels_baseline;
+static int fastrnn_isa_active = FASTRNN_ISA_BASELINE;
+
+/* Make level ``isa`` the one the wrappers below call: 0, or -1 (nothing
+ * changed) when the CPU or the build lacks it. */
+static int fastrnn_isa_select(int isa)
+{
+    if (isa < 0 || isa >= FASTRNN_ISA_LEVELS || !fastrnn_isa_supported(isa))
+        return -1;
+#if FASTRNN_HAVE_X86_SIMD
+    if (isa == FASTRNN_ISA_AVX512)
+        fastrnn_k = &fastrnn_kernels_avx512;
+    else if (isa == FASTRNN_ISA_AVX2)
+        fastrnn_k = &fastrnn_kernels_avx2;
+    else
+#endif
+        fastrnn_k = &fastrnn_kernels_baseline;
+    fastrnn_isa_active = isa;
+    return 0;
+}
+
+/* The wrappers the Cython code calls (_linalg.pxd, _lstm.pxi, _gru.pxi). */
+#define FASTRNN_FORWARD(RET, NAME, FIELD, PARAMS, ARGS) \
+    static inline RET NAME PARAMS { fastrnn_k->FIELD ARGS; }
+
+#define FASTRNN_FORWARD_GEMM(NAME, FIELD, T)                                             \
+    FASTRNN_FORWARD(void, NAME, FIELD,                                                   \
+                    (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,   \
+                     const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc),                    \
+                    (m, n, k, a, lda, b, ldb, c, ldc))
+#define FASTRNN_FORWARD_PACK(NAME, FIELD, T)                                             \
+    FASTRNN_FORWARD(void, NAME, FIELD,                                                   \
+                    (ptrdiff_t k, ptrdiff_t n, const T* b, ptrdiff_t ldb, T* out),       \
+                    (k, n, b, ldb, out))
+#define FASTRNN_FORWARD_GEMM_PACKED(NAME, FIELD, T)                                      \
+    FASTRNN_FORWARD(void, NAME, FIELD,                                                   \
+                    (ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,   \
+                     const T* bp, T* c, ptrdiff_t ldc),                                  \
+                    (m, n, k, a, lda, bp, c, ldc))
+
+FASTRNN_FORWARD_GEMM(fastrnn_k_sgemm_acc, sgemm_acc, float)
+FASTRNN_FORWARD_GEMM(fastrnn_k_dgemm_acc, dgemm_acc, double)
+FASTRNN_FORWARD_GEMM(fastrnn_k_sgemm_tn_acc, sgemm_tn_acc, float)
+FASTRNN_FORWARD_GEMM(fastrnn_k_dgemm_tn_acc, dgemm_tn_acc, double)
+FASTRNN_FORWARD_PACK(fastrnn_k_spack_b, spack_b, float)
+FASTRNN_FORWARD_PACK(fastrnn_k_dpack_b, dpack_b, double)
+FASTRNN_FORWARD_GEMM_PACKED(fastrnn_k_sgemm_packed_acc, sgemm_packed_acc, float)
+FASTRNN_FORWARD_GEMM_PACKED(fastrnn_k_dgemm_packed_acc, dgemm_packed_acc, double)
+FASTRNN_FORWARD(void, fastrnn_k_tanh_f32_array, tanh_f32_array,
+                (const float* a, float* out, ptrdiff_t n), (a, out, n))
+FASTRNN_FORWARD(void, fastrnn_k_sigmoid_f32_array, sigmoid_f32_array,
+                (const float* a, float* out, ptrdiff_t n), (a, out, n))
+
+#define FASTRNN_FORWARD_LSTM_GRADS(NAME, FIELD, T)                                       \
+    FASTRNN_FORWARD(void, NAME, FIELD,                                                   \
+                    (ptrdiff_t units, int act, int ract, const T* gates, const T* act_c, \
+                     const T* c_prev, const T* d_h_new, T* dh, T* dc, T* dz),            \
+                    (units, act, ract, gates, act_c, c_prev, d_h_new, dh, dc, dz))
+#define FASTRNN_FORWARD_GRU_GRADS(NAME, FIELD, T)                                        \
+    FASTRNN_FORWARD(void, NAME, FIELD,                                                   \
+                    (ptrdiff_t units, int act, int ract, int reset_after, const T* gates, \
+                     const T* u, const T* h_prev, const T* d_h_new, T* dh, T* dz,        \
+                     T* aux),                                                            \
+                    (units, act, ract, reset_after, gates, u, h_prev, d_h_new, dh, dz,   \
+                     aux))
+
+FASTRNN_FORWARD_LSTM_GRADS(fastrnn_k_lstm_grads_tanh_sigmoid_f32, lstm_grads_tanh_sigmoid_f32,
+                           float)
+FASTRNN_FORWARD_LSTM_GRADS(fastrnn_k_lstm_grads_tanh_sigmoid_f64, lstm_grads_tanh_sigmoid_f64,
+                           double)
+FASTRNN_FORWARD_LSTM_GRADS(fastrnn_k_lstm_grads_f32, lstm_grads_f32, float)
+FASTRNN_FORWARD_LSTM_GRADS(fastrnn_k_lstm_grads_f64, lstm_grads_f64, double)
+FASTRNN_FORWARD_GRU_GRADS(fastrnn_k_gru_grads_tanh_sigmoid_f32, gru_grads_tanh_sigmoid_f32,
+                          float)
+FASTRNN_FORWARD_GRU_GRADS(fastrnn_k_gru_grads_tanh_sigmoid_f64, gru_grads_tanh_sigmoid_f64,
+                          double)
+FASTRNN_FORWARD_GRU_GRADS(fastrnn_k_gru_grads_f32, gru_grads_f32, float)
+FASTRNN_FORWARD_GRU_GRADS(fastrnn_k_gru_grads_f64, gru_grads_f64, double)
+
+#endif

@@ -1,0 +1,371 @@
+/* The Cython kernels' products, float32 activations and step gradients for
+ * one instruction set, written with its intrinsics.
+ *
+ * No include guard: _simd.h includes this file once per instruction set,
+ * inside a region that compiles every function in it for that set (a target
+ * pragma), after defining
+ *
+ *     FR_ISA                  the name suffix (avx2, avx512);
+ *     FR_WIDE                 1 for 32 vector registers (AVX-512), else 0;
+ *     for T in float, double:
+ *       FR_V_T, FR_L_T        the vector type and its number of elements;
+ *       FR_M_T, FR_MASK_T(n)  a lane mask and the mask of the first n lanes;
+ *       FR_LOAD_T(p), FR_STORE_T(p, v), FR_LOADM_T(p, m), FR_STOREM_T(p, m, v)
+ *                             unaligned loads and stores, all or masked lanes
+ *                             (masked lanes are neither read nor written);
+ *       FR_SET1_T(x), FR_FMA_T(a, b, c) = a * b + c (fused);
+ *
+ * and undefines them at its end.
+ *
+ * Products (the contract of _smallgemm.h, which is the baseline's code):
+ *
+ *     C[m, n] += A[m, k] @ B[k, n]     B row-major, or packed by pack_b
+ *     C[m, n] += A[k, m]^T @ B[k, n]
+ *
+ * in tiles of ROWS rows by a panel of 2 vectors, 1 vector or a masked
+ * vector of columns (the last n mod L): A broadcast one element at a time,
+ * B's panel row loaded once per p for all the tile's rows, the accumulators
+ * in registers across a block of k. Tiles of 12 and 8 rows with 32 vector
+ * registers (24 or 16 accumulators), 6 with 16; then 4, 2 and 1.
+ *
+ * Every element of C is summed as in _smallgemm.h's FMA builds: start from
+ * C, add A[i, p] * B[p, j] for p = 0, 1, ..., k-1 in order, one fused
+ * multiply-add each (a k block ends with a store and the next starts with a
+ * load, which is exact). So the tile or panel an element falls in, hence
+ * how a call is cut into batch slices, does not change its bits, and the
+ * AVX2 and AVX-512 products give the same bits.
+ *
+ * Packed B: the panels of the column loop (2L, then at most one of L, then
+ * one of the last n mod L columns), each panel's k rows contiguous, panel
+ * by panel from column 0: B[p, j] of the panel starting at j0 of width w
+ * is at out[j0 * k + p * w + (j - j0)]. k * n elements in all.
+ */
+
+#define FR_CAT2_(a, b) a##_##b
+#define FR_CAT2(a, b) FR_CAT2_(a, b)
+#define FR_NAME(x) FR_CAT2(x, FR_ISA)
+/* M(args) with the args macro-expanded first (FR_NAME(...) before M pastes to it). */
+#define FR_INST(M, ...) M(__VA_ARGS__)
+
+/* Rows of B per k block: a panel of 2 vectors over KB rows is 16 KB. */
+#define FR_KB(T) (16384 / (2 * FR_L_##T * (ptrdiff_t) sizeof(T)))
+
+#if defined(__clang__)
+#define FR_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define FR_UNROLL _Pragma("GCC unroll 16")
+#else
+#define FR_UNROLL
+#endif
+
+/* A[r, p] of the tile whose first row is ``a``: no-trans (NN) or transposed (TN). */
+#define FR_A_NN(a, lda, r, p) (a)[(r) * (lda) + (p)]
+#define FR_A_TN(a, lda, r, p) (a)[(p) * (lda) + (r)]
+
+/* One ROWS x (NV vectors) tile over p in [p0, p1); MASKED (with NV = 1): only
+ * the lanes of ``mask``. ``b`` points at the panel's column 0, rows ldb apart. */
+#define FR_TILE(NAME, T, ROWS, NV, MASKED, AT)                                           \
+static inline void NAME(ptrdiff_t p0, ptrdiff_t p1, const T* FASTRNN_RESTRICT a,         \
+                        ptrdiff_t lda, const T* FASTRNN_RESTRICT b, ptrdiff_t ldb,       \
+                        T* FASTRNN_RESTRICT c, ptrdiff_t ldc, FR_M_##T mask)             \
+{                                                                                        \
+    FR_V_##T acc[ROWS][NV], bv[NV];                                                      \
+    ptrdiff_t r, v, p;                                                                   \
+    (void) mask;                                                                         \
+    FR_UNROLL for (r = 0; r < ROWS; r++)                                                 \
+        FR_UNROLL for (v = 0; v < NV; v++)                                               \
+            acc[r][v] = MASKED ? FR_LOADM_##T(c + r * ldc, mask)                         \
+                               : FR_LOAD_##T(c + r * ldc + v * FR_L_##T);                \
+    for (p = p0; p < p1; p++) {                                                          \
+        const T* bp = b + p * ldb;                                                       \
+        FR_UNROLL for (v = 0; v < NV; v++)                                               \
+            bv[v] = MASKED ? FR_LOADM_##T(bp, mask) : FR_LOAD_##T(bp + v * FR_L_##T);    \
+        FR_UNROLL for (r = 0; r < ROWS; r++) {                                           \
+            FR_V_##T av = FR_SET1_##T(AT(a, lda, r, p));                                 \
+            FR_UNROLL for (v = 0; v < NV; v++)                                           \
+                acc[r][v] = FR_FMA_##T(av, bv[v], acc[r][v]);                            \
+        }                                                                                \
+    }                                                                                    \
+    FR_UNROLL for (r = 0; r < ROWS; r++)                                                 \
+        FR_UNROLL for (v = 0; v < NV; v++) {                                             \
+            if (MASKED)                                                                  \
+                FR_STOREM_##T(c + r * ldc, mask, acc[r][v]);                             \
+            else                                                                         \
+                FR_STORE_##T(c + r * ldc + v * FR_L_##T, acc[r][v]);                     \
+        }                                                                                \
+}
+
+/* All m rows of one panel: the widest tiles first (see the top). ASTEP is
+ * the distance between A's first elements of consecutive rows of C. */
+#define FR_PANEL(NAME, T, NV, MASKED, AT, ASTEP)                                         \
+FR_TILE(NAME##_12, T, 12, NV, MASKED, AT)                                                \
+FR_TILE(NAME##_8, T, 8, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_6, T, 6, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_4, T, 4, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_2, T, 2, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_1, T, 1, NV, MASKED, AT)                                                  \
+static inline void NAME(ptrdiff_t m, ptrdiff_t p0, ptrdiff_t p1, const T* a,             \
+                        ptrdiff_t lda, const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc,   \
+                        FR_M_##T mask)                                                   \
+{                                                                                        \
+    ptrdiff_t i = 0;                                                                     \
+    if (FR_WIDE) {                                                                       \
+        for (; i + 12 <= m; i += 12)                                                     \
+            NAME##_12(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);     \
+        if (i + 8 <= m) {                                                                \
+            NAME##_8(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);      \
+            i += 8;                                                                      \
+        }                                                                                \
+    } else {                                                                             \
+        for (; i + 6 <= m; i += 6)                                                       \
+            NAME##_6(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);      \
+    }                                                                                    \
+    if (i + 4 <= m) {                                                                    \
+        NAME##_4(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
+        i += 4;                                                                          \
+    }                                                                                    \
+    if (i + 2 <= m) {                                                                    \
+        NAME##_2(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
+        i += 2;                                                                          \
+    }                                                                                    \
+    if (i < m)                                                                           \
+        NAME##_1(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
+}
+
+/* Where the panel of B starting at column j (width w) lies, as "pointer, row
+ * stride": in B itself, or in B packed (see the top). */
+#define FR_B_ROWMAJOR(b, ldb, k, j, w) (b) + (j), (ldb)
+#define FR_B_PACKED(b, ldb, k, j, w) (b) + (j) * (k), (w)
+
+/* The whole product, k block by k block, panel by panel. */
+#define FR_GEMM(NAME, T, AT, ASTEP, BP)                                                  \
+FR_PANEL(NAME##_p2, T, 2, 0, AT, ASTEP)                                                  \
+FR_PANEL(NAME##_p1, T, 1, 0, AT, ASTEP)                                                  \
+FR_PANEL(NAME##_pm, T, 1, 1, AT, ASTEP)                                                  \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
+                 const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
+{                                                                                        \
+    const ptrdiff_t vec = FR_L_##T;                                                      \
+    const FR_M_##T all = FR_MASK_##T(vec), tail = FR_MASK_##T(n % vec);                  \
+    ptrdiff_t j, p0, p1;                                                                 \
+    if (m <= 0 || n <= 0 || k <= 0)                                                      \
+        return;                                                                          \
+    for (p0 = 0; p0 < k; p0 = p1) {                                                      \
+        p1 = p0 + FR_KB(T) < k ? p0 + FR_KB(T) : k;                                      \
+        for (j = 0; j + 2 * vec <= n; j += 2 * vec)                                      \
+            NAME##_p2(m, p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec), c + j, ldc, all);    \
+        if (j + vec <= n) {                                                              \
+            NAME##_p1(m, p0, p1, a, lda, BP(b, ldb, k, j, vec), c + j, ldc, all);        \
+            j += vec;                                                                    \
+        }                                                                                \
+        if (j < n)                                                                       \
+            NAME##_pm(m, p0, p1, a, lda, BP(b, ldb, k, j, n - j), c + j, ldc, tail);     \
+    }                                                                                    \
+}
+
+/* C[m, n] += A[m, k] @ B[k, n] for m <= FASTRNN_GEMM_STREAM_ROWS and a large
+ * row-major B (_smallgemm.h says when): B read row by row, contiguously.
+ * Every element is summed in the same order as in the panels. */
+#define FR_STREAM(NAME, T)                                                               \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* FASTRNN_RESTRICT a,     \
+                 ptrdiff_t lda, const T* FASTRNN_RESTRICT b, ptrdiff_t ldb,              \
+                 T* FASTRNN_RESTRICT c, ptrdiff_t ldc)                                   \
+{                                                                                        \
+    const ptrdiff_t vec = FR_L_##T;                                                      \
+    const FR_M_##T tail = FR_MASK_##T(n % vec);                                          \
+    ptrdiff_t i, p, j;                                                                   \
+    for (p = 0; p < k; p++) {                                                            \
+        const T* bp = b + p * ldb;                                                       \
+        for (i = 0; i < m; i++) {                                                        \
+            FR_V_##T av = FR_SET1_##T(a[i * lda + p]);                                   \
+            T* ci = c + i * ldc;                                                         \
+            for (j = 0; j + vec <= n; j += vec)                                          \
+                FR_STORE_##T(ci + j, FR_FMA_##T(av, FR_LOAD_##T(bp + j),                 \
+                                                FR_LOAD_##T(ci + j)));                   \
+            if (j < n)                                                                   \
+                FR_STOREM_##T(ci + j, tail,                                              \
+                              FR_FMA_##T(av, FR_LOADM_##T(bp + j, tail),                 \
+                                         FR_LOADM_##T(ci + j, tail)));                   \
+        }                                                                                \
+    }                                                                                    \
+}
+
+#define FR_GEMM_NN(NAME, T)                                                              \
+FR_STREAM(NAME##_stream, T)                                                              \
+FR_GEMM(NAME##_panels, T, FR_A_NN, lda, FR_B_ROWMAJOR)                                   \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
+                 const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
+{                                                                                        \
+    if (m <= 0 || n <= 0 || k <= 0)                                                      \
+        return;                                                                          \
+    if (m <= FASTRNN_GEMM_STREAM_ROWS                                                    \
+            && (size_t) k * (size_t) n * sizeof(T) >= FASTRNN_GEMM_STREAM_BYTES)         \
+        NAME##_stream(m, n, k, a, lda, b, ldb, c, ldc);                                  \
+    else                                                                                 \
+        NAME##_panels(m, n, k, a, lda, b, ldb, c, ldc);                                  \
+}
+
+#define FR_PACK(NAME, T)                                                                 \
+static void NAME(ptrdiff_t k, ptrdiff_t n, const T* FASTRNN_RESTRICT b, ptrdiff_t ldb,  \
+                 T* FASTRNN_RESTRICT out)                                                \
+{                                                                                        \
+    const ptrdiff_t vec = FR_L_##T;                                                      \
+    ptrdiff_t j, w, p;                                                                   \
+    for (j = 0; j < n; j += w) {                                                         \
+        w = n - j >= 2 * vec ? 2 * vec : (n - j >= vec ? vec : n - j);                   \
+        for (p = 0; p < k; p++)                                                          \
+            memcpy(out + j * k + p * w, b + p * ldb + j, (size_t) w * sizeof(T));        \
+    }                                                                                    \
+}
+
+#define FR_GEMM_PACKED(NAME, T)                                                          \
+FR_GEMM(NAME##_, T, FR_A_NN, lda, FR_B_PACKED)                                           \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
+                 const T* bp, T* c, ptrdiff_t ldc)                                       \
+{                                                                                        \
+    NAME##_(m, n, k, a, lda, bp, 0, c, ldc);                                             \
+}
+
+FR_INST(FR_GEMM_NN, FR_NAME(fastrnn_sgemm_acc), float)
+FR_INST(FR_GEMM_NN, FR_NAME(fastrnn_dgemm_acc), double)
+FR_INST(FR_GEMM, FR_NAME(fastrnn_sgemm_tn_acc), float, FR_A_TN, 1, FR_B_ROWMAJOR)
+FR_INST(FR_GEMM, FR_NAME(fastrnn_dgemm_tn_acc), double, FR_A_TN, 1, FR_B_ROWMAJOR)
+FR_INST(FR_PACK, FR_NAME(fastrnn_spack_b), float)
+FR_INST(FR_PACK, FR_NAME(fastrnn_dpack_b), double)
+FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_sgemm_packed_acc), float)
+FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_dgemm_packed_acc), double)
+
+/* Activations: the float32 tanh and sigmoid of _fastmath.h, 8 float32 at a
+ * time (AVX2 instructions, which AVX-512 CPUs have too), each as
+ * fastrnn_tanh_f32 computes it: widened to double, clamped to
+ * [-8, 8], x * P(x^2) / Q(x^2) with separate multiplies and adds (as the C,
+ * which is compiled without contraction), rounded to float32 once. So every
+ * instruction set gives fastrnn_tanh_f32's bits. The last n mod 8 elements
+ * go through fastrnn_tanh_f32 itself. */
+static inline __m256d FR_NAME(fastrnn_tanh_pd4)(__m256d x)
+{
+    /* min(8, x) and max(-8, x) in this operand order return x when x is NaN,
+     * as the C's comparisons do. */
+    __m256d u, p, q;
+    x = _mm256_min_pd(_mm256_set1_pd(8.0), x);
+    x = _mm256_max_pd(_mm256_set1_pd(-8.0), x);
+    u = _mm256_mul_pd(x, x);
+#define FR_STEP(acc, coef) _mm256_add_pd(_mm256_mul_pd(acc, u), _mm256_set1_pd(coef))
+    p = FR_STEP(_mm256_set1_pd(1.5204140583e-08), 2.1877638864e-05);
+    p = FR_STEP(p, 3.5706600931e-03);
+    p = FR_STEP(p, 1.3443746157e-01);
+    p = FR_STEP(p, 1.0);
+    q = FR_STEP(_mm256_set1_pd(8.5122442105e-07), 3.4096874664e-04);
+    q = FR_STEP(q, 2.6160987804e-02);
+    q = FR_STEP(q, 4.6777075934e-01);
+    q = FR_STEP(q, 1.0);
+#undef FR_STEP
+    return _mm256_div_pd(_mm256_mul_pd(x, p), q);
+}
+
+static inline __m256 FR_NAME(fastrnn_tanh_ps8)(__m256 x)
+{
+    __m128 lo = _mm256_cvtpd_ps(FR_NAME(fastrnn_tanh_pd4)(
+        _mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 hi = _mm256_cvtpd_ps(FR_NAME(fastrnn_tanh_pd4)(
+        _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+}
+
+static void FR_NAME(fastrnn_tanh_f32_array)(const float* a, float* out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, FR_NAME(fastrnn_tanh_ps8)(_mm256_loadu_ps(a + i)));
+    for (; i < n; i++)
+        out[i] = fastrnn_tanh_f32(a[i]);
+}
+
+static void FR_NAME(fastrnn_sigmoid_f32_array)(const float* a, float* out, ptrdiff_t n)
+{
+    /* 0.5 + 0.5 * tanh(0.5 * a), in float32, as fastrnn_sigmoid_f32_array. */
+    const __m256 half = _mm256_set1_ps(0.5f);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = FR_NAME(fastrnn_tanh_ps8)(_mm256_mul_ps(half, _mm256_loadu_ps(a + i)));
+        _mm256_storeu_ps(out + i, _mm256_add_ps(half, _mm256_mul_ps(half, t)));
+    }
+    for (; i < n; i++)
+        out[i] = 0.5f + 0.5f * fastrnn_tanh_f32(0.5f * a[i]);
+}
+
+/* The step gradients of _gates.h, compiled for this instruction set (plain
+ * elementwise loops over restrict arrays: the compiler vectorizes them). */
+FASTRNN_LSTM_STEP_GRADS(FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f32), float,
+                        FASTRNN_DTANH, FASTRNN_DSIGMOID)
+FASTRNN_LSTM_STEP_GRADS(FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f64), double,
+                        FASTRNN_DTANH, FASTRNN_DSIGMOID)
+FASTRNN_LSTM_STEP_GRADS(FR_NAME(fastrnn_lstm_step_grads_f32), float, FASTRNN_DCODE,
+                        FASTRNN_DCODE)
+FASTRNN_LSTM_STEP_GRADS(FR_NAME(fastrnn_lstm_step_grads_f64), double, FASTRNN_DCODE,
+                        FASTRNN_DCODE)
+FASTRNN_GRU_STEP_GRADS(FR_NAME(fastrnn_gru_step_grads_tanh_sigmoid_f32), float,
+                       FASTRNN_DTANH, FASTRNN_DSIGMOID, 1, FASTRNN_ONE_MINUS_T)
+FASTRNN_GRU_STEP_GRADS(FR_NAME(fastrnn_gru_step_grads_tanh_sigmoid_f64), double,
+                       FASTRNN_DTANH, FASTRNN_DSIGMOID, 1, FASTRNN_ONE_MINUS_T)
+FASTRNN_GRU_STEP_GRADS(FR_NAME(fastrnn_gru_step_grads_f32), float, FASTRNN_DCODE,
+                       FASTRNN_DCODE, reset_after, FASTRNN_ONE_MINUS_DOUBLE)
+FASTRNN_GRU_STEP_GRADS(FR_NAME(fastrnn_gru_step_grads_f64), double, FASTRNN_DCODE,
+                       FASTRNN_DCODE, reset_after, FASTRNN_ONE_MINUS_DOUBLE)
+
+/* This instruction set's row of the dispatch table (_simd.h). */
+static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
+    FR_NAME(fastrnn_sgemm_acc), FR_NAME(fastrnn_dgemm_acc),
+    FR_NAME(fastrnn_sgemm_tn_acc), FR_NAME(fastrnn_dgemm_tn_acc),
+    FR_NAME(fastrnn_spack_b), FR_NAME(fastrnn_dpack_b),
+    FR_NAME(fastrnn_sgemm_packed_acc), FR_NAME(fastrnn_dgemm_packed_acc),
+    FR_NAME(fastrnn_tanh_f32_array), FR_NAME(fastrnn_sigmoid_f32_array),
+    FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f32),
+    FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f64),
+    FR_NAME(fastrnn_lstm_step_grads_f32), FR_NAME(fastrnn_lstm_step_grads_f64),
+    FR_NAME(fastrnn_gru_step_grads_tanh_sigmoid_f32),
+    FR_NAME(fastrnn_gru_step_grads_tanh_sigmoid_f64),
+    FR_NAME(fastrnn_gru_step_grads_f32), FR_NAME(fastrnn_gru_step_grads_f64),
+};
+
+#undef FR_CAT2_
+#undef FR_CAT2
+#undef FR_NAME
+#undef FR_INST
+#undef FR_KB
+#undef FR_UNROLL
+#undef FR_A_NN
+#undef FR_A_TN
+#undef FR_TILE
+#undef FR_PANEL
+#undef FR_B_ROWMAJOR
+#undef FR_B_PACKED
+#undef FR_GEMM
+#undef FR_STREAM
+#undef FR_GEMM_NN
+#undef FR_PACK
+#undef FR_GEMM_PACKED
+
+/* The parameters _simd.h defined for this inclusion. */
+#undef FR_ISA
+#undef FR_WIDE
+#undef FR_V_float
+#undef FR_L_float
+#undef FR_M_float
+#undef FR_MASK_float
+#undef FR_LOAD_float
+#undef FR_STORE_float
+#undef FR_LOADM_float
+#undef FR_STOREM_float
+#undef FR_SET1_float
+#undef FR_FMA_float
+#undef FR_V_double
+#undef FR_L_double
+#undef FR_M_double
+#undef FR_MASK_double
+#undef FR_LOAD_double
+#undef FR_STORE_double
+#undef FR_LOADM_double
+#undef FR_STOREM_double
+#undef FR_SET1_double
+#undef FR_FMA_double

@@ -1,0 +1,159 @@
+"""The Cython backend's instruction-set dispatch (kernels/_simd.h).
+
+The extension holds the products, float32 activations and step gradients
+for every level (baseline, AVX2 + FMA, AVX-512F) and runs the widest the CPU
+has, or the one FASTRNN_ISA names. Here: the choice is the widest (read from
+the CPU's own feature list, not from the extension's check), a level the
+CPU lacks is a clear error, and every level this CPU runs computes what the
+reference does, with AVX2 and AVX-512 giving the same bits (both sum each
+product term by term with one FMA each) and the float32 tanh and sigmoid
+the same bits at every level. CI also reruns the equivalence suite once per
+level (``.ci/run``, with FASTRNN_ISA).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from fastrnn import _info, config
+from kernel_cases import CELL_VARIANTS, make_case, results
+from test_cython_build import run_python
+from test_kernel_equivalence import assert_backend_matches_reference
+
+K = pytest.importorskip("fastrnn._cython_kernels")
+pytestmark = pytest.mark.cython
+
+LEVELS = K.isa_levels()
+FORCED = os.environ.get("FASTRNN_ISA", "").strip().lower() or None
+
+
+def _widest_from_cpu_flags():
+    """The widest level by the CPU's feature list (/proc/cpuinfo and the like)."""
+    features = set(_info.cpu_features())
+    if not features:
+        pytest.skip("this platform does not list the CPU's features")
+    if "avx512f" in features:
+        return "avx512"
+    if {"avx2", "fma"} <= features:
+        return "avx2"
+    return "baseline"
+
+
+@pytest.fixture
+def restore_isa():
+    active = K.build_info()["dispatch"]
+    yield
+    K._set_isa(active)
+
+
+def test_dispatch_is_the_widest_the_cpu_has():
+    widest = _widest_from_cpu_flags()
+    assert LEVELS[-1] == widest
+    assert K.build_info()["dispatch"] == (FORCED or widest)
+    assert K.build_info()["isa_levels"] == list(LEVELS)
+
+
+def test_show_config_reports_the_dispatched_level():
+    entry = _info.show_config(mode="dicts")["backends"]["cython"]
+    assert entry["isa"] == K.build_info()["dispatch"]
+    assert entry["dispatch"] == entry["isa"]
+
+
+def test_unknown_level_is_a_clear_error(restore_isa):
+    with pytest.raises(ValueError, match=r"FASTRNN_ISA must be one of .*'avx512'.*'sse4'"):
+        K._set_isa("sse4")
+
+
+def test_level_the_cpu_lacks_is_a_clear_error_and_changes_nothing(restore_isa):
+    missing = [name for name in K.ISA_NAMES if name not in LEVELS]
+    if not missing:
+        pytest.skip("this CPU runs every level")
+    before = K.build_info()["dispatch"]
+    with pytest.raises(ValueError, match=f"FASTRNN_ISA='{missing[0]}': this CPU does not run"):
+        K._set_isa(missing[0])
+    assert K.build_info()["dispatch"] == before
+
+
+def test_fastrnn_isa_at_import():
+    """FASTRNN_ISA picks the level at import; an impossible one leaves the backend
+    unavailable with the reason, which set_backend reports."""
+    code = """
+        import fastrnn, fastrnn._cython_kernels as K
+        print(K.build_info()["dispatch"])
+    """
+    result = run_python(code, FASTRNN_ISA="baseline")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "baseline"
+    code = """
+        import fastrnn
+        try:
+            fastrnn.set_backend("cython")
+        except ValueError as exc:
+            print("ERROR", exc)
+    """
+    result = run_python(code, FASTRNN_ISA="bogus")
+    assert result.returncode == 0, result.stderr
+    assert "ERROR" in result.stdout and "FASTRNN_ISA must be one of" in result.stdout
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (3, 5, 4, 6),  # calling thread, tails narrower than any vector
+        (1, 4, 3, 1),  # batch 1, units 1
+        (33, 3, 9, 37),  # two slices, 12/8/6/4/2/1-row tiles, masked column tails
+        (5, 6, 20, 48),  # whole vectors of float64 and float32 panels
+    ],
+)
+def test_every_level_matches_the_reference(restore_isa, level, dtype, cell, variant, shape):
+    K._set_isa(level)
+    config.set_num_threads(2)
+    batch, timesteps, features, units = shape
+    case = make_case(
+        cell,
+        batch=batch,
+        timesteps=timesteps,
+        features=features,
+        units=units,
+        dtype=dtype,
+        seed=3,
+        mask="random",
+        go_backwards=True,
+        scale=1.0 / np.sqrt(units + features),
+        **variant,
+    )
+    assert_backend_matches_reference("cython", case)
+
+
+@pytest.mark.skipif("avx512" not in LEVELS, reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+def test_avx2_and_avx512_give_the_same_bits(restore_isa, dtype, cell, variant):
+    case = make_case(
+        cell, batch=33, timesteps=4, features=19, units=45, dtype=dtype, seed=4,
+        mask="random", **variant
+    )  # fmt: skip
+    K._set_isa("avx2")
+    avx2 = results(K, case)
+    K._set_isa("avx512")
+    avx512 = results(K, case)
+    for name, want in avx2.items():
+        np.testing.assert_array_equal(avx512[name], want, err_msg=name)
+
+
+def test_float32_activations_give_the_same_bits_at_every_level(restore_isa):
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.standard_normal(10_001) * 6, [0.0, -0.0, 8.0, -8.0, 1e30, -1e30, np.nan]]
+    ).astype(np.float32)
+    results = {}
+    for level in LEVELS:
+        K._set_isa(level)
+        results[level] = K._tanh_f32(x), K._sigmoid_f32(x)
+    for level in LEVELS:
+        for got, want in zip(results[level], results["baseline"]):
+            np.testing.assert_array_equal(got, want, err_msg=level)
