@@ -5,6 +5,8 @@ Subcommands:
             (:func:`fastrnn.show_config`); ``--json`` prints it as JSON
     bench   benchmark the backends against PyTorch, TensorFlow/Keras, JAX and ONNX Runtime
             (see docs/benchmarks.md; ``python -m fastrnn bench --help``)
+    tune    measure what "auto" runs each benchmark-grid signature on, up front
+            (:func:`fastrnn.planner.tune`; ``python -m fastrnn tune --help``)
 """
 
 import argparse
@@ -18,6 +20,8 @@ commands:
            BLAS (fastrnn.show_config()); `fastrnn info --json` prints it as JSON
   bench    benchmark fastrnn's backends (and PyTorch, TensorFlow/Keras, JAX, ONNX
            Runtime when installed) on the standard grid; `fastrnn bench --help`
+  tune     measure the backend "auto" takes for each signature of the grid and keep
+           it in the plans file (fastrnn.planner); `fastrnn tune --help`
 """
 
 
@@ -50,7 +54,41 @@ def _bench(argv):
     return 0
 
 
-_COMMANDS = {"info": _info, "bench": _bench}
+def _tune(argv):
+    from fastrnn import planner
+    from fastrnn.bench.grid import CELLS, FULL_SHAPES, parse_cell
+
+    parser = argparse.ArgumentParser(
+        prog="fastrnn tune",
+        description='Measure which backend "auto" runs each signature of the benchmark '
+        "grid on, and keep the choices in the plans file (fastrnn.planner).",
+    )
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells")
+    parser.add_argument("--shapes", default=",".join(FULL_SHAPES), help="comma-separated shapes")
+    parser.add_argument("--dtypes", default="float32", help="float32, float64 or both")
+    parser.add_argument(
+        "--remeasure", action="store_true", help="measure signatures already in the file again"
+    )
+    args = parser.parse_args(argv)
+    cells = tuple(parse_cell(c) for c in args.cells.split(",") if c)
+    shapes = tuple(s.strip() for s in args.shapes.split(",") if s.strip())
+    unknown = [s for s in shapes if s not in FULL_SHAPES]
+    if unknown:
+        parser.error(
+            f"unknown shape(s) {unknown} in --shapes; expected some of {list(FULL_SHAPES)}"
+        )
+    dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+    if not set(dtypes) <= {"float32", "float64"}:
+        parser.error(f"--dtypes must be float32, float64 or both; got {args.dtypes!r}")
+    planner.set_policy("measure")
+    print(f"plans file: {planner.cache_path()}")
+    for row in planner.tune(cells, shapes, dtypes, remeasure=args.remeasure):
+        times = ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in row["seconds"].items())
+        print(f"{row['signature']:<44} {row['backend']:<8} {times or '(from the file)'}")
+    return 0
+
+
+_COMMANDS = {"info": _info, "bench": _bench, "tune": _tune}
 
 
 def main(argv=None):

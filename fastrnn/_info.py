@@ -24,6 +24,8 @@ ENVIRONMENT_VARIABLES = (
     "FASTRNN_PUREPYTHON",
     "FASTRNN_STRICT_BUILD",
     "FASTRNN_ISA",
+    "FASTRNN_AUTO",
+    "FASTRNN_CACHE_DIR",
     "FASTRNN_BENCH_FULL",
     "FASTRNN_BENCH_PEERS",
     "OPENBLAS_THREAD_TIMEOUT",
@@ -211,7 +213,18 @@ def _backend_choice() -> dict:
         default = backends.get_backend()
     except ValueError as exc:  # an invalid FASTRNN_BACKEND
         default = f"error: {exc}"
-    return {"default": default, "auto": backends.auto_choice()}
+    from . import planner
+
+    try:
+        policy = planner.get_policy()
+    except ValueError as exc:  # an invalid FASTRNN_AUTO
+        policy = f"error: {exc}"
+    return {
+        "default": default,
+        "auto": backends.auto_choice(),
+        "auto_policy": policy,
+        "plans_file": planner.cache_path(),
+    }
 
 
 def _blas() -> list:

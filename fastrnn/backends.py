@@ -176,10 +176,12 @@ def use_backend(name: str) -> Iterator[str]:
 
 
 def auto_choice() -> str:
-    """The backend ``"auto"`` picks: the first available of :data:`AUTO_ORDER`.
+    """The prior of ``"auto"``: the first available of :data:`AUTO_ORDER`.
 
-    Cython is first: it is the fastest backend on every shape of the
-    benchmark grid (``docs/benchmarks.md``).
+    Layer calls on ``"auto"`` measure the compiled backends per call
+    signature and keep this one unless another is clearly faster
+    (:mod:`fastrnn.planner`); with ``FASTRNN_AUTO=static``, and for
+    :func:`resolve_backend`, it is the choice.
     """
     for name in AUTO_ORDER:
         if _load(name) is not None:

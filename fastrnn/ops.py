@@ -233,7 +233,9 @@ class ForwardPlan:
     options : KernelOptions
     backend : str, module or None
         A backend name, None for the default (:func:`fastrnn.get_backend`), or a
-        kernel module (``fastrnn.backends.resolve_backend(name)``).
+        kernel module (``fastrnn.backends.resolve_backend(name)``). For
+        ``"auto"``, :mod:`fastrnn.planner` picks the module at first use, once
+        for calls and once for :meth:`record` (training).
     input_shape : tuple of int, optional
         The shape callers pass ``x`` in, when it is not ``shape`` (e.g.
         ``(batch, features)`` for one step of ``(batch, 1, features)``).
@@ -255,6 +257,8 @@ class ForwardPlan:
         "_c_states",
         "_shapes",
         "_workspace",
+        "_auto",
+        "_train_module",
     )
 
     def __init__(
@@ -269,17 +273,23 @@ class ForwardPlan:
     ) -> None:
         self.spec = spec = CELLS[cell]
         self.generation = backends.generation()
-        if isinstance(backend, ModuleType):
-            self.module = backend
-        else:
-            self.module = backends.resolve_backend(backend)
         self.shape = tuple(int(n) for n in shape)
+        # "auto" leaves the module to fastrnn.planner, per mode, at first use.
+        self.module: ModuleType | None = None
+        self._train_module: ModuleType | None = None
+        self._auto = False
+        if isinstance(backend, ModuleType):
+            self.module = self._train_module = backend
+        elif (backends.get_backend() if backend is None else backend) == "auto":
+            self._auto = True
+        else:
+            self.module = self._train_module = backends.resolve_backend(backend)
         self.input_shape = self.shape if input_shape is None else tuple(input_shape)
         self.dtype = np.dtype(dtype)
         self.units = units = int(units)
         self.options = options
         self.option_values = spec.option_values(options)
-        self.kernel = getattr(self.module, f"{cell}_forward")
+        self.kernel = None if self.module is None else getattr(self.module, f"{cell}_forward")
         batch, timesteps, _ = self.shape
         # Never written by the kernels (they are inputs). Writable arrays, so
         # that Numba compiles one version for these and for callers' arrays.
@@ -360,6 +370,8 @@ class ForwardPlan:
             buffers.append(array)
         if self.input_shape is not self.shape:
             x = x.reshape(self.shape)
+        if self.kernel is None:
+            self._plan_auto("forward")
         self.kernel(
             x,
             self.mask if mask is None else mask,
@@ -430,10 +442,29 @@ class ForwardPlan:
         outputs = np.empty((batch, timesteps, self.units), dtype)
         h_states = np.empty((timesteps + 1, batch, self.units), dtype)
         buffers = [np.empty(shape, dtype) for _, _, shape in self._shapes]
-        self.kernel(x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers)
+        module = self._train_module
+        if module is None:
+            module = self._plan_auto("train")
+        kernel = getattr(module, f"{self.spec.name}_forward")
+        kernel(x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers)
         return ForwardRecord(
-            self.module, self.spec.name, x, mask, weights, self.options, outputs, h_states, buffers
+            module, self.spec.name, x, mask, weights, self.options, outputs, h_states, buffers
         )
+
+    def _plan_auto(self, mode: str) -> ModuleType:
+        """Let :mod:`fastrnn.planner` pick the module of ``mode`` ("forward" for
+        calls, "train" for :meth:`record` and its backward)."""
+        from . import planner
+
+        module = planner.choose(
+            self.spec.name, mode, self.shape, self.dtype, self.units, self.options
+        )
+        if mode == "forward":
+            self.module = module
+            self.kernel = getattr(module, f"{self.spec.name}_forward")
+        else:
+            self._train_module = module
+        return module
 
 
 def recurrent_forward(

@@ -4,11 +4,22 @@
 modules import the shared helpers directly: ``from kernel_cases import ...``.
 """
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
+# The planner's choices go to a directory of this session, not the user's cache.
+os.environ.setdefault("FASTRNN_CACHE_DIR", tempfile.mkdtemp(prefix="fastrnn-test-plans-"))
+
 import fastrnn
+from fastrnn import planner
 from kernel_cases import tolerance  # noqa: F401 (importable from here too)
+
+# "auto" is the prior in the suite, so that its results do not depend on
+# timings; tests/test_planner.py measures.
+planner.set_policy("static")
 
 #: The backends that get a marker of their name (``pytest -m "not cython"``).
 MARKED_BACKENDS = fastrnn.backends.COMPILED_BACKEND_NAMES
