@@ -43,7 +43,7 @@ def test_bench_minimal_grid_writes_json(tmp_path, capsys):
 
     data = json.loads((out / "bench.json").read_text())
     assert (out / "bench.md").exists()
-    backends = fastrnn.available_backends()
+    backends = ["auto", *fastrnn.available_backends()]  # "auto" first: the headline
     assert data["fastrnn_backends"] == backends
     assert [s["name"] for s in data["systems"]] == backends
     assert set(data["skipped"]) >= {"torch", "keras", "jax"}

@@ -228,10 +228,11 @@ def _grid(args):
 def _fastrnn_backends(args):
     """The fastrnn backends to measure, and {name: why skipped} for the others asked for."""
     available = fastrnn.available_backends()
-    backends = _split(args.backends) or available
+    # "auto" first: what users get (the planner's choice), the row's headline.
+    backends = _split(args.backends) or ["auto", *available]
     skipped = {}
     for b in list(backends):
-        if b not in available:
+        if b not in available and b != "auto":
             skipped[b] = f"fastrnn backend not available here (available: {available})"
             backends.remove(b)
     return backends, skipped
@@ -407,7 +408,8 @@ def _row(cell, shape, mode, res, errors, fast, peers, peak):
     peer_t = {s.name: med[s.name] for s in peers if s.name in med}
     fast_t = {s.name: med[s.name] for s in fast if s.name in med}
     best_peer = min(peer_t, key=peer_t.get) if peer_t else None
-    best_fast = min(fast_t, key=fast_t.get) if fast_t else None
+    # The headline is "auto" (what users get) when it was measured, else the fastest.
+    best_fast = "auto" if "auto" in fast_t else (min(fast_t, key=fast_t.get) if fast_t else None)
     flops = mode_flops(cell, shape, mode)
     bound = flops / peak
     return {

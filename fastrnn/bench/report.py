@@ -37,7 +37,7 @@ def results_table(data):
     header = (
         ["cell", "shape", "mode"]
         + [labels[n] for n in names]
-        + ["best peer", "speed-up vs best peer", "GEMM bound", "fastest / bound", "others' load"]
+        + ["best peer", "speed-up vs best peer", "GEMM bound", "fastrnn / bound", "others' load"]
     )
     rows = []
     for r in data["results"]:
