@@ -6,11 +6,11 @@ bucket rounds batch, timesteps, features and units up to powers of two.
 The first time a signature is seen, each compiled backend available runs
 the call's shapes a few times (the real batch, features and units; as many
 timesteps as keep a trial near :data:`TRIAL_MULTIPLY_ADDS`, at least
-:data:`MIN_TRIAL_STEPS`), interleaved, and the fastest by its best time
-wins, unless the prior (the first available of
-:data:`fastrnn.backends.AUTO_ORDER`) is within :data:`KEEP_PRIOR_MARGIN`
-of it. The choice is kept in memory and in a small JSON file (like FFTW's
-wisdom or cuDNN's benchmark mode):
+:data:`MIN_TRIAL_STEPS`, and twice as many, extrapolated to the real
+length), interleaved, and the fastest by its best times wins, unless the
+prior (the first available of :data:`fastrnn.backends.AUTO_ORDER`) is
+within :data:`KEEP_PRIOR_MARGIN` of it. The choice is kept in memory and
+in a small JSON file (like FFTW's wisdom or cuDNN's benchmark mode):
 
     ``$FASTRNN_CACHE_DIR/plans-<key>.json``, else
     ``$XDG_CACHE_HOME/fastrnn/...`` or ``~/.cache/fastrnn/...``,
@@ -227,28 +227,11 @@ def _runner(module: ModuleType, cell: str, mode: str, x, weights, units: int, op
     return train
 
 
-def measure(
-    cell: str, mode: str, shape: tuple[int, int, int], dtype: Any, units: int, options
-) -> dict[str, float]:
-    """Best seconds per candidate backend on a trial of the call's shapes."""
-    from . import ops
-
-    gates = ops.CELLS[cell].gates
-    batch, _, features = shape
-    steps = trial_steps(shape, units, gates)
-    rng = np.random.default_rng(0)
-    scale = 1.0 / np.sqrt(units + features)
-    x = (0.5 * rng.standard_normal((batch, steps, features))).astype(dtype)
-    kernel = (scale * rng.standard_normal((features, gates * units))).astype(dtype)
-    recurrent = (scale * rng.standard_normal((units, gates * units))).astype(dtype)
-    bias = np.zeros((2, gates * units) if cell == "gru" else (gates * units,), dtype)
-    weights = (kernel, recurrent, bias)
-    runs = {
-        name: _runner(backends.resolve_backend(name), cell, mode, x, weights, units, options)
-        for name in _candidates()
-    }
+def _best_times(runs: dict[str, Any]) -> dict[str, float]:
+    """Best seconds of each run over :data:`REPEATS` interleaved repetitions, after
+    one untimed warm-up each (compiled-code caches, scratch, page faults)."""
     best = dict.fromkeys(runs, float("inf"))
-    for run in runs.values():  # warm-up: compiled-code caches, scratch, page faults
+    for run in runs.values():
         run()
     for _ in range(REPEATS):
         for name, run in runs.items():
@@ -256,6 +239,47 @@ def measure(
             run()
             best[name] = min(best[name], time.perf_counter() - start)
     return best
+
+
+def measure(
+    cell: str, mode: str, shape: tuple[int, int, int], dtype: Any, units: int, options
+) -> dict[str, float]:
+    """Seconds per candidate backend for the call, from trials of its shapes.
+
+    A sequence longer than a trial is timed at ``s`` and ``2 s`` steps
+    (``s`` from :func:`trial_steps`) and extrapolated linearly to its length,
+    so that what a call pays once (packing weights, starting threads) weighs
+    as much as in the real call.
+    """
+    from . import ops
+
+    gates = ops.CELLS[cell].gates
+    batch, timesteps, features = shape
+    steps = trial_steps(shape, units, gates)
+    lengths = [steps] if steps >= timesteps else [steps, min(timesteps, 2 * steps)]
+    rng = np.random.default_rng(0)
+    scale = 1.0 / np.sqrt(units + features)
+    x = (0.5 * rng.standard_normal((batch, lengths[-1], features))).astype(dtype)
+    kernel = (scale * rng.standard_normal((features, gates * units))).astype(dtype)
+    recurrent = (scale * rng.standard_normal((units, gates * units))).astype(dtype)
+    bias = np.zeros((2, gates * units) if cell == "gru" else (gates * units,), dtype)
+    weights = (kernel, recurrent, bias)
+    modules = {name: backends.resolve_backend(name) for name in _candidates()}
+    per_length = []
+    for length in lengths:
+        trial = np.ascontiguousarray(x[:, :length])
+        runs = {
+            name: _runner(module, cell, mode, trial, weights, units, options)
+            for name, module in modules.items()
+        }
+        per_length.append(_best_times(runs))
+    if len(lengths) == 1:
+        return per_length[0]
+    (s1, s2), (t1, t2) = lengths, per_length
+    return {
+        name: max(t1[name], t1[name] + (t2[name] - t1[name]) * (timesteps - s1) / (s2 - s1))
+        for name in t1
+    }
 
 
 def _decide(times: dict[str, float]) -> str:

@@ -343,3 +343,45 @@ def _tanh_f32(a):
 def _sigmoid_f32(a):
     """float32 sigmoid as the kernels compute it (for tests); see ``elementwise_f32``."""
     return elementwise_f32(a, SIGMOID)
+
+
+cdef extern from "_simd.h" nogil:
+    void lstm_gates_hook "fastrnn_k_lstm_gates_f32"(Py_ssize_t units, float* z,
+                                                    const float* c_prev, float* c_new,
+                                                    float* h_new)
+    void gru_gates_hook "fastrnn_k_gru_gates_f32"(Py_ssize_t units, float* z, const float* u,
+                                                  const float* h_prev, float* u_h,
+                                                  float* h_new)
+
+
+def _lstm_gates_f32(z, c_prev):
+    """One row of the LSTM forward's fused float32 gate math (for tests): from the
+    pre-activations ``z`` (4H) and ``c_prev`` (H), the activated gates, c_new, h_new."""
+    cdef float[::1] zv = np.array(z, np.float32)
+    cdef const float[::1] cp = np.ascontiguousarray(c_prev, np.float32)
+    cdef Py_ssize_t units = cp.shape[0]
+    if zv.shape[0] != 4 * units:
+        raise ValueError(f"`z` must have 4 * {units} elements; got {zv.shape[0]}")
+    c_new, h_new = np.empty(units, np.float32), np.empty(units, np.float32)
+    cdef float[::1] cv = c_new
+    cdef float[::1] hv = h_new
+    if units:
+        lstm_gates_hook(units, &zv[0], &cp[0], &cv[0], &hv[0])
+    return np.asarray(zv), c_new, h_new
+
+
+def _gru_gates_f32(z, u, h_prev):
+    """One row of the GRU forward's fused float32 gate math with reset_after (for
+    tests): the activated gates, u_h and h_new from ``z``, ``u`` (3H) and ``h_prev``."""
+    cdef float[::1] zv = np.array(z, np.float32)
+    cdef const float[::1] uv = np.ascontiguousarray(u, np.float32)
+    cdef const float[::1] hp = np.ascontiguousarray(h_prev, np.float32)
+    cdef Py_ssize_t units = hp.shape[0]
+    if zv.shape[0] != 3 * units or uv.shape[0] != 3 * units:
+        raise ValueError(f"`z` and `u` must have 3 * {units} elements")
+    u_h, h_new = np.empty(units, np.float32), np.empty(units, np.float32)
+    cdef float[::1] uh = u_h
+    cdef float[::1] hv = h_new
+    if units:
+        gru_gates_hook(units, &zv[0], &uv[0], &hp[0], &uh[0], &hv[0])
+    return np.asarray(zv), u_h, h_new

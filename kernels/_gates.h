@@ -34,6 +34,7 @@
 #include <stddef.h>
 
 #include "_activations.h"
+#include "_fastmath.h"
 #include "_restrict.h"
 
 /* The derivative expressions (see above); ``code`` is the activation code,
@@ -133,5 +134,78 @@ FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_f32, float, FASTRNN_DCODE, FASTRNN
                        reset_after, FASTRNN_ONE_MINUS_DOUBLE)
 FASTRNN_GRU_STEP_GRADS(fastrnn_gru_step_grads_f64, double, FASTRNN_DCODE, FASTRNN_DCODE,
                        reset_after, FASTRNN_ONE_MINUS_DOUBLE)
+
+/* The forward's gate math of one batch row, float32, Keras's default
+ * activations (tanh, with sigmoid gates), fused into one pass over the
+ * units once the step's products are in ``z``:
+ *
+ *   LSTM, z = [i, f, g, o] pre-activations (4 * units), written back
+ *   activated (the backward reads them):
+ *       c_new = f * c_prev + i * g,   h_new = o * tanh(c_new)
+ *
+ *   GRU with reset_after, z = [z, r, hh] of x_t @ W_x + b_x and
+ *   u = h_prev @ U + b_rec (3 * units):
+ *       z = sig(z + u_z), r = sig(r + u_r), u_h = u[2H:],
+ *       hh = tanh(hh + r * u_h),   h_new = z * h_prev + (1 - z) * hh
+ *
+ * sig(x) = 0.5 + 0.5 * tanh(0.5 x) with fastrnn_tanh_f32, each product and
+ * sum rounded to float32 (the build does not contract): the bits of the
+ * unfused loops, and of the intrinsics versions in _simd_isa.h. */
+static inline float fastrnn_sigmoid_f32(float x)
+{
+    return 0.5f + 0.5f * fastrnn_tanh_f32(0.5f * x);
+}
+
+/* Units [j0, units) of a row (the intrinsics versions' last units mod 8). */
+static inline void fastrnn_lstm_gates_f32_from(ptrdiff_t j0, ptrdiff_t units,
+                                               float* FASTRNN_RESTRICT z,
+                                               const float* FASTRNN_RESTRICT c_prev,
+                                               float* FASTRNN_RESTRICT c_new,
+                                               float* FASTRNN_RESTRICT h_new)
+{
+    for (ptrdiff_t j = j0; j < units; j++) {
+        float i = fastrnn_sigmoid_f32(z[j]), f = fastrnn_sigmoid_f32(z[units + j]);
+        float g = fastrnn_tanh_f32(z[2 * units + j]);
+        float o = fastrnn_sigmoid_f32(z[3 * units + j]);
+        float c = f * c_prev[j] + i * g;
+        z[j] = i;
+        z[units + j] = f;
+        z[2 * units + j] = g;
+        z[3 * units + j] = o;
+        c_new[j] = c;
+        h_new[j] = o * fastrnn_tanh_f32(c);
+    }
+}
+
+static inline void fastrnn_gru_gates_f32_from(ptrdiff_t j0, ptrdiff_t units,
+                                              float* FASTRNN_RESTRICT z,
+                                              const float* FASTRNN_RESTRICT u,
+                                              const float* FASTRNN_RESTRICT h_prev,
+                                              float* FASTRNN_RESTRICT u_h,
+                                              float* FASTRNN_RESTRICT h_new)
+{
+    for (ptrdiff_t j = j0; j < units; j++) {
+        float zg = fastrnn_sigmoid_f32(z[j] + u[j]);
+        float r = fastrnn_sigmoid_f32(z[units + j] + u[units + j]);
+        float hh = fastrnn_tanh_f32(z[2 * units + j] + r * u[2 * units + j]);
+        z[j] = zg;
+        z[units + j] = r;
+        z[2 * units + j] = hh;
+        u_h[j] = u[2 * units + j];
+        h_new[j] = zg * h_prev[j] + (1 - zg) * hh;
+    }
+}
+
+static inline void fastrnn_lstm_gates_f32(ptrdiff_t units, float* z, const float* c_prev,
+                                          float* c_new, float* h_new)
+{
+    fastrnn_lstm_gates_f32_from(0, units, z, c_prev, c_new, h_new);
+}
+
+static inline void fastrnn_gru_gates_f32(ptrdiff_t units, float* z, const float* u,
+                                         const float* h_prev, float* u_h, float* h_new)
+{
+    fastrnn_gru_gates_f32_from(0, units, z, u, h_prev, u_h, h_new);
+}
 
 #endif

@@ -23,7 +23,8 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* u_h
     cdef floating* gb
     cdef floating* ub
-    cdef floating zg, hh
+    cdef floating zg
+    cdef bint fused = activation == TANH and recurrent_activation == SIGMOID
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
@@ -39,6 +40,11 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                           jb.recurrent_packed, width, 0, u + b0 * width, width)
             for b in range(b0, b1):
                 gb, ub = g + b * width, u + b * width
+                if floating is float:
+                    if fused:   # the same bits as the loops below, in one pass
+                        gru_gates_f32(units, gb, ub, h_prev + b * units, u_h + b * units,
+                                      h_new + b * units)
+                        continue
                 for j in range(2 * units):
                     gb[j] = gb[j] + ub[j]
                 activate_array(recurrent_activation, gb, gb, 2 * units)       # z, r
@@ -46,6 +52,9 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                     u_h[b * units + j] = ub[2 * units + j]
                     gb[2 * units + j] = gb[2 * units + j] + gb[units + j] * ub[2 * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
+                for j in range(units):
+                    zg = gb[j]
+                    h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * gb[2 * units + j]
         else:
             for b in range(b0, b1):
                 gb = g + b * width
@@ -65,17 +74,23 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 for j in range(units):
                     gb[2 * units + j] = gb[2 * units + j] + u_h[b * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
-        for b in range(b0, b1):
-            for j in range(units):
-                zg = g[b * width + j]
-                hh = g[b * width + 2 * units + j]
-                h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * hh
+                for j in range(units):
+                    zg = gb[j]
+                    h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * gb[2 * units + j]
         masked_outputs(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
                        h_new, <floating*> jb.outputs)
         for b in range(b0, b1):
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
     return 0
+
+
+# The gate math of one forward row with reset_after, fused (_gates.h,
+# _simd_isa.h): float32, Keras's default activations.
+cdef extern from "_simd.h" nogil:
+    void gru_gates_f32 "fastrnn_k_gru_gates_f32"(Py_ssize_t units, float* z, const float* u,
+                                                 const float* h_prev, float* u_h,
+                                                 float* h_new)
 
 
 # Pass 1 of the step gradients of one row (_gates.h): Keras's default (tanh,

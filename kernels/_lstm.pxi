@@ -20,6 +20,7 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* cb
     cdef floating* hb
     cdef const floating* cp
+    cdef bint fused = activation == TANH and recurrent_activation == SIGMOID
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
@@ -31,6 +32,10 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         for b in range(b0, b1):
             zb = z + b * width
             cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
+            if floating is float:
+                if fused:   # the same bits as the loops below, in one pass
+                    lstm_gates_f32(units, zb, cp, cb, hb)
+                    continue
             activate_array(recurrent_activation, zb, zb, 2 * units)            # i, f
             activate_array(activation, zb + 2 * units, zb + 2 * units, units)  # g
             activate_array(recurrent_activation, zb + 3 * units, zb + 3 * units, units)  # o
@@ -46,6 +51,14 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
                 memcpy(c_new + b * units, c_prev + b * units, units * sizeof(floating))
     return 0
+
+
+# The gate math of one forward row, fused (_gates.h, _simd_isa.h): float32,
+# Keras's default activations.
+cdef extern from "_simd.h" nogil:
+    void lstm_gates_f32 "fastrnn_k_lstm_gates_f32"(Py_ssize_t units, float* z,
+                                                   const float* c_prev, float* c_new,
+                                                   float* h_new)
 
 
 # The step gradients of one row (_gates.h): Keras's default activations

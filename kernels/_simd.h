@@ -56,6 +56,9 @@ typedef void (*fastrnn_sgemm_packed_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const f
 typedef void (*fastrnn_dgemm_packed_fn)(ptrdiff_t, ptrdiff_t, ptrdiff_t, const double*,
                                         ptrdiff_t, const double*, double*, ptrdiff_t);
 typedef void (*fastrnn_array_fn)(const float*, float*, ptrdiff_t);
+typedef void (*fastrnn_lstm_gates_fn)(ptrdiff_t, float*, const float*, float*, float*);
+typedef void (*fastrnn_gru_gates_fn)(ptrdiff_t, float*, const float*, const float*, float*,
+                                     float*);
 typedef void (*fastrnn_lstm_grads_f32_fn)(ptrdiff_t, int, int, const float*, const float*,
                                           const float*, const float*, float*, float*, float*);
 typedef void (*fastrnn_lstm_grads_f64_fn)(ptrdiff_t, int, int, const double*, const double*,
@@ -80,6 +83,8 @@ typedef struct {
     fastrnn_dgemm_packed_fn dgemm_packed_acc;
     fastrnn_array_fn tanh_f32_array;
     fastrnn_array_fn sigmoid_f32_array;
+    fastrnn_lstm_gates_fn lstm_gates_f32;
+    fastrnn_gru_gates_fn gru_gates_f32;
     fastrnn_lstm_grads_f32_fn lstm_grads_tanh_sigmoid_f32;
     fastrnn_lstm_grads_f64_fn lstm_grads_tanh_sigmoid_f64;
     fastrnn_lstm_grads_f32_fn lstm_grads_f32;
@@ -94,6 +99,7 @@ static const fastrnn_isa_kernels fastrnn_kernels_baseline = {
     fastrnn_sgemm_acc, fastrnn_dgemm_acc, fastrnn_sgemm_tn_acc, fastrnn_dgemm_tn_acc,
     fastrnn_spack_b, fastrnn_dpack_b, fastrnn_sgemm_packed_acc, fastrnn_dgemm_packed_acc,
     fastrnn_tanh_f32_array, fastrnn_sigmoid_f32_array,
+    fastrnn_lstm_gates_f32, fastrnn_gru_gates_f32,
     fastrnn_lstm_step_grads_tanh_sigmoid_f32, fastrnn_lstm_step_grads_tanh_sigmoid_f64,
     fastrnn_lstm_step_grads_f32, fastrnn_lstm_step_grads_f64,
     fastrnn_gru_step_grads_tanh_sigmoid_f32, fastrnn_gru_step_grads_tanh_sigmoid_f64,
@@ -265,6 +271,13 @@ FASTRNN_FORWARD(void, fastrnn_k_tanh_f32_array, tanh_f32_array,
                 (const float* a, float* out, ptrdiff_t n), (a, out, n))
 FASTRNN_FORWARD(void, fastrnn_k_sigmoid_f32_array, sigmoid_f32_array,
                 (const float* a, float* out, ptrdiff_t n), (a, out, n))
+FASTRNN_FORWARD(void, fastrnn_k_lstm_gates_f32, lstm_gates_f32,
+                (ptrdiff_t units, float* z, const float* c_prev, float* c_new, float* h_new),
+                (units, z, c_prev, c_new, h_new))
+FASTRNN_FORWARD(void, fastrnn_k_gru_gates_f32, gru_gates_f32,
+                (ptrdiff_t units, float* z, const float* u, const float* h_prev, float* u_h,
+                 float* h_new),
+                (units, z, u, h_prev, u_h, h_new))
 
 #define FASTRNN_FORWARD_LSTM_GRADS(NAME, FIELD, T)                                       \
     FASTRNN_FORWARD(void, NAME, FIELD,                                                   \

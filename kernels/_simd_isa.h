@@ -25,8 +25,9 @@
  * in tiles of ROWS rows by a panel of 2 vectors, 1 vector or a masked
  * vector of columns (the last n mod L): A broadcast one element at a time,
  * B's panel row loaded once per p for all the tile's rows, the accumulators
- * in registers across a block of k. Tiles of 12 and 8 rows with 32 vector
- * registers (24 or 16 accumulators), 6 with 16; then 4, 2 and 1.
+ * in registers across a block of k. Tiles of up to 12 rows with 32 vector
+ * registers (24 accumulators), 6 with 16, the rows of a panel split into
+ * tiles of as equal heights as can be (FR_PANEL).
  *
  * Every element of C is summed as in _smallgemm.h's FMA builds: start from
  * C, add A[i, p] * B[p, j] for p = 0, 1, ..., k-1 in order, one fused
@@ -95,41 +96,52 @@ static inline void NAME(ptrdiff_t p0, ptrdiff_t p1, const T* FASTRNN_RESTRICT a,
         }                                                                                \
 }
 
-/* All m rows of one panel: the widest tiles first (see the top). ASTEP is
- * the distance between A's first elements of consecutive rows of C. */
+/* All m rows of one panel, in ceil(m / FR_ROWS) tiles of as equal heights
+ * as can be (32 rows with AVX2: 6, 6, 5, 5, 5, 5 rather than five 6s and a
+ * 2): a tile of few rows has too few independent accumulators to keep the
+ * FMA units busy. ASTEP is the distance between A's first elements of
+ * consecutive rows of C. */
+#define FR_ROWS (FR_WIDE ? 12 : 6)
 #define FR_PANEL(NAME, T, NV, MASKED, AT, ASTEP)                                         \
 FR_TILE(NAME##_12, T, 12, NV, MASKED, AT)                                                \
+FR_TILE(NAME##_11, T, 11, NV, MASKED, AT)                                                \
+FR_TILE(NAME##_10, T, 10, NV, MASKED, AT)                                                \
+FR_TILE(NAME##_9, T, 9, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_8, T, 8, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_7, T, 7, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_6, T, 6, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_5, T, 5, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_4, T, 4, NV, MASKED, AT)                                                  \
+FR_TILE(NAME##_3, T, 3, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_2, T, 2, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_1, T, 1, NV, MASKED, AT)                                                  \
 static inline void NAME(ptrdiff_t m, ptrdiff_t p0, ptrdiff_t p1, const T* a,             \
                         ptrdiff_t lda, const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc,   \
                         FR_M_##T mask)                                                   \
 {                                                                                        \
-    ptrdiff_t i = 0;                                                                     \
-    if (FR_WIDE) {                                                                       \
-        for (; i + 12 <= m; i += 12)                                                     \
-            NAME##_12(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);     \
-        if (i + 8 <= m) {                                                                \
-            NAME##_8(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);      \
-            i += 8;                                                                      \
+    const ptrdiff_t tiles = (m + FR_ROWS - 1) / FR_ROWS;                                 \
+    ptrdiff_t i = 0, t;                                                                  \
+    for (t = 0; t < tiles; t++) {                                                        \
+        /* the first m % tiles tiles take one row more */                                \
+        ptrdiff_t rows = m / tiles + (t < m % tiles);                                    \
+        const T* at = a + i * (ASTEP);                                                   \
+        T* ct = c + i * ldc;                                                             \
+        switch (FR_WIDE ? rows : (rows > 6 ? 6 : rows)) {                                \
+        case 12: NAME##_12(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
+        case 11: NAME##_11(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
+        case 10: NAME##_10(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
+        case 9: NAME##_9(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 8: NAME##_8(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 7: NAME##_7(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 6: NAME##_6(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 5: NAME##_5(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 4: NAME##_4(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 3: NAME##_3(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        case 2: NAME##_2(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
+        default: NAME##_1(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                \
         }                                                                                \
-    } else {                                                                             \
-        for (; i + 6 <= m; i += 6)                                                       \
-            NAME##_6(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);      \
+        i += rows;                                                                       \
     }                                                                                    \
-    if (i + 4 <= m) {                                                                    \
-        NAME##_4(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
-        i += 4;                                                                          \
-    }                                                                                    \
-    if (i + 2 <= m) {                                                                    \
-        NAME##_2(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
-        i += 2;                                                                          \
-    }                                                                                    \
-    if (i < m)                                                                           \
-        NAME##_1(p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask);          \
 }
 
 /* Where the panel of B starting at column j (width w) lies, as "pointer, row
@@ -294,6 +306,65 @@ static void FR_NAME(fastrnn_sigmoid_f32_array)(const float* a, float* out, ptrdi
         out[i] = 0.5f + 0.5f * fastrnn_tanh_f32(0.5f * a[i]);
 }
 
+/* The forward's fused gate math of _gates.h (fastrnn_lstm_gates_f32,
+ * fastrnn_gru_gates_f32), 8 units at a time, with its bits. */
+static inline __m256 FR_NAME(fastrnn_sigmoid_ps8)(__m256 x)
+{
+    const __m256 half = _mm256_set1_ps(0.5f);
+    __m256 t = FR_NAME(fastrnn_tanh_ps8)(_mm256_mul_ps(half, x));
+    return _mm256_add_ps(half, _mm256_mul_ps(half, t));
+}
+
+static void FR_NAME(fastrnn_lstm_gates_f32)(ptrdiff_t units, float* FASTRNN_RESTRICT z,
+                                            const float* FASTRNN_RESTRICT c_prev,
+                                            float* FASTRNN_RESTRICT c_new,
+                                            float* FASTRNN_RESTRICT h_new)
+{
+    ptrdiff_t j = 0;
+    for (; j + 8 <= units; j += 8) {
+        __m256 i = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + j));
+        __m256 f = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + units + j));
+        __m256 g = FR_NAME(fastrnn_tanh_ps8)(_mm256_loadu_ps(z + 2 * units + j));
+        __m256 o = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + 3 * units + j));
+        __m256 c = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c_prev + j)),
+                                 _mm256_mul_ps(i, g));
+        _mm256_storeu_ps(z + j, i);
+        _mm256_storeu_ps(z + units + j, f);
+        _mm256_storeu_ps(z + 2 * units + j, g);
+        _mm256_storeu_ps(z + 3 * units + j, o);
+        _mm256_storeu_ps(c_new + j, c);
+        _mm256_storeu_ps(h_new + j, _mm256_mul_ps(o, FR_NAME(fastrnn_tanh_ps8)(c)));
+    }
+    fastrnn_lstm_gates_f32_from(j, units, z, c_prev, c_new, h_new);
+}
+
+static void FR_NAME(fastrnn_gru_gates_f32)(ptrdiff_t units, float* FASTRNN_RESTRICT z,
+                                           const float* FASTRNN_RESTRICT u,
+                                           const float* FASTRNN_RESTRICT h_prev,
+                                           float* FASTRNN_RESTRICT u_h,
+                                           float* FASTRNN_RESTRICT h_new)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    ptrdiff_t j = 0;
+    for (; j + 8 <= units; j += 8) {
+        __m256 uh = _mm256_loadu_ps(u + 2 * units + j);
+        __m256 zg = FR_NAME(fastrnn_sigmoid_ps8)(
+            _mm256_add_ps(_mm256_loadu_ps(z + j), _mm256_loadu_ps(u + j)));
+        __m256 r = FR_NAME(fastrnn_sigmoid_ps8)(
+            _mm256_add_ps(_mm256_loadu_ps(z + units + j), _mm256_loadu_ps(u + units + j)));
+        __m256 hh = FR_NAME(fastrnn_tanh_ps8)(
+            _mm256_add_ps(_mm256_loadu_ps(z + 2 * units + j), _mm256_mul_ps(r, uh)));
+        _mm256_storeu_ps(z + j, zg);
+        _mm256_storeu_ps(z + units + j, r);
+        _mm256_storeu_ps(z + 2 * units + j, hh);
+        _mm256_storeu_ps(u_h + j, uh);
+        _mm256_storeu_ps(h_new + j,
+                         _mm256_add_ps(_mm256_mul_ps(zg, _mm256_loadu_ps(h_prev + j)),
+                                       _mm256_mul_ps(_mm256_sub_ps(one, zg), hh)));
+    }
+    fastrnn_gru_gates_f32_from(j, units, z, u, h_prev, u_h, h_new);
+}
+
 /* The step gradients of _gates.h, compiled for this instruction set (plain
  * elementwise loops over restrict arrays: the compiler vectorizes them). */
 FASTRNN_LSTM_STEP_GRADS(FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f32), float,
@@ -320,6 +391,7 @@ static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
     FR_NAME(fastrnn_spack_b), FR_NAME(fastrnn_dpack_b),
     FR_NAME(fastrnn_sgemm_packed_acc), FR_NAME(fastrnn_dgemm_packed_acc),
     FR_NAME(fastrnn_tanh_f32_array), FR_NAME(fastrnn_sigmoid_f32_array),
+    FR_NAME(fastrnn_lstm_gates_f32), FR_NAME(fastrnn_gru_gates_f32),
     FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f32),
     FR_NAME(fastrnn_lstm_step_grads_tanh_sigmoid_f64),
     FR_NAME(fastrnn_lstm_step_grads_f32), FR_NAME(fastrnn_lstm_step_grads_f64),
@@ -338,6 +410,7 @@ static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
 #undef FR_A_TN
 #undef FR_TILE
 #undef FR_PANEL
+#undef FR_ROWS
 #undef FR_B_ROWMAJOR
 #undef FR_B_PACKED
 #undef FR_GEMM

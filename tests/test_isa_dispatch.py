@@ -157,3 +157,32 @@ def test_float32_activations_give_the_same_bits_at_every_level(restore_isa):
     for level in LEVELS:
         for got, want in zip(results[level], results["baseline"]):
             np.testing.assert_array_equal(got, want, err_msg=level)
+
+
+@pytest.mark.parametrize("units", [1, 7, 8, 13, 64])
+def test_fused_gate_math_gives_the_unfused_bits_at_every_level(restore_isa, units):
+    """The forward's fused float32 gate math (kernels/_gates.h, _simd_isa.h) is the
+    unfused composition, bit for bit: the activations' own bits, each product and
+    sum rounded to float32."""
+    rng = np.random.default_rng(units)
+    z = (3 * rng.standard_normal(4 * units)).astype(np.float32)
+    c_prev = rng.standard_normal(units).astype(np.float32)
+    u = (2 * rng.standard_normal(3 * units)).astype(np.float32)
+    h_prev = rng.standard_normal(units).astype(np.float32)
+    for level in LEVELS:
+        K._set_isa(level)
+        sig, tanh = K._sigmoid_f32, K._tanh_f32
+        i, f, g, o = np.split(z, 4)
+        i, f, g, o = sig(i), sig(f), tanh(g), sig(o)
+        c = f * c_prev + i * g
+        gates, c_new, h_new = K._lstm_gates_f32(z, c_prev)
+        np.testing.assert_array_equal(gates, np.concatenate([i, f, g, o]), err_msg=level)
+        np.testing.assert_array_equal(c_new, c, err_msg=level)
+        np.testing.assert_array_equal(h_new, o * tanh(c), err_msg=level)
+
+        zg, r = sig(z[:units] + u[:units]), sig(z[units : 2 * units] + u[units : 2 * units])
+        hh = tanh(z[2 * units : 3 * units] + r * u[2 * units :])
+        gates, u_h, h_new = K._gru_gates_f32(z[: 3 * units], u, h_prev)
+        np.testing.assert_array_equal(gates, np.concatenate([zg, r, hh]), err_msg=level)
+        np.testing.assert_array_equal(u_h, u[2 * units :], err_msg=level)
+        np.testing.assert_array_equal(h_new, zg * h_prev + (np.float32(1) - zg) * hh, err_msg=level)

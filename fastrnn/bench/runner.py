@@ -3,6 +3,7 @@
 import gc
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -121,7 +122,8 @@ def interleaved(
     or tracing), then ``warmup`` more times to estimate its cost, which fixes
     how many calls make one sample (about ``target_sample`` seconds). Then
     ``repeat`` rounds: in each, every callable takes one sample, in an order
-    rotated round by round, so slow phases of a noisy machine hit all alike.
+    shuffled round by round (seeded), so slow phases of a noisy machine, and
+    what one system leaves behind for the next, hit all alike.
     A system that has spent more than ``budget`` seconds in timed samples
     (and has ``min_samples``) sits out the remaining rounds, so one very slow
     system cannot stretch the run; the JSON keeps each system's samples.
@@ -171,10 +173,18 @@ def interleaved(
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    # Each round in its own order, a seeded shuffle: a rotation keeps the
+    # cyclic order, so one system would always follow the same other one
+    # and pay for what it leaves behind (ONNX Runtime's freed arena means page
+    # faults for the next allocations, docs/benchmarks.md, "Settle").
+    shuffle = random.Random(0).shuffle
     try:
-        for r in range(repeat):
-            k = r % len(order) if order else 0
-            for name in order[k:] + order[:k]:
+        for _ in range(repeat):
+            round_order = list(order)
+            shuffle(round_order)
+            for name in round_order:
+                if name not in live:
+                    continue
                 fn, n = live[name], inner[name]
                 if spent[name] > budget and len(results[name]["samples_s"]) >= min_samples:
                     continue
@@ -191,7 +201,7 @@ def interleaved(
                     del live[name]
                     order.remove(name)
                     results.pop(name, None)
-                    break
+                    continue
                 spent[name] += dt
                 results[name]["samples_s"].append(dt / n)
     finally:

@@ -385,6 +385,11 @@ class OnnxRuntimeSystem:
         self.options = onnxruntime.SessionOptions()
         self.options.intra_op_num_threads = threads
         self.options.inter_op_num_threads = 1
+        # Idle intra-op threads block instead of spinning: spinning ones kept
+        # a core busy after each run, and whatever was timed next (another
+        # system's sample) ran up to 1.5x slower; ONNX Runtime's own medians
+        # are as fast or faster without it (docs/benchmarks.md, "Settle").
+        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.threads = {"intra_op": threads, "inter_op": 1}
 
     def session(self, cell, kernel, recurrent, bias):
