@@ -149,8 +149,40 @@ static inline void NAME(ptrdiff_t m, ptrdiff_t p0, ptrdiff_t p1, const T* a,    
 #define FR_B_ROWMAJOR(b, ldb, k, j, w) (b) + (j), (ldb)
 #define FR_B_PACKED(b, ldb, k, j, w) (b) + (j) * (k), (w)
 
-/* The whole product, k block by k block, panel by panel. */
+/* One row of C over four 2-vector panels (8 accumulators) for p in [p0, p1):
+ * with a single row, a tile of one panel has only 2 independent FMA chains
+ * and waits on their latency; four panels at once keep the FMA units busy.
+ * Panel q starts at bq, rows ldq apart. */
+#define FR_ROW1(NAME, T, AT)                                                             \
+static inline void NAME(ptrdiff_t p0, ptrdiff_t p1, const T* FASTRNN_RESTRICT a,         \
+                        ptrdiff_t lda, const T* b0, ptrdiff_t ld0, const T* b1,          \
+                        ptrdiff_t ld1, const T* b2, ptrdiff_t ld2, const T* b3,          \
+                        ptrdiff_t ld3, T* FASTRNN_RESTRICT c)                            \
+{                                                                                        \
+    const ptrdiff_t l = FR_L_##T;                                                        \
+    FR_V_##T acc[8];                                                                     \
+    ptrdiff_t v, p;                                                                      \
+    FR_UNROLL for (v = 0; v < 8; v++)                                                    \
+        acc[v] = FR_LOAD_##T(c + v * l);                                                 \
+    for (p = p0; p < p1; p++) {                                                          \
+        FR_V_##T av = FR_SET1_##T(AT(a, lda, 0, p));                                     \
+        acc[0] = FR_FMA_##T(av, FR_LOAD_##T(b0 + p * ld0), acc[0]);                      \
+        acc[1] = FR_FMA_##T(av, FR_LOAD_##T(b0 + p * ld0 + l), acc[1]);                  \
+        acc[2] = FR_FMA_##T(av, FR_LOAD_##T(b1 + p * ld1), acc[2]);                      \
+        acc[3] = FR_FMA_##T(av, FR_LOAD_##T(b1 + p * ld1 + l), acc[3]);                  \
+        acc[4] = FR_FMA_##T(av, FR_LOAD_##T(b2 + p * ld2), acc[4]);                      \
+        acc[5] = FR_FMA_##T(av, FR_LOAD_##T(b2 + p * ld2 + l), acc[5]);                  \
+        acc[6] = FR_FMA_##T(av, FR_LOAD_##T(b3 + p * ld3), acc[6]);                      \
+        acc[7] = FR_FMA_##T(av, FR_LOAD_##T(b3 + p * ld3 + l), acc[7]);                  \
+    }                                                                                    \
+    FR_UNROLL for (v = 0; v < 8; v++)                                                    \
+        FR_STORE_##T(c + v * l, acc[v]);                                                 \
+}
+
+/* The whole product, k block by k block, panel by panel (a single row:
+ * four panels at a time first). */
 #define FR_GEMM(NAME, T, AT, ASTEP, BP)                                                  \
+FR_ROW1(NAME##_r1, T, AT)                                                                \
 FR_PANEL(NAME##_p2, T, 2, 0, AT, ASTEP)                                                  \
 FR_PANEL(NAME##_p1, T, 1, 0, AT, ASTEP)                                                  \
 FR_PANEL(NAME##_pm, T, 1, 1, AT, ASTEP)                                                  \
@@ -164,7 +196,14 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t ld
         return;                                                                          \
     for (p0 = 0; p0 < k; p0 = p1) {                                                      \
         p1 = p0 + FR_KB(T) < k ? p0 + FR_KB(T) : k;                                      \
-        for (j = 0; j + 2 * vec <= n; j += 2 * vec)                                      \
+        j = 0;                                                                           \
+        if (m == 1)                                                                      \
+            for (; j + 8 * vec <= n; j += 8 * vec)                                       \
+                NAME##_r1(p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec),                     \
+                          BP(b, ldb, k, j + 2 * vec, 2 * vec),                           \
+                          BP(b, ldb, k, j + 4 * vec, 2 * vec),                           \
+                          BP(b, ldb, k, j + 6 * vec, 2 * vec), c + j);                   \
+        for (; j + 2 * vec <= n; j += 2 * vec)                                           \
             NAME##_p2(m, p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec), c + j, ldc, all);    \
         if (j + vec <= n) {                                                              \
             NAME##_p1(m, p0, p1, a, lda, BP(b, ldb, k, j, vec), c + j, ldc, all);        \
@@ -413,6 +452,7 @@ static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
 #undef FR_ROWS
 #undef FR_B_ROWMAJOR
 #undef FR_B_PACKED
+#undef FR_ROW1
 #undef FR_GEMM
 #undef FR_STREAM
 #undef FR_GEMM_NN

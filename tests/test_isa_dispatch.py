@@ -107,6 +107,8 @@ def test_fastrnn_isa_at_import():
         (1, 4, 3, 1),  # batch 1, units 1
         (33, 3, 9, 37),  # two slices, 12/8/6/4/2/1-row tiles, masked column tails
         (5, 6, 20, 48),  # whole vectors of float64 and float32 panels
+        (1, 6, 5, 70),  # one row: four panels at a time, then the rest
+        (2, 3, 1, 20),  # one feature: one-row A^T @ B in the weight gradients
     ],
 )
 def test_every_level_matches_the_reference(restore_isa, level, dtype, cell, variant, shape):
