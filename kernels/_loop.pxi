@@ -292,7 +292,7 @@ cdef const floating* columns_of(const floating* a, Py_ssize_t rows, Py_ssize_t l
 
 cdef void weight_grads_block(const Job* jb, const floating* dz, Py_ssize_t c0,
                              Py_ssize_t c1, floating* buf, floating* aux_buf) noexcept nogil:
-    """Columns [c0, c1) (at most COLUMN_BLOCK) of d_kernel, d_recurrent_kernel
+    """Columns [c0, c1) (at most COLUMN_GROUP) of d_kernel, d_recurrent_kernel
     and d_bias, reading dz's (and aux's) columns from contiguous copies when
     ``buf`` (and ``aux_buf``) are given: see ``weight_grads``."""
     cdef Py_ssize_t rows = jb.batch * jb.timesteps, features = jb.features
@@ -340,24 +340,25 @@ cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
     and ``sum dz`` over all B*T rows, each column computed whole (so the column
     blocks, hence the thread count, do not change the results).
 
-    Block by block of COLUMN_BLOCK columns. The products read a block's
+    Group by group of COLUMN_GROUP columns. The products read a group's
     columns of dz (B*T rows) as B; when dz's rows are 4 KB or more apart
-    (``packs``: LSTM of 256+ units), each block is first copied to a
+    (``packs``: LSTM of 256+ units), each group is first copied to a
     contiguous buffer (see "Packed B" in ``_smallgemm.h``). Same sums either
     way."""
     cdef Py_ssize_t rows = jb.batch * jb.timesteps, cc
+    cdef Py_ssize_t group = min(<Py_ssize_t> COLUMN_GROUP, c1 - c0)
     cdef floating* buf = NULL
     cdef floating* aux_buf = NULL
     if c1 <= c0:
         return
     # Without the memory for the copies, the products read dz in place.
     if _packing and packs(<floating*> NULL, COLUMN_BLOCK, jb.width):
-        buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
+        buf = <floating*> scratch(rows * group, sizeof(floating), False)
         if buf != NULL and jb.aux != NULL and packs(<floating*> NULL, COLUMN_BLOCK, jb.units):
-            aux_buf = <floating*> scratch(rows * COLUMN_BLOCK, sizeof(floating), False)
+            aux_buf = <floating*> scratch(rows * group, sizeof(floating), False)
     cc = c0
     while cc < c1:
-        weight_grads_block(jb, dz, cc, min(cc + COLUMN_BLOCK, c1), buf, aux_buf)
-        cc += COLUMN_BLOCK
+        weight_grads_block(jb, dz, cc, min(cc + group, c1), buf, aux_buf)
+        cc += group
     free(buf)
     free(aux_buf)

@@ -14,10 +14,14 @@ cdef enum Phase:
     BACKWARD = 1
     WEIGHT_GRADS = 2
 
-# The weight gradients are split between threads in blocks of this many
-# columns (a multiple of the products' widest panel).
+# The weight gradients are split between threads in blocks of COLUMN_BLOCK
+# columns (a multiple of the products' widest panel), and a thread computes
+# its run of blocks COLUMN_GROUP columns at a time: each group reads all of
+# X and H_prev once, so wider groups read them fewer times, while a k block
+# of a group's dz columns (KB x 256 floats) still fits in L2.
 cdef enum:
     COLUMN_BLOCK = 32
+    COLUMN_GROUP = 256
 
 
 # Everything one kernel call computes with: shapes, options, settings and

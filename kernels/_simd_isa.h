@@ -115,34 +115,41 @@ FR_TILE(NAME##_4, T, 4, NV, MASKED, AT)                                         
 FR_TILE(NAME##_3, T, 3, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_2, T, 2, NV, MASKED, AT)                                                  \
 FR_TILE(NAME##_1, T, 1, NV, MASKED, AT)                                                  \
+/* One tile of ``rows`` (1 to FR_ROWS) rows. */                                         \
+static inline void NAME##_tile(ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t p1, const T* a,   \
+                               ptrdiff_t lda, const T* b, ptrdiff_t ldb, T* c,           \
+                               ptrdiff_t ldc, FR_M_##T mask)                             \
+{                                                                                        \
+    switch (FR_WIDE ? rows : (rows > 6 ? 6 : rows)) {                                    \
+    case 12: NAME##_12(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                     \
+    case 11: NAME##_11(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                     \
+    case 10: NAME##_10(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                     \
+    case 9: NAME##_9(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 8: NAME##_8(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 7: NAME##_7(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 6: NAME##_6(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 5: NAME##_5(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 4: NAME##_4(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 3: NAME##_3(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    case 2: NAME##_2(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                       \
+    default: NAME##_1(p0, p1, a, lda, b, ldb, c, ldc, mask); break;                      \
+    }                                                                                    \
+}                                                                                        \
 static inline void NAME(ptrdiff_t m, ptrdiff_t p0, ptrdiff_t p1, const T* a,             \
                         ptrdiff_t lda, const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc,   \
                         FR_M_##T mask)                                                   \
 {                                                                                        \
     const ptrdiff_t tiles = (m + FR_ROWS - 1) / FR_ROWS;                                 \
-    ptrdiff_t i = 0, t;                                                                  \
-    for (t = 0; t < tiles; t++) {                                                        \
-        /* the first m % tiles tiles take one row more */                                \
-        ptrdiff_t rows = m / tiles + (t < m % tiles);                                    \
-        const T* at = a + i * (ASTEP);                                                   \
-        T* ct = c + i * ldc;                                                             \
-        switch (FR_WIDE ? rows : (rows > 6 ? 6 : rows)) {                                \
-        case 12: NAME##_12(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
-        case 11: NAME##_11(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
-        case 10: NAME##_10(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;               \
-        case 9: NAME##_9(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 8: NAME##_8(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 7: NAME##_7(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 6: NAME##_6(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 5: NAME##_5(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 4: NAME##_4(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 3: NAME##_3(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        case 2: NAME##_2(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                 \
-        default: NAME##_1(p0, p1, at, lda, b, ldb, ct, ldc, mask); break;                \
-        }                                                                                \
-        i += rows;                                                                       \
+    ptrdiff_t i = 0, t, rows;                                                            \
+    for (t = 0; t < tiles; t++, i += rows) {                                             \
+        rows = FR_TILE_ROWS(m, tiles, t);                                                \
+        NAME##_tile(rows, p0, p1, a + i * (ASTEP), lda, b, ldb, c + i * ldc, ldc, mask); \
     }                                                                                    \
 }
+
+/* Rows of tile t of the ``tiles`` a panel of m rows is split into: the first
+ * m % tiles tiles take one row more. */
+#define FR_TILE_ROWS(m, tiles, t) ((m) / (tiles) + ((t) < (m) % (tiles)))
 
 /* Where the panel of B starting at column j (width w) lies, as "pointer, row
  * stride": in B itself, or in B packed (see the top). */
@@ -179,38 +186,81 @@ static inline void NAME(ptrdiff_t p0, ptrdiff_t p1, const T* FASTRNN_RESTRICT a,
         FR_STORE_##T(c + v * l, acc[v]);                                                 \
 }
 
-/* The whole product, k block by k block, panel by panel (a single row:
- * four panels at a time first). */
-#define FR_GEMM(NAME, T, AT, ASTEP, BP)                                                  \
+/* The whole product, k block by k block. Within a k block, one of two
+ * orders, whichever rereads the smaller operand:
+ *
+ *   panels outer (m <= n, e.g. a step's h @ W_h): each panel of B (KB rows)
+ *     stays in L1 across all row tiles, and A's few rows are read again per
+ *     panel; a single row runs four panels at a time (FR_ROW1);
+ *   row tiles outer (m > n, e.g. dz @ W_x^T over B*T rows; and always for
+ *     C += A^T @ B, ROWS_OUTER = 1, whose A is read down its columns): a
+ *     tile's rows of A stay in L1 across all panels, and the k block of B
+ *     (KB x n) is read again per tile, from L2.
+ *
+ * The same sums, term for term, either way. */
+#define FR_GEMM(NAME, T, AT, ASTEP, BP, ROWS_OUTER)                                      \
 FR_ROW1(NAME##_r1, T, AT)                                                                \
 FR_PANEL(NAME##_p2, T, 2, 0, AT, ASTEP)                                                  \
 FR_PANEL(NAME##_p1, T, 1, 0, AT, ASTEP)                                                  \
 FR_PANEL(NAME##_pm, T, 1, 1, AT, ASTEP)                                                  \
-static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
-                 const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
+static void NAME##_rows_outer(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t p0,       \
+                              ptrdiff_t p1, const T* a, ptrdiff_t lda, const T* b,       \
+                              ptrdiff_t ldb, T* c, ptrdiff_t ldc)                        \
+{                                                                                        \
+    const ptrdiff_t vec = FR_L_##T, tiles = (m + FR_ROWS - 1) / FR_ROWS;                 \
+    const FR_M_##T all = FR_MASK_##T(vec), tail = FR_MASK_##T(n % vec);                  \
+    ptrdiff_t i, j, t, rows;                                                             \
+    for (i = 0, t = 0; t < tiles; t++, i += rows) {                                      \
+        const T* at = a + i * (ASTEP);                                                   \
+        T* ct = c + i * ldc;                                                             \
+        rows = FR_TILE_ROWS(m, tiles, t);                                                \
+        for (j = 0; j + 2 * vec <= n; j += 2 * vec)                                      \
+            NAME##_p2_tile(rows, p0, p1, at, lda, BP(b, ldb, k, j, 2 * vec), ct + j,     \
+                           ldc, all);                                                    \
+        if (j + vec <= n) {                                                              \
+            NAME##_p1_tile(rows, p0, p1, at, lda, BP(b, ldb, k, j, vec), ct + j, ldc,    \
+                           all);                                                         \
+            j += vec;                                                                    \
+        }                                                                                \
+        if (j < n)                                                                       \
+            NAME##_pm_tile(rows, p0, p1, at, lda, BP(b, ldb, k, j, n - j), ct + j, ldc,  \
+                           tail);                                                        \
+    }                                                                                    \
+}                                                                                        \
+static void NAME##_panels_outer(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, ptrdiff_t p0,     \
+                                ptrdiff_t p1, const T* a, ptrdiff_t lda, const T* b,     \
+                                ptrdiff_t ldb, T* c, ptrdiff_t ldc)                      \
 {                                                                                        \
     const ptrdiff_t vec = FR_L_##T;                                                      \
     const FR_M_##T all = FR_MASK_##T(vec), tail = FR_MASK_##T(n % vec);                  \
-    ptrdiff_t j, p0, p1;                                                                 \
+    ptrdiff_t j = 0;                                                                     \
+    if (m == 1)                                                                          \
+        for (; j + 8 * vec <= n; j += 8 * vec)                                           \
+            NAME##_r1(p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec),                         \
+                      BP(b, ldb, k, j + 2 * vec, 2 * vec),                               \
+                      BP(b, ldb, k, j + 4 * vec, 2 * vec),                               \
+                      BP(b, ldb, k, j + 6 * vec, 2 * vec), c + j);                       \
+    for (; j + 2 * vec <= n; j += 2 * vec)                                               \
+        NAME##_p2(m, p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec), c + j, ldc, all);        \
+    if (j + vec <= n) {                                                                  \
+        NAME##_p1(m, p0, p1, a, lda, BP(b, ldb, k, j, vec), c + j, ldc, all);            \
+        j += vec;                                                                        \
+    }                                                                                    \
+    if (j < n)                                                                           \
+        NAME##_pm(m, p0, p1, a, lda, BP(b, ldb, k, j, n - j), c + j, ldc, tail);         \
+}                                                                                        \
+static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
+                 const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
+{                                                                                        \
+    ptrdiff_t p0, p1;                                                                    \
     if (m <= 0 || n <= 0 || k <= 0)                                                      \
         return;                                                                          \
     for (p0 = 0; p0 < k; p0 = p1) {                                                      \
         p1 = p0 + FR_KB(T) < k ? p0 + FR_KB(T) : k;                                      \
-        j = 0;                                                                           \
-        if (m == 1)                                                                      \
-            for (; j + 8 * vec <= n; j += 8 * vec)                                       \
-                NAME##_r1(p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec),                     \
-                          BP(b, ldb, k, j + 2 * vec, 2 * vec),                           \
-                          BP(b, ldb, k, j + 4 * vec, 2 * vec),                           \
-                          BP(b, ldb, k, j + 6 * vec, 2 * vec), c + j);                   \
-        for (; j + 2 * vec <= n; j += 2 * vec)                                           \
-            NAME##_p2(m, p0, p1, a, lda, BP(b, ldb, k, j, 2 * vec), c + j, ldc, all);    \
-        if (j + vec <= n) {                                                              \
-            NAME##_p1(m, p0, p1, a, lda, BP(b, ldb, k, j, vec), c + j, ldc, all);        \
-            j += vec;                                                                    \
-        }                                                                                \
-        if (j < n)                                                                       \
-            NAME##_pm(m, p0, p1, a, lda, BP(b, ldb, k, j, n - j), c + j, ldc, tail);     \
+        if (ROWS_OUTER || m > n)                                                         \
+            NAME##_rows_outer(m, n, k, p0, p1, a, lda, b, ldb, c, ldc);                  \
+        else                                                                             \
+            NAME##_panels_outer(m, n, k, p0, p1, a, lda, b, ldb, c, ldc);                \
     }                                                                                    \
 }
 
@@ -243,7 +293,7 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* FASTRNN_RESTRIC
 
 #define FR_GEMM_NN(NAME, T)                                                              \
 FR_STREAM(NAME##_stream, T)                                                              \
-FR_GEMM(NAME##_panels, T, FR_A_NN, lda, FR_B_ROWMAJOR)                                   \
+FR_GEMM(NAME##_panels, T, FR_A_NN, lda, FR_B_ROWMAJOR, 0)                                   \
 static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
                  const T* b, ptrdiff_t ldb, T* c, ptrdiff_t ldc)                         \
 {                                                                                        \
@@ -270,7 +320,7 @@ static void NAME(ptrdiff_t k, ptrdiff_t n, const T* FASTRNN_RESTRICT b, ptrdiff_
 }
 
 #define FR_GEMM_PACKED(NAME, T)                                                          \
-FR_GEMM(NAME##_, T, FR_A_NN, lda, FR_B_PACKED)                                           \
+FR_GEMM(NAME##_, T, FR_A_NN, lda, FR_B_PACKED, 0)                                           \
 static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t lda,       \
                  const T* bp, T* c, ptrdiff_t ldc)                                       \
 {                                                                                        \
@@ -279,8 +329,8 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t ld
 
 FR_INST(FR_GEMM_NN, FR_NAME(fastrnn_sgemm_acc), float)
 FR_INST(FR_GEMM_NN, FR_NAME(fastrnn_dgemm_acc), double)
-FR_INST(FR_GEMM, FR_NAME(fastrnn_sgemm_tn_acc), float, FR_A_TN, 1, FR_B_ROWMAJOR)
-FR_INST(FR_GEMM, FR_NAME(fastrnn_dgemm_tn_acc), double, FR_A_TN, 1, FR_B_ROWMAJOR)
+FR_INST(FR_GEMM, FR_NAME(fastrnn_sgemm_tn_acc), float, FR_A_TN, 1, FR_B_ROWMAJOR, 1)
+FR_INST(FR_GEMM, FR_NAME(fastrnn_dgemm_tn_acc), double, FR_A_TN, 1, FR_B_ROWMAJOR, 1)
 FR_INST(FR_PACK, FR_NAME(fastrnn_spack_b), float)
 FR_INST(FR_PACK, FR_NAME(fastrnn_dpack_b), double)
 FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_sgemm_packed_acc), float)
@@ -450,6 +500,7 @@ static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
 #undef FR_TILE
 #undef FR_PANEL
 #undef FR_ROWS
+#undef FR_TILE_ROWS
 #undef FR_B_ROWMAJOR
 #undef FR_B_PACKED
 #undef FR_ROW1

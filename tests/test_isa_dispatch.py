@@ -109,6 +109,7 @@ def test_fastrnn_isa_at_import():
         (5, 6, 20, 48),  # whole vectors of float64 and float32 panels
         (1, 6, 5, 70),  # one row: four panels at a time, then the rest
         (2, 3, 1, 20),  # one feature: one-row A^T @ B in the weight gradients
+        (40, 3, 5, 3),  # more rows than columns: row tiles outer, packed and not
     ],
 )
 def test_every_level_matches_the_reference(restore_isa, level, dtype, cell, variant, shape):
