@@ -123,11 +123,15 @@ cdef void prepare_forward(floating* dtype_tag, Job* jb) noexcept nogil:
 
 
 cdef void prepare_backward(floating* dtype_tag, Job* jb) noexcept nogil:
-    """The transposed weights the backward's products read (``transpose_into``)."""
+    """The transposed weights the backward's products read (``transpose_into``),
+    then packed (``pack_transposed``)."""
     transpose_into(<const floating*> jb.recurrent_kernel, jb.units, jb.width,
                    <floating*> jb.wt)
     transpose_into(<const floating*> jb.kernel, jb.features, jb.width,
                    <floating*> jb.kernel_t)
+    # The GRU's step products read W_h.T's rows [0, 2H) and [2H, 3H) apart.
+    jb.wt_split = 2 * jb.units if jb.cell == GRU else 0
+    pack_transposed(dtype_tag, jb)
 
 
 cdef int forward(Job* jb) except -1:

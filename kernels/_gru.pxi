@@ -150,7 +150,6 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef bint reset_after = jb.reset_after
     cdef const unsigned char* mask = jb.mask
-    cdef const floating* wt = <const floating*> jb.wt
     cdef floating* dh = <floating*> jb.dh
     # aux[b, t]: reset_after: du_h, the gradient of u_h; else r * h_prev.
     cdef floating* aux = <floating*> jb.aux
@@ -186,8 +185,8 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
             # d(r * h_prev) = da_h @ W_h[:, h]^T; then dr and the reset path into dh.
             for j in range(b0 * units, b1 * units):
                 d_rh[j] = 0
-            times_wt(rows, units, units, d_in + (b0 * timesteps + t) * width + 2 * units,
-                     timesteps * width, wt, 2 * units, d_rh + b0 * units)
+            times_wt(jb, rows, units, d_in + (b0 * timesteps + t) * width + 2 * units,
+                     timesteps * width, 2 * units, d_rh + b0 * units)
             for b in range(b0, b1):
                 if not mask[b * timesteps + t]:
                     continue
@@ -198,11 +197,11 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
                     d_t[units + j] = dr * derivative(recurrent_activation, r)
                     dh[b * units + j] += d_rh[b * units + j] * r
         else:
-            times_wt(rows, units, units, aux + (b0 * timesteps + t) * units, timesteps * units,
-                     wt, 2 * units, dh + b0 * units)
+            times_wt(jb, rows, units, aux + (b0 * timesteps + t) * units, timesteps * units,
+                     2 * units, dh + b0 * units)
         # Masked rows carried dh unchanged above; d_in is zero there.
-        times_wt(rows, units, 2 * units, d_in + (b0 * timesteps + t) * width, timesteps * width,
-                 wt, 0, dh + b0 * units)
+        times_wt(jb, rows, 2 * units, d_in + (b0 * timesteps + t) * width, timesteps * width,
+                 0, dh + b0 * units)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)
     return 0

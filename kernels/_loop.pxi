@@ -231,11 +231,48 @@ cdef void transpose_into(const floating* w, Py_ssize_t rows, Py_ssize_t cols,
                     out[j * rows + i] = w[i * cols + j]
 
 
-cdef inline void times_wt(Py_ssize_t m, Py_ssize_t units, Py_ssize_t k, const floating* a,
-                          Py_ssize_t lda, const floating* wt, Py_ssize_t col0,
-                          floating* c) noexcept nogil:
-    """``c[m, units] += a[m, k] @ W_h[:, col0:col0 + k].T``, from ``wt = W_h.T``."""
-    mm_acc(m, units, k, a, lda, wt + col0 * units, units, c, units)
+cdef void pack_transposed(floating* dtype_tag, Job* jb) noexcept nogil:
+    """Pack the backward's ``wt`` (W_h.T; its rows as two blocks [0, split) and
+    [split, G*H) when ``jb.wt_split``) and ``kernel_t`` (W_x.T) for the products
+    (``pack_b``), as the forward packs its weights: their rows are read once per
+    step (``times_wt``) or per slice (``input_grad_rows``), and rows 1-8 KB
+    apart alias in L1. Sets ``jb.transposed_packed``; without the memory, or with
+    packing off (``_set_packing``), the products read them row-major (same bits)."""
+    cdef Py_ssize_t units = jb.units, width = jb.width, split = jb.wt_split
+    cdef floating* wt = <floating*> jb.wt
+    cdef floating* kt = <floating*> jb.kernel_t
+    cdef floating* wt_packed
+    cdef floating* kt_packed
+    if not _packing:
+        return
+    wt_packed = <floating*> scratch(width * units, sizeof(floating), False)
+    kt_packed = <floating*> scratch(width * jb.features, sizeof(floating), False)
+    if wt_packed == NULL or kt_packed == NULL:
+        free(wt_packed)
+        free(kt_packed)
+        return
+    if split:
+        pack_b(split, units, wt, units, wt_packed)
+        pack_b(width - split, units, wt + split * units, units, wt_packed + split * units)
+    else:
+        pack_b(width, units, wt, units, wt_packed)
+    pack_b(width, jb.features, kt, jb.features, kt_packed)
+    free(jb.wt)
+    free(jb.kernel_t)
+    jb.wt, jb.kernel_t = wt_packed, kt_packed
+    jb.transposed_packed = True
+
+
+cdef inline void times_wt(const Job* jb, Py_ssize_t m, Py_ssize_t k, const floating* a,
+                          Py_ssize_t lda, Py_ssize_t col0, floating* c) noexcept nogil:
+    """``c[m, units] += a[m, k] @ W_h[:, col0:col0 + k].T``, from ``jb.wt = W_h.T``
+    (packed: ``col0`` is 0 or ``jb.wt_split`` and ``k`` its block's rows)."""
+    cdef Py_ssize_t units = jb.units
+    cdef const floating* wt = <const floating*> jb.wt + col0 * units
+    if jb.transposed_packed:
+        mm_packed_acc(m, units, k, a, lda, wt, c, units)
+    else:
+        mm_acc(m, units, k, a, lda, wt, units, c, units)
 
 
 cdef void input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
@@ -246,8 +283,14 @@ cdef void input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
     if rows * features == 0:
         return
     memset(dx, 0, rows * features * sizeof(floating))
-    mm_acc(rows, features, jb.width, <const floating*> jb.dz + b0 * jb.timesteps * jb.width,
-           jb.width, <const floating*> jb.kernel_t, features, dx, features)
+    if jb.transposed_packed:
+        mm_packed_acc(rows, features, jb.width,
+                      <const floating*> jb.dz + b0 * jb.timesteps * jb.width, jb.width,
+                      <const floating*> jb.kernel_t, dx, features)
+    else:
+        mm_acc(rows, features, jb.width,
+               <const floating*> jb.dz + b0 * jb.timesteps * jb.width, jb.width,
+               <const floating*> jb.kernel_t, features, dx, features)
 
 
 # --------------------------------------------------------------------------

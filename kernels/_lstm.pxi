@@ -141,8 +141,8 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
             lstm_step_grads(units, activation, recurrent_activation, g_s + b * width, act_row,
                             c_prev + b * units, d_h_new + b * units, dh + b * units,
                             dc + b * units, dz_t)
-        times_wt(b1 - b0, units, width, dz + (b0 * timesteps + t) * width, timesteps * width,
-                 <const floating*> jb.wt, 0, dh + b0 * units)
+        times_wt(jb, b1 - b0, width, dz + (b0 * timesteps + t) * width, timesteps * width, 0,
+                 dh + b0 * units)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)
     free(act_row)

@@ -75,6 +75,8 @@ cdef struct Job:
     void* d_rh
     void* wt                       # recurrent_kernel.T (G*H, H)
     void* kernel_t                 # kernel.T (G*H, D)
+    bint transposed_packed         # wt, kernel_t packed (prepare_backward)
+    Py_ssize_t wt_split            # wt's rows packed as [0, split), [split, G*H)
 
 
 # --------------------------------------------------------------------------

@@ -58,8 +58,8 @@ cdef int simple_rnn_backward_rows(const Job* jb, floating* da, Py_ssize_t b0,
                 for j in range(units):
                     da_t[j] = 0
         # dh_{s-1} = da @ W_h^T (+ dh itself on masked rows, kept above)
-        times_wt(b1 - b0, units, units, da + (b0 * timesteps + t) * units, timesteps * units,
-                 <const floating*> jb.wt, 0, dh + b0 * units)
+        times_wt(jb, b1 - b0, units, da + (b0 * timesteps + t) * units, timesteps * units, 0,
+                 dh + b0 * units)
     gather_states(h_states, b0, b1, batch, timesteps, units, jb.go_backwards,
                   <floating*> jb.h_prev_all)
     return 0
