@@ -257,7 +257,6 @@ class ForwardPlan:
         "_c_states",
         "_shapes",
         "_workspace",
-        "_auto",
         "_train_module",
     )
 
@@ -277,12 +276,9 @@ class ForwardPlan:
         # "auto" leaves the module to fastrnn.planner, per mode, at first use.
         self.module: ModuleType | None = None
         self._train_module: ModuleType | None = None
-        self._auto = False
         if isinstance(backend, ModuleType):
             self.module = self._train_module = backend
-        elif (backends.get_backend() if backend is None else backend) == "auto":
-            self._auto = True
-        else:
+        elif (backends.get_backend() if backend is None else backend) != "auto":
             self.module = self._train_module = backends.resolve_backend(backend)
         self.input_shape = self.shape if input_shape is None else tuple(input_shape)
         self.dtype = np.dtype(dtype)

@@ -29,6 +29,7 @@ across machines, because the backend may differ.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -106,9 +107,13 @@ def signature(cell: str, mode: str, shape: tuple[int, int, int], dtype: Any, uni
     )
 
 
+@functools.lru_cache(maxsize=1)
 def _machine_key() -> tuple[str, str]:
-    """(a short hash, the text it hashes): machine, dispatch and versions."""
+    """(a short hash, the text it hashes): machine, dispatch and versions (once
+    per process: the backends are loaded first, so the key is complete)."""
     from . import _info
+
+    backends.available_backends()
 
     parts = [f"fastrnn {__version__}", _info.cpu_model(), " ".join(sorted(_info.cpu_features()))]
     try:

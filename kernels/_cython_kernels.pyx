@@ -86,6 +86,7 @@ cdef extern from "_simd.h" nogil:
     int isa_widest "fastrnn_isa_widest"()
     int isa_select "fastrnn_isa_select"(int isa)
     int isa_active "fastrnn_isa_active"
+    int isa_emulate_avx512 "fastrnn_isa_emulate_avx512"()
 
 #: The levels, narrowest first, as ``FASTRNN_ISA`` spells them.
 ISA_NAMES = tuple(isa_name(i).decode() for i in range(ISA_LEVELS))
@@ -112,6 +113,15 @@ def _set_isa(name):
             f"FASTRNN_ISA={name!r}: this CPU does not run it (it runs "
             f"{list(isa_levels())}); unset FASTRNN_ISA for the widest")
     return previous
+
+
+def _emulate_avx512():
+    """Run the AVX-512 kernels' template on plain C vectors inside the AVX2 code
+    (tests only, slow: the 12-row tiles and 16-lane masks on a CPU without
+    AVX-512; its bits must be the AVX2 level's). ``_set_isa`` leaves it.
+    Raises ValueError on a CPU without AVX2."""
+    if isa_emulate_avx512() != 0:
+        raise ValueError("emulating the AVX-512 kernels needs AVX2 and FMA")
 
 
 def _select_isa_at_import():

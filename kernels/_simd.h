@@ -108,6 +108,21 @@ static const fastrnn_isa_kernels fastrnn_kernels_baseline = {
 
 #if FASTRNN_HAVE_X86_SIMD
 
+/* Compile what follows, up to FR_TARGET_END, for AVX2 + FMA or AVX-512F. */
+#if defined(__clang__)
+#define FR_TARGET_AVX2                                                                   \
+    _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
+#define FR_TARGET_AVX512                                                                 \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx2,fma\"))), \
+apply_to = function)")
+#define FR_TARGET_END _Pragma("clang attribute pop")
+#else
+#define FR_TARGET_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
+#define FR_TARGET_AVX512                                                                 \
+    _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx2,fma\")")
+#define FR_TARGET_END _Pragma("GCC pop_options")
+#endif
+
 /* The vector operations _simd_isa.h is written in, for AVX2 + FMA. */
 #define FR_ISA avx2
 #define FR_WIDE 0
@@ -134,18 +149,9 @@ static const fastrnn_isa_kernels fastrnn_kernels_baseline = {
 #define FR_SET1_double(x) _mm256_set1_pd(x)
 #define FR_FMA_double(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-#endif
+FR_TARGET_AVX2
 #include "_simd_isa.h"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+FR_TARGET_END
 
 /* The same for AVX-512F: masks are the k registers. */
 #define FR_ISA avx512
@@ -171,18 +177,77 @@ static const fastrnn_isa_kernels fastrnn_kernels_baseline = {
 #define FR_SET1_double(x) _mm512_set1_pd(x)
 #define FR_FMA_double(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
-#endif
+FR_TARGET_AVX512
 #include "_simd_isa.h"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+FR_TARGET_END
+
+/* For tests on machines without AVX-512: the AVX-512 template (32 registers,
+ * tiles of up to 12 rows, 16 float lanes, bit masks) over plain C vectors of
+ * 16 floats / 8 doubles, each lane an fmaf/fma (one rounding, as the FMA
+ * instructions), inside the AVX2 region (the activations use AVX2). Slow,
+ * never dispatched; fastrnn_isa_emulate_avx512() selects it, and its results
+ * must be the AVX2 level's bits (tests/test_isa_dispatch.py). */
+typedef struct { float v[16]; } fastrnn_emu_ps;
+typedef struct { double v[8]; } fastrnn_emu_pd;
+#define FASTRNN_EMU_OPS(V, T, L, FMA)                                                    \
+    static inline V V##_load(const T* p) { V r; memcpy(r.v, p, sizeof r.v); return r; } \
+    static inline void V##_store(T* p, V x) { memcpy(p, x.v, sizeof x.v); }              \
+    static inline V V##_loadm(const T* p, unsigned m)                                    \
+    {                                                                                    \
+        V r;                                                                             \
+        for (int i = 0; i < L; i++)                                                      \
+            r.v[i] = (m >> i) & 1u ? p[i] : (T) 0;                                       \
+        return r;                                                                        \
+    }                                                                                    \
+    static inline void V##_storem(T* p, unsigned m, V x)                                 \
+    {                                                                                    \
+        for (int i = 0; i < L; i++)                                                      \
+            if ((m >> i) & 1u)                                                           \
+                p[i] = x.v[i];                                                           \
+    }                                                                                    \
+    static inline V V##_set1(T x)                                                        \
+    {                                                                                    \
+        V r;                                                                             \
+        for (int i = 0; i < L; i++)                                                      \
+            r.v[i] = x;                                                                  \
+        return r;                                                                        \
+    }                                                                                    \
+    static inline V V##_fma(V a, V b, V c)                                               \
+    {                                                                                    \
+        V r;                                                                             \
+        for (int i = 0; i < L; i++)                                                      \
+            r.v[i] = FMA(a.v[i], b.v[i], c.v[i]);                                        \
+        return r;                                                                        \
+    }
+FASTRNN_EMU_OPS(fastrnn_emu_ps, float, 16, fmaf)
+FASTRNN_EMU_OPS(fastrnn_emu_pd, double, 8, fma)
+
+#define FR_ISA avx512emu
+#define FR_WIDE 1
+#define FR_V_float fastrnn_emu_ps
+#define FR_L_float ((ptrdiff_t) 16)
+#define FR_M_float unsigned
+#define FR_MASK_float(n) ((1u << (n)) - 1u)
+#define FR_LOAD_float(p) fastrnn_emu_ps_load(p)
+#define FR_STORE_float(p, v) fastrnn_emu_ps_store((p), (v))
+#define FR_LOADM_float(p, m) fastrnn_emu_ps_loadm((p), (m))
+#define FR_STOREM_float(p, m, v) fastrnn_emu_ps_storem((p), (m), (v))
+#define FR_SET1_float(x) fastrnn_emu_ps_set1(x)
+#define FR_FMA_float(a, b, c) fastrnn_emu_ps_fma((a), (b), (c))
+#define FR_V_double fastrnn_emu_pd
+#define FR_L_double ((ptrdiff_t) 8)
+#define FR_M_double unsigned
+#define FR_MASK_double(n) ((1u << (n)) - 1u)
+#define FR_LOAD_double(p) fastrnn_emu_pd_load(p)
+#define FR_STORE_double(p, v) fastrnn_emu_pd_store((p), (v))
+#define FR_LOADM_double(p, m) fastrnn_emu_pd_loadm((p), (m))
+#define FR_STOREM_double(p, m, v) fastrnn_emu_pd_storem((p), (m), (v))
+#define FR_SET1_double(x) fastrnn_emu_pd_set1(x)
+#define FR_FMA_double(a, b, c) fastrnn_emu_pd_fma((a), (b), (c))
+
+FR_TARGET_AVX2
+#include "_simd_isa.h"
+FR_TARGET_END
 
 #endif /* FASTRNN_HAVE_X86_SIMD */
 
@@ -238,6 +303,20 @@ static int fastrnn_isa_select(int isa)
         fastrnn_k = &fastrnn_kernels_baseline;
     fastrnn_isa_active = isa;
     return 0;
+}
+
+/* Run the AVX-512 template emulated on AVX2 (see above; tests only): 0, or -1
+ * when the CPU lacks AVX2 or this build has no x86 levels. fastrnn_isa_select
+ * leaves it. */
+static int fastrnn_isa_emulate_avx512(void)
+{
+#if FASTRNN_HAVE_X86_SIMD
+    if (fastrnn_isa_supported(FASTRNN_ISA_AVX2)) {
+        fastrnn_k = &fastrnn_kernels_avx512emu;
+        return 0;
+    }
+#endif
+    return -1;
 }
 
 /* The wrappers the Cython code calls (_linalg.pxd, _lstm.pxi, _gru.pxi). */
