@@ -207,6 +207,9 @@ class ForwardRecord:
         return [self.h_states[-1], self.c_states[-1]]
 
 
+_WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
+
+
 def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
     if array.dtype == dtype and array.flags.c_contiguous:
         return array
@@ -258,6 +261,7 @@ class ForwardPlan:
         "_shapes",
         "_workspace",
         "_train_module",
+        "weight_shapes",
     )
 
     def __init__(
@@ -285,6 +289,13 @@ class ForwardPlan:
         self.units = units = int(units)
         self.options = options
         self.option_values = spec.option_values(options)
+        width = spec.gates * units
+        #: (kernel, recurrent_kernel, bias) shapes, in the kernels' layout.
+        self.weight_shapes = (
+            (self.shape[2], width),
+            (units, width),
+            (2, width) if cell == "gru" else (width,),
+        )
         self.kernel = None if self.module is None else getattr(self.module, f"{cell}_forward")
         batch, timesteps, _ = self.shape
         # Never written by the kernels (they are inputs). Writable arrays, so
@@ -335,7 +346,10 @@ class ForwardPlan:
             ``plan.dtype``; None: zeros.
         weights : sequence of ndarray
             ``(kernel, recurrent_kernel, bias)`` in the kernels' layout,
-            C-contiguous, of ``plan.dtype``.
+            C-contiguous, of ``plan.dtype`` and of :attr:`weight_shapes`. Not
+            checked here (the hot path): :meth:`forward` and :meth:`record`
+            check them, and the layers validate their weights when they are
+            assigned.
         mask : ndarray of bool, shape (batch, timesteps), C-contiguous, or None
         final_states : bool
             Return the final states (else None in their place, and no copies).
@@ -389,6 +403,61 @@ class ForwardPlan:
             self._workspace.append(work)
         return outputs, finals
 
+    def check_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Raise unless ``weights`` are (kernel, recurrent_kernel, bias) of
+        :attr:`weight_shapes`: a kernel trusts their sizes, and reads past the
+        end of smaller ones.
+
+        Raises
+        ------
+        ValueError
+            Naming the weight, the shape expected and the shape given.
+        """
+        if len(weights) != 3:
+            raise ValueError(
+                f"`weights` must be (kernel, recurrent_kernel, bias); got {len(weights)} arrays"
+            )
+        for name, expected, weight in zip(_WEIGHT_NAMES, self.weight_shapes, weights):
+            shape = getattr(weight, "shape", None)
+            if shape != expected:
+                raise ValueError(
+                    f"{self.spec.name} weight `{name}` must have shape {expected} "
+                    f"(features {self.shape[2]}, units {self.units}); got {shape}"
+                )
+
+    def check_inputs(self, x: np.ndarray, mask: np.ndarray | None, shape) -> None:
+        """Raise unless ``x`` has ``shape`` and ``mask`` (if any) is (batch, timesteps)."""
+        if x.shape != tuple(shape):
+            raise ValueError(f"`x` must have shape {tuple(shape)} for this plan; got {x.shape}")
+        batch, timesteps, _ = self.shape
+        if mask is not None and mask.shape != (batch, timesteps):
+            raise ValueError(
+                f"`mask` must have shape (batch, timesteps) = ({batch}, {timesteps}); "
+                f"got {mask.shape}"
+            )
+
+    def check_states(self, states: Sequence[np.ndarray]) -> None:
+        """Raise unless ``states`` are the cell's states, each (batch, units).
+
+        Raises
+        ------
+        ValueError
+            Naming the state, the shape expected and the shape given.
+        """
+        names = self.spec.state_names
+        if len(states) != len(names):
+            raise ValueError(
+                f"{self.spec.name} takes {len(names)} initial state(s) {list(names)}; "
+                f"got {len(states)}"
+            )
+        expected = (self.shape[0], self.units)
+        for name, state in zip(names, states):
+            if getattr(state, "shape", None) != expected:
+                raise ValueError(
+                    f"{self.spec.name} initial state `{name}` must have shape (batch, units) "
+                    f"= {expected}; got {getattr(state, 'shape', None)}"
+                )
+
     def forward(
         self,
         x: np.ndarray,
@@ -398,13 +467,22 @@ class ForwardPlan:
         final_states: bool = True,
     ) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
-        arrays of ``plan.dtype`` first)."""
+        arrays of ``plan.dtype`` first; the weights' shapes checked,
+        :meth:`check_weights`)."""
         dtype = self.dtype
+        weights = tuple(_contiguous(np.asarray(w), dtype) for w in weights)
+        self.check_weights(weights)
+        if states is not None:
+            states = [_contiguous(np.asarray(s), dtype) for s in states]
+            self.check_states(states)
+        x = _contiguous(np.asarray(x), dtype)
+        mask = None if mask is None else _contiguous(np.asarray(mask), np.bool_)
+        self.check_inputs(x, mask, self.input_shape)
         return self(
-            _contiguous(np.asarray(x), dtype),
-            None if states is None else [_contiguous(s, dtype) for s in states],
-            tuple(_contiguous(w, dtype) for w in weights),
-            None if mask is None else _contiguous(mask, np.bool_),
+            x,
+            states,
+            weights,
+            mask,
             final_states,
         )
 
@@ -423,7 +501,8 @@ class ForwardPlan:
         mask : ndarray of bool, shape (batch, timesteps), or None
         states : list of ndarray of shape (batch, units), or None (zeros)
         weights : sequence of ndarray
-            ``(kernel, recurrent_kernel, bias)`` in the kernels' layout.
+            ``(kernel, recurrent_kernel, bias)`` in the kernels' layout, of
+            :attr:`weight_shapes` (checked: :meth:`check_weights`).
 
         Returns
         -------
@@ -431,10 +510,18 @@ class ForwardPlan:
         """
         dtype = self.dtype
         batch, timesteps, _ = self.shape
-        x = _contiguous(x, dtype)
-        mask = self.mask if mask is None else _contiguous(mask, np.bool_)
-        states = self.zero_states if states is None else [_contiguous(s, dtype) for s in states]
-        weights = tuple(_contiguous(w, dtype) for w in weights)
+        x = _contiguous(np.asarray(x), dtype)
+        mask = None if mask is None else _contiguous(np.asarray(mask), np.bool_)
+        self.check_inputs(x, mask, self.shape)
+        if mask is None:
+            mask = self.mask
+        if states is None:
+            states = self.zero_states
+        else:
+            states = [_contiguous(np.asarray(s), dtype) for s in states]
+            self.check_states(states)
+        weights = tuple(_contiguous(np.asarray(w), dtype) for w in weights)
+        self.check_weights(weights)
         outputs = np.empty((batch, timesteps, self.units), dtype)
         h_states = np.empty((timesteps + 1, batch, self.units), dtype)
         buffers = [np.empty(shape, dtype) for _, _, shape in self._shapes]
@@ -509,8 +596,11 @@ def recurrent_forward(
         bool(go_backwards),
         bool(zero_output_for_mask),
     )
-    plan = ForwardPlan(cell, x.shape, x.dtype, recurrent_kernel.shape[0], options, backend)
-    return plan.record(x, mask, list(initial_states), (kernel, recurrent_kernel, bias))
+    # The units from the states (or W_h), so a mismatched weight is the one named.
+    states = list(initial_states)
+    units = states[0].shape[-1] if states else recurrent_kernel.shape[0]
+    plan = ForwardPlan(cell, x.shape, x.dtype, units, options, backend)
+    return plan.record(x, mask, states, (kernel, recurrent_kernel, bias))
 
 
 def recurrent_backward(

@@ -189,6 +189,23 @@ class Layer:
             self._batch_input_shape = input_shape_from_args(input_shape, batch_input_shape)
 
     # -- weights ---------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a weight attribute (``layer.kernel = array``) once it exists
+        checks the new value first: the same shape (the kernels trust it), as a
+        float array of the layer's dtype, stored as an aligned C-contiguous
+        copy. A wrong one raises, and the layer keeps its weight."""
+        names = self.__dict__.get("_weight_names")
+        if names and name in names and name in self.__dict__:
+            old = self.__dict__[name]
+            array = as_float_array(value, self.dtype, argument=f"weight `{name}`")
+            if array.shape != old.shape:
+                raise ValueError(
+                    f"Layer {self.name!r}: weight `{name}` must have shape {old.shape}, "
+                    f"got {array.shape}"
+                )
+            value = _aligned_copy(array, self.dtype)
+        object.__setattr__(self, name, value)
+
     @property
     def weights(self) -> list[FloatArray]:
         """The live weight arrays, in Keras order."""
