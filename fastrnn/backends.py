@@ -81,6 +81,9 @@ def _load(name: str) -> ModuleType | None:
         except ImportError as exc:  # the backend is not installed or not built
             _import_errors[name] = str(exc)
             return None
+        except Exception as exc:  # it is installed but cannot start here: say why
+            _import_errors[name] = f"{type(exc).__name__} while importing it: {exc}"
+            return None
         _loaded[name] = module
         return module
 
