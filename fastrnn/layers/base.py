@@ -3,7 +3,9 @@ of the layers' signatures (:data:`FloatArray`, :data:`Shape`, ...)."""
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
@@ -153,13 +155,35 @@ def _aligned_copy(value, dtype):
     return array
 
 
+#: Held while any layer builds: the first calls of a fresh layer from several
+#: threads at once (an inference server warming up) build it once, the others
+#: wait and find it built. Builds happen once per layer, so one lock for all
+#: costs nothing, and layers hold no lock of their own (they stay copyable).
+_BUILD_LOCK = threading.RLock()
+
+
 class Layer:
     """Base class: a name, weights in Keras order, gradients, config.
 
     Subclasses set ``self._weight_names`` in ``build`` and keep each weight as
     an attribute of that name; ``weights`` returns the live arrays (so an
     optimizer can update them in place), ``get_weights`` copies of them.
+    Every subclass's ``build`` runs under one lock (``_BUILD_LOCK``), and
+    must return at once when the layer is already built.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_under_build_lock", False):
+
+            @functools.wraps(build)
+            def locked_build(self, *args, **kw):
+                with _BUILD_LOCK:
+                    return build(self, *args, **kw)
+
+            locked_build._under_build_lock = True  # type: ignore[attr-defined]
+            cls.build = locked_build  # type: ignore[method-assign]
 
     supports_masking: bool = False
     #: What ``backward`` needs, kept by a call with ``training=True`` (else None).
