@@ -1,5 +1,6 @@
-/* The Cython kernels' products, float32 activations and step gradients,
- * chosen at run time for the CPU's widest instruction set.
+/* The Cython kernels' products, float32 activations, fused float32 forward
+ * gate math and step gradients, chosen at run time for the CPU's widest
+ * instruction set.
  *
  * Three implementations are compiled into the one extension, whatever flags
  * the build uses (no -march needed):

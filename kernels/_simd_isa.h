@@ -1,5 +1,7 @@
-/* The Cython kernels' products, float32 activations and step gradients for
- * one instruction set, written with its intrinsics.
+/* The Cython kernels' products, float32 activations, fused float32 forward
+ * gate math and step gradients for one instruction set: the products and the
+ * activations written with its intrinsics, the backward step gradients as
+ * the plain loops of _gates.h compiled for it.
  *
  * No include guard: _simd.h includes this file once per instruction set,
  * inside a region that compiles every function in it for that set (a target
