@@ -31,7 +31,7 @@ import numpy as np
 
 from . import saving
 from .layers import Dense, Embedding, Layer, deserialize, serialize
-from .layers.base import unique_name
+from .layers.base import as_float_array, unique_name
 from .training import TrainingMixin
 
 if TYPE_CHECKING:
@@ -298,17 +298,20 @@ class Sequential(TrainingMixin):
             raise ValueError(
                 f"Model {self.name!r} expects {len(current)} weights, got {len(weights)}"
             )
+        arrays = []
         for i, (old, new) in enumerate(zip(current, weights)):
-            shape = np.shape(new)
-            if tuple(shape) != old.shape:
+            # converted and checked, every one, before any layer changes
+            array = as_float_array(new, old.dtype, argument=f"weight {i}")
+            if array.shape != old.shape:
                 raise ValueError(
                     f"Model {self.name!r}: weight {i} must have shape "
-                    f"{old.shape}, got {tuple(shape)}"
+                    f"{old.shape}, got {array.shape}"
                 )
+            arrays.append(array)
         start = 0
         for layer in self.layers:
             n = len(layer.weights)
-            layer.set_weights(list(weights[start : start + n]))
+            layer.set_weights(arrays[start : start + n])
             start += n
 
     def count_params(self) -> int:

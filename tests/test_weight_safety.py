@@ -121,3 +121,23 @@ def test_ops_refuse_mismatched_states_inputs_and_masks(backend_name, cell):
         plan.forward(X, good, weights, np.ones((batch, timesteps + 1), bool))
     outputs, _ = plan.forward(X, good, weights)  # the good ones still run
     assert outputs.shape == (batch, timesteps, units)
+
+
+def test_model_set_weights_checks_every_array_before_changing_any(backend_name):
+    """A non-numeric last array used to change the earlier layers first."""
+    from fastrnn.models import Sequential
+
+    model = Sequential([layers.LSTM(3, backend=backend_name, seed=0), layers.Dense(2, seed=1)])
+    model(X)
+    before = model.get_weights()
+    bad = [w + 1 for w in before[:-1]] + [np.full(before[-1].shape, "x")]
+    with pytest.raises(TypeError, match="`weight 4` must be numeric"):
+        model.set_weights(bad)
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_dtype_none_is_float32_and_a_non_dtype_is_named():
+    assert layers.LSTM(2, dtype=None).dtype == "float32"
+    with pytest.raises(ValueError, match=r"Unknown value for `dtype`.*got 3"):
+        layers.LSTM(2, dtype=3)

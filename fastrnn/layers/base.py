@@ -24,7 +24,7 @@ Shape: TypeAlias = Sequence[int | None]
 #: A shape as the layers give it back (``compute_output_shape``).
 ShapeTuple: TypeAlias = tuple[int | None, ...]
 #: A dtype: a name (``"float32"``, ``"float64"``), a NumPy dtype or a NumPy scalar type.
-DTypeSpec: TypeAlias = str | np.dtype | type[np.floating]
+DTypeSpec: TypeAlias = str | np.dtype | type[np.floating] | None
 #: An initializer: a Keras name (``"glorot_uniform"``), an :class:`Initializer`,
 #: or the ``{"class_name": ..., "config": ...}`` dict ``initializers.serialize`` makes.
 InitializerSpec: TypeAlias = str | Initializer | dict[str, Any]
@@ -51,8 +51,14 @@ def unique_name(base: str) -> str:
 
 
 def check_dtype(dtype: DTypeSpec) -> str:
-    """The name of ``dtype``, one of :data:`DTYPES` (ValueError otherwise)."""
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    """The name of ``dtype``, one of :data:`DTYPES` (ValueError otherwise);
+    None is Keras's default, float32 (NumPy would read it as float64)."""
+    if dtype is None:
+        return "float32"
+    try:
+        name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:  # not a dtype at all (3, an object, ...)
+        name = None
     if name not in DTYPES:
         raise ValueError(
             f"Unknown value for `dtype`: expected one of {list(DTYPES)}, got {dtype!r}"
