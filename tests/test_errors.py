@@ -191,3 +191,36 @@ def test_set_weights_before_build():
 def test_sequential_add_checks_type():
     with pytest.raises(TypeError, match="fastrnn layer"):
         Sequential().add("dense")
+
+
+# Issue 14: shapes and lengths given as the wrong kind of value, and step's names.
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(input_shape=(5, 2.5)), TypeError, r"`input_shape\[1\]`.*2\.5"),
+        (dict(input_shape=(5, "4")), TypeError, r"`input_shape\[1\]`.*'4'"),
+        (dict(input_shape=5), TypeError, r"`input_shape` must be a tuple of integers.*got 5"),
+        (dict(input_shape=(5, 0)), ValueError, r"`input_shape\[1\]`"),
+        (dict(input_dim="3"), TypeError, r"`input_dim`.*'3'"),
+        (dict(input_dim=2.5), TypeError, r"`input_dim`.*2\.5"),
+        (dict(batch_input_shape=(None, 4, -1)), ValueError, r"`batch_input_shape\[2\]`"),
+    ],
+)
+def test_input_shapes_must_be_positive_integers(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LSTM(2, **kwargs)
+
+
+@pytest.mark.parametrize("length,error", [("abc", TypeError), (-1, ValueError), (2.5, TypeError)])
+def test_embedding_input_length_must_be_a_positive_integer(length, error):
+    with pytest.raises(error, match="`input_length`"):
+        Embedding(10, 4, input_length=length)
+
+
+def test_step_errors_name_states():
+    layer = LSTM(3, seed=0)
+    x = np.zeros((2, 4), np.float32)
+    with pytest.raises(ValueError, match=r"`states` as a list of 2 array"):
+        layer.step(x, [np.zeros((2, 3), np.float32)])
+    with pytest.raises(ValueError, match=r"`states\[1\]` must have shape \(2, 3\)"):
+        layer.step(x, [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)])

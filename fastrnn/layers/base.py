@@ -131,14 +131,35 @@ def input_shape_from_args(
     input_dim: int | None = None,
     input_length: int | None = None,
 ) -> ShapeTuple | None:
-    """Combine Keras's spellings of an input shape into (batch, *rest) or None."""
+    """Combine Keras's spellings of an input shape into (batch, *rest) or None.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a shape that is not a tuple of positive integers (or None), naming
+        the argument and what was given.
+    """
     if batch_input_shape is not None:
-        return tuple(batch_input_shape)
+        return _checked_shape(batch_input_shape, "batch_input_shape")
     if input_shape is not None:
-        return (None, *tuple(input_shape))
+        return (None, *_checked_shape(input_shape, "input_shape"))
     if input_dim is not None:
-        return (None, input_length, input_dim)
+        dim = check_positive_int(input_dim, "input_dim")
+        length = None if input_length is None else check_positive_int(input_length, "input_length")
+        return (None, length, dim)
     return None
+
+
+def _checked_shape(shape: object, argument: str) -> ShapeTuple:
+    """``shape`` as a tuple of positive ints or None entries (Keras's unknown sizes)."""
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)):
+        raise TypeError(
+            f"`{argument}` must be a tuple of integers (None for an unknown size); got {shape!r}"
+        )
+    return tuple(
+        None if n is None else check_positive_int(n, f"{argument}[{i}]")
+        for i, n in enumerate(shape)
+    )
 
 
 #: Weight arrays start on a cache line. NumPy only guarantees 16 bytes, and

@@ -169,6 +169,8 @@ class Embedding(Layer):
             embeddings_initializer, "embeddings_initializer"
         )
         self.mask_zero = check_bool(mask_zero, "mask_zero")
+        if input_length is not None:
+            input_length = check_positive_int(input_length, "input_length")
         self.input_length = input_length
         if input_shape is None and batch_input_shape is None and input_length is not None:
             input_shape = (input_length,)

@@ -273,24 +273,25 @@ class RNNBase(Layer):
             )
         return x
 
-    def _check_states(self, initial_state, batch):
-        """Return (list of state arrays, how the caller gave them) or (None, None)."""
+    def _check_states(self, initial_state, batch, argument="initial_state"):
+        """Return (list of state arrays, how the caller gave them) or (None, None);
+        errors name ``argument`` (``states`` for :meth:`step`)."""
         if initial_state is None:
             return None, None
         given_as_list = isinstance(initial_state, (list, tuple))
         states = list(initial_state) if given_as_list else [initial_state]
         if len(states) != self.state_size:
             raise ValueError(
-                f"Layer {self.name!r} expects `initial_state` as a list of "
+                f"Layer {self.name!r} expects `{argument}` as a list of "
                 f"{self.state_size} array(s) of shape ({batch}, {self.units}); "
                 f"got {len(states)}"
             )
         checked = []
         for i, s in enumerate(states):
-            array = as_float_array(s, self.dtype, argument=f"initial_state[{i}]")
+            array = as_float_array(s, self.dtype, argument=f"{argument}[{i}]")
             if array.shape != (batch, self.units):
                 raise ValueError(
-                    f"Layer {self.name!r}: `initial_state[{i}]` must have shape "
+                    f"Layer {self.name!r}: `{argument}[{i}]` must have shape "
                     f"({batch}, {self.units}); got {array.shape}"
                 )
             checked.append(array)
@@ -493,7 +494,7 @@ class RNNBase(Layer):
     def _step_states(self, states, state_shape):
         """The checks of :meth:`step`'s slow path for ``states``: a list of arrays."""
         batch = state_shape[0]
-        checked, _ = self._check_states(states, batch)
+        checked, _ = self._check_states(states, batch, argument="states")
         if checked is None:
             return None
         return [np.ascontiguousarray(s) for s in checked]
