@@ -170,11 +170,17 @@ def _write_file(path: str, entries: dict[str, dict]) -> None:
         data["machine"] = _machine_key()[1]
         data["choices"].update(entries)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".plans-", suffix=".tmp")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
         os.replace(tmp, path)
     except OSError:
-        pass
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
 
 
 def _load_choices() -> None:
