@@ -224,3 +224,16 @@ def test_step_errors_name_states():
         layer.step(x, [np.zeros((2, 3), np.float32)])
     with pytest.raises(ValueError, match=r"`states\[1\]` must have shape \(2, 3\)"):
         layer.step(x, [np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)])
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: fastrnn.layers.Masking(), lambda: fastrnn.layers.Dropout(0.5, seed=0)]
+)
+def test_masking_and_dropout_backward_check_dy(make):
+    """A wrongly shaped ``dy`` used to broadcast against the kept mask (issue 14)."""
+    layer = make()
+    x = np.ones((2, 3, 4), np.float32)
+    layer(x, training=True)
+    with pytest.raises(ValueError, match=r"`dy` must have the shape of the layer's output"):
+        layer.backward(np.ones((2, 3, 1), np.float32))
+    assert layer.backward(np.ones((2, 3, 4), np.float32)).shape == (2, 3, 4)

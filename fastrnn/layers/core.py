@@ -287,16 +287,17 @@ class Masking(Layer):
     ) -> FloatArray:
         x = as_float_array(inputs, self.dtype, argument="inputs", ndim=3)
         keep = self._mask(x)
-        self._cache = keep if training else None
+        self._cache = (keep, x.shape) if training else None
         return x * keep[..., None]
 
     def compute_mask(self, inputs: npt.ArrayLike, mask: npt.ArrayLike | None = None) -> BoolArray:
         return self._mask(np.asarray(inputs))
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
-        keep = self._require_training_call()
+        keep, shape = self._require_training_call()
+        dy = check_gradient(dy, shape, dtype=self.dtype)
         self.gradients = []
-        return np.asarray(dy) * keep[..., None]
+        return dy * keep[..., None]
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -332,16 +333,17 @@ class Dropout(Layer):
     ) -> FloatArray:
         x = as_float_array(inputs, self.dtype, argument="inputs")
         if not training or self.rate == 0:
-            self._cache = np.ones((), x.dtype) if training else None
+            self._cache = (np.ones((), x.dtype), x.shape) if training else None
             return x
         keep = (self._rng.random(x.shape) >= self.rate).astype(x.dtype) / (1 - self.rate)
-        self._cache = keep
+        self._cache = (keep, x.shape)
         return x * keep
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
-        keep = self._require_training_call()
+        keep, shape = self._require_training_call()
+        dy = check_gradient(dy, shape, dtype=self.dtype)
         self.gradients = []
-        return np.asarray(dy) * keep
+        return dy * keep
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
