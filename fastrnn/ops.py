@@ -469,22 +469,23 @@ class ForwardPlan:
         """:meth:`__call__` on any arrays of the right shapes (made C-contiguous
         arrays of ``plan.dtype`` first; the weights' shapes checked,
         :meth:`check_weights`)."""
+        x, mask, states, weights = self._checked(x, mask, states, weights, self.input_shape)
+        return self(x, states, weights, mask, final_states)
+
+    def _checked(self, x, mask, states, weights, x_shape):
+        """The arrays made C-contiguous (``plan.dtype``; the mask bool), then
+        checked against the plan (:meth:`check_inputs`, :meth:`check_states`,
+        :meth:`check_weights`); ``states`` may be None."""
         dtype = self.dtype
-        weights = tuple(_contiguous(np.asarray(w), dtype) for w in weights)
-        self.check_weights(weights)
+        x = _contiguous(np.asarray(x), dtype)
+        mask = None if mask is None else _contiguous(np.asarray(mask), np.bool_)
+        self.check_inputs(x, mask, x_shape)
         if states is not None:
             states = [_contiguous(np.asarray(s), dtype) for s in states]
             self.check_states(states)
-        x = _contiguous(np.asarray(x), dtype)
-        mask = None if mask is None else _contiguous(np.asarray(mask), np.bool_)
-        self.check_inputs(x, mask, self.input_shape)
-        return self(
-            x,
-            states,
-            weights,
-            mask,
-            final_states,
-        )
+        weights = tuple(_contiguous(np.asarray(w), dtype) for w in weights)
+        self.check_weights(weights)
+        return x, mask, states, weights
 
     def record(
         self,
@@ -510,18 +511,11 @@ class ForwardPlan:
         """
         dtype = self.dtype
         batch, timesteps, _ = self.shape
-        x = _contiguous(np.asarray(x), dtype)
-        mask = None if mask is None else _contiguous(np.asarray(mask), np.bool_)
-        self.check_inputs(x, mask, self.shape)
+        x, mask, states, weights = self._checked(x, mask, states, weights, self.shape)
         if mask is None:
             mask = self.mask
         if states is None:
             states = self.zero_states
-        else:
-            states = [_contiguous(np.asarray(s), dtype) for s in states]
-            self.check_states(states)
-        weights = tuple(_contiguous(np.asarray(w), dtype) for w in weights)
-        self.check_weights(weights)
         outputs = np.empty((batch, timesteps, self.units), dtype)
         h_states = np.empty((timesteps + 1, batch, self.units), dtype)
         buffers = [np.empty(shape, dtype) for _, _, shape in self._shapes]

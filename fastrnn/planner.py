@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import tempfile
@@ -312,11 +313,18 @@ def choose(
         _load_choices()
         name = _choices.get(key)
         if name is None or name not in backends.available_backends():
-            times = measure(cell, mode, shape, dtype, units, options)
-            name = _choices[key] = _decide(times)
-            entry = {"backend": name, "seconds": {k: float(f"{v:.4g}") for k, v in times.items()}}
-            _write_file(cache_path(), {key: entry})
+            name, _ = _measure_and_keep(key, cell, mode, shape, dtype, units, options)
     return backends.resolve_backend(name)
+
+
+def _measure_and_keep(key, cell, mode, shape, dtype, units, options):
+    """Measure signature ``key``, keep the choice in memory and in the file;
+    (the backend chosen, the seconds per candidate). Call with ``_lock`` held."""
+    times = measure(cell, mode, shape, dtype, units, options)
+    name = _choices[key] = _decide(times)
+    entry = {"backend": name, "seconds": {k: float(f"{v:.4g}") for k, v in times.items()}}
+    _write_file(cache_path(), {key: entry})
+    return name, times
 
 
 def tune(
@@ -344,23 +352,18 @@ def tune(
     from . import ops
     from .bench.grid import CELLS, FULL_SHAPES, MODES, SHAPES
 
+    # Keras's default activations, the options every grid row runs with.
+    options = ops.KernelOptions(1, 2, True, False, False)
     rows = []
     with _lock:
         _load_choices()
-        for cell in cells or CELLS:
-            for shape_name in shapes or FULL_SHAPES:
-                s = SHAPES[shape_name]
-                shape = (s["batch"], s["timesteps"], s["input_dim"])
-                for dtype in dtypes:
-                    for mode in MODES:
-                        key = signature(cell, mode, shape, dtype, s["units"])
-                        times: dict[str, float] = {}
-                        if remeasure or key not in _choices:
-                            options = ops.KernelOptions(1, 2, True, False, False)
-                            times = measure(cell, mode, shape, dtype, s["units"], options)
-                            _choices[key] = _decide(times)
-                            seconds = {k: float(f"{v:.4g}") for k, v in times.items()}
-                            entry = {"backend": _choices[key], "seconds": seconds}
-                            _write_file(cache_path(), {key: entry})
-                        rows.append({"signature": key, "backend": _choices[key], "seconds": times})
+        grid = itertools.product(cells or CELLS, shapes or FULL_SHAPES, dtypes, MODES)
+        for cell, shape_name, dtype, mode in grid:
+            s = SHAPES[shape_name]
+            shape, units = (s["batch"], s["timesteps"], s["input_dim"]), s["units"]
+            key = signature(cell, mode, shape, dtype, units)
+            times: dict[str, float] = {}
+            if remeasure or key not in _choices:
+                _, times = _measure_and_keep(key, cell, mode, shape, dtype, units, options)
+            rows.append({"signature": key, "backend": _choices[key], "seconds": times})
     return rows

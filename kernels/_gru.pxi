@@ -5,6 +5,16 @@
 # h_t = z * h_{t-1} + (1 - z) * hh.
 # Included by _cython_kernels.pyx; the driver (_driver.pxi) calls these.
 
+cdef inline void new_state(Py_ssize_t units, const floating* gates, const floating* h_prev,
+                           floating* h_new) noexcept nogil:
+    """One row of h_t = z * h_{t-1} + (1 - z) * hh from the row's activated gates."""
+    cdef Py_ssize_t j
+    cdef floating zg
+    for j in range(units):
+        zg = gates[j]
+        h_new[j] = zg * h_prev[j] + (1 - zg) * gates[2 * units + j]
+
+
 cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                           Py_ssize_t b1) noexcept nogil:
     """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
@@ -23,7 +33,6 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* u_h
     cdef floating* gb
     cdef floating* ub
-    cdef floating zg
     cdef bint fused = activation == TANH and recurrent_activation == SIGMOID
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
@@ -52,9 +61,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                     u_h[b * units + j] = ub[2 * units + j]
                     gb[2 * units + j] = gb[2 * units + j] + gb[units + j] * ub[2 * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
-                for j in range(units):
-                    zg = gb[j]
-                    h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * gb[2 * units + j]
+                new_state(units, gb, h_prev + b * units, h_new + b * units)
         else:
             for b in range(b0, b1):
                 gb = g + b * width
@@ -74,9 +81,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 for j in range(units):
                     gb[2 * units + j] = gb[2 * units + j] + u_h[b * units + j]
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
-                for j in range(units):
-                    zg = gb[j]
-                    h_new[b * units + j] = zg * h_prev[b * units + j] + (1 - zg) * gb[2 * units + j]
+                new_state(units, gb, h_prev + b * units, h_new + b * units)
         masked_outputs(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
                        h_new, <floating*> jb.outputs)
         for b in range(b0, b1):

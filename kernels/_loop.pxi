@@ -78,12 +78,11 @@ cdef void* aligned_scratch(size_t nbytes, void** raw) noexcept nogil:
 cdef bint _packing = True     # tests switch it off to compare (_set_packing)
 
 
-cdef inline bint packs_weights(floating* dtype_tag, const Job* jb) noexcept nogil:
+cdef inline bint packs_weights(const Job* jb) noexcept nogil:
     """Whether a forward packs its weights: always, when its time loop reuses
     them (two steps or more). Packed panels are read contiguously, so no row
     stride aliases in L1 and a one-row product streams its panel; one step
-    (``step``) would pay for a copy it uses once. ``dtype_tag`` only picks the
-    specialisation."""
+    (``step``) would pay for a copy it uses once."""
     return _packing and jb.timesteps > 1
 
 
@@ -103,7 +102,7 @@ cdef void pack_weights(floating* dtype_tag, Job* jb) noexcept nogil:
     cdef void** raw = jb.weight_copies
     cdef floating* w
     cdef floating* wx
-    if packs_weights(dtype_tag, jb):
+    if packs_weights(jb):
         w = <floating*> aligned_scratch(nbytes, &raw[0])
         wx = <floating*> aligned_scratch(jb.features * width * sizeof(floating), &raw[1])
         if w != NULL and wx != NULL:

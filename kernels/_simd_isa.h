@@ -301,8 +301,7 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t ld
 {                                                                                        \
     if (m <= 0 || n <= 0 || k <= 0)                                                      \
         return;                                                                          \
-    if (m <= FASTRNN_GEMM_STREAM_ROWS                                                    \
-            && (size_t) k * (size_t) n * sizeof(T) >= FASTRNN_GEMM_STREAM_BYTES)         \
+    if (FASTRNN_GEMM_STREAMS(T, m, n, k))                                                \
         NAME##_stream(m, n, k, a, lda, b, ldb, c, ldc);                                  \
     else                                                                                 \
         NAME##_panels(m, n, k, a, lda, b, ldb, c, ldc);                                  \

@@ -191,6 +191,10 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                         
  * Every element is summed in the same order as in the panels. */
 #define FASTRNN_GEMM_STREAM_ROWS 2
 #define FASTRNN_GEMM_STREAM_BYTES (512 * 1024)
+/* Whether C[m, n] += A[m, k] @ B[k, n] (row-major B of type T) streams B. */
+#define FASTRNN_GEMM_STREAMS(T, m, n, k)                                                 \
+    ((m) <= FASTRNN_GEMM_STREAM_ROWS                                                     \
+     && (size_t) (k) * (size_t) (n) * sizeof(T) >= FASTRNN_GEMM_STREAM_BYTES)
 
 #define FASTRNN_GEMM_STREAM(NAME, T)                                                     \
 static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,                                  \
@@ -221,8 +225,7 @@ static void NAME(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T* a, ptrdiff_t ld
 {                                                                                        \
     if (m <= 0 || n <= 0 || k <= 0)                                                      \
         return;                                                                          \
-    if (m <= FASTRNN_GEMM_STREAM_ROWS                                                     \
-            && (size_t) k * (size_t) n * sizeof(T) >= FASTRNN_GEMM_STREAM_BYTES)         \
+    if (FASTRNN_GEMM_STREAMS(T, m, n, k))                                                \
         STREAM(m, n, k, a, lda, b, ldb, c, ldc);                                         \
     else                                                                                 \
         PANELS(m, n, k, a, lda, b, ldb, c, ldc);                                         \
