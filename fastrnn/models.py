@@ -216,6 +216,15 @@ class Sequential(TrainingMixin):
         numpy.ndarray or list of numpy.ndarray
             The last layer's output (a list when it returns several arrays).
         """
+        out, self.output_mask = self._call_with_mask(x, training=training, mask=mask)
+        return out
+
+    def _call_with_mask(self, x, training=False, mask=None):
+        """``self(x)`` and the output's mask, without touching :attr:`output_mask`.
+
+        ``fit``, ``evaluate`` and ``predict`` use this, so that calls from
+        several threads on one model do not read each other's masks.
+        """
         if not self.layers:
             raise ValueError("This Sequential model has no layers yet; add some first")
         inputs = x
@@ -223,11 +232,10 @@ class Sequential(TrainingMixin):
             layer_input = x
             x = layer(layer_input, training=training, mask=mask)
             mask = layer.compute_mask(layer_input, mask)
-        self.output_mask = mask
         self._trained_call = bool(training)
         if self._input_shape is None:
             self._input_shape = (None, *np.shape(inputs)[1:])
-        return x
+        return x, mask
 
     def backward(self, dy: ArrayLike | list[ArrayLike | None]) -> np.ndarray | None:
         """Backpropagate ``dy`` (d loss / d output of the last training call).

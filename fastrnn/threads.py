@@ -10,11 +10,45 @@ So ``fit``, ``evaluate`` and ``predict`` run with the BLAS pools limited to
 ``FASTRNN_LOOP_BLAS_THREADS`` threads (default 1) through threadpoolctl.
 Single layer calls (and the benchmark) are left alone: set the variable to
 0 to leave the loops alone too.
+
+The limit is process-wide (BLAS pools are), so loops that overlap, from
+several threads or nested (``fit`` runs ``evaluate`` on validation data),
+do not each set and restore it: the first loop to start sets it, and the
+same loop restores what the pools had when it ends. Loops that start while
+it runs leave the pools alone. (threadpoolctl lets one thread at a time
+change OpenBLAS's limits, so the thread that set them is the one that can
+put them back.)
 """
 
 import functools
+import threading
 
 from .config import loop_blas_threads
+
+_lock = threading.Lock()
+_limit_owned = False
+
+
+def _take_limit(limit):
+    """The limiter if this call sets the loops' limit, or None if a running loop owns it."""
+    global _limit_owned
+    with _lock:
+        if _limit_owned:
+            return None
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # optional: without it, BLAS keeps its defaults
+            return None
+        limiter = threadpool_limits(limits=limit, user_api="blas")
+        _limit_owned = True
+        return limiter
+
+
+def _release_limit(limiter):
+    global _limit_owned
+    with _lock:
+        limiter.restore_original_limits()
+        _limit_owned = False
 
 
 def limit_blas_threads_in_loops(method):
@@ -23,13 +57,11 @@ def limit_blas_threads_in_loops(method):
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
         limit = loop_blas_threads()
-        if limit <= 0:
-            return method(*args, **kwargs)
+        limiter = _take_limit(limit) if limit > 0 else None
         try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # optional: without it, BLAS keeps its defaults
             return method(*args, **kwargs)
-        with threadpool_limits(limits=limit, user_api="blas"):
-            return method(*args, **kwargs)
+        finally:
+            if limiter is not None:
+                _release_limit(limiter)
 
     return wrapper

@@ -1,11 +1,13 @@
 """Training for Sequential models: compile, fit, evaluate, predict.
 
 ``Sequential`` inherits :class:`TrainingMixin`. The mixin relies only on the
-model interface: ``model(x, training=...)`` returns the output array,
-``model.backward(dy)`` backpropagates, ``model.gradients`` lines up with
-``model.trainable_weights`` (live arrays, updated in place by the
-optimizer), and ``model.output_mask`` is the ``(batch, timesteps)`` mask of
-the last output (or None), which the loss and metrics honour.
+model interface: ``model._call_with_mask(x, training=...)`` returns the
+output array and its ``(batch, timesteps)`` mask (or None), which the loss
+and metrics honour; ``model.backward(dy)`` backpropagates;
+``model.gradients`` lines up with ``model.trainable_weights`` (live arrays,
+updated in place by the optimizer). The mask is returned rather than read
+from ``model.output_mask`` so that ``evaluate`` and ``predict`` from several
+threads on one model do not see each other's masks.
 
 One training step on a batch: forward with ``training=True``; loss value and
 d(loss)/d(output) (:mod:`fastrnn.losses`); ``backward``; the optimizer
@@ -247,13 +249,13 @@ class TrainingMixin:
         ]
 
     def _forward(self, x, training):
-        out = self(x, training=training)
+        out, mask = self._call_with_mask(x, training=training)
         if isinstance(out, (list, tuple)):
             raise ValueError(
                 "fit/evaluate support models with a single output array; the last layer returns "
                 f"a list of {len(out)} arrays (return_state=True or merge_mode=None)"
             )
-        return out, getattr(self, "output_mask", None)
+        return out, mask
 
     # -------------------------------------------------------------------- fit
     @limit_blas_threads_in_loops
@@ -493,7 +495,7 @@ class TrainingMixin:
             for step in range(steps):
                 if cbs is not None:
                     cbs.on_predict_batch_begin(step)
-                out = self(x[step * batch_size : (step + 1) * batch_size], training=False)
+                out, _ = self._call_with_mask(x[step * batch_size : (step + 1) * batch_size])
                 outputs.append(out)
                 if cbs is not None:
                     cbs.on_predict_batch_end(step, {"outputs": out})
