@@ -183,7 +183,7 @@ def test_blas_limits_restored_after_overlapping_loops(backend_name):
             inside = [threading.Event(), threading.Event()]
             done = [threading.Event(), threading.Event()]
 
-            def run(k):
+            def run(k, inside=inside, done=done):
                 wait_for = inside[1] if k == 0 else done[0]
                 model.predict(x, verbose=0, callbacks=[Overlap(inside[k], wait_for)])
                 done[k].set()
