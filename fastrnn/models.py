@@ -23,6 +23,7 @@ its arrays are ``weight_0 ..`` (``get_weights()`` order) and
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,7 +32,7 @@ import numpy as np
 
 from . import saving
 from .layers import Dense, Embedding, Layer, deserialize, serialize
-from .layers.base import as_float_array, unique_name
+from .layers.base import as_float_array, unique_name, weights_from
 from .training import TrainingMixin
 
 if TYPE_CHECKING:
@@ -170,17 +171,6 @@ class Sequential(TrainingMixin):
             if isinstance(shape, list):
                 shape = shape[0]
         self._input_shape = tuple(input_shape)
-
-    def _build_for_loading(self, input_shape: Shape) -> None:
-        """:meth:`build`; when some layer cannot build from a shape, a call on zeros."""
-        try:
-            self.build(input_shape)
-            return
-        except (AttributeError, NotImplementedError, TypeError):
-            pass
-        dims = [1 if d is None else int(d) for d in input_shape]
-        dtype = "int64" if isinstance(self.layers[0], Embedding) else "float64"
-        self(np.zeros(dims, dtype=dtype), training=False)
 
     def _output_shapes(self):
         shape = self.layers[0]._batch_input_shape if self.layers else None
@@ -449,22 +439,94 @@ def _rng_state(layer: Layer) -> dict[str, Any] | None:
         return None
 
 
-def _restore_rng_states(model: Sequential, states: object) -> None:
+def _restore_rng_states(path: str, model: Sequential, states: object) -> None:
+    """Give each layer its saved generator state; a state for another bit generator
+    keeps the fresh one, a damaged state for this one is a ModelFileError."""
     if not isinstance(states, list) or len(states) != len(model.layers):
         return
     for layer, state in zip(model.layers, states):
         rng = getattr(layer, "_rng", None)
         if rng is None or not isinstance(state, dict):
             continue
+        if state.get("bit_generator") != type(rng.bit_generator).__name__:
+            continue
         try:
             rng.bit_generator.state = state
-        except (TypeError, ValueError, KeyError):
-            pass  # another bit generator: keep the fresh one
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            why = f"the random generator state of layer {layer.name!r} is damaged: {exc}"
+            raise saving.ModelFileError(path, why) from None
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _checked_contents(path, header, arrays):
+    """The weight and optimizer arrays a model header names, after checking its fields.
+
+    ModelFileError for a header whose fields have the wrong types or name
+    arrays the archive does not hold; ValueError for a class this version
+    cannot load.
+    """
+
+    def damaged(why):
+        return saving.ModelFileError(path, f"damaged: {why}")
+
+    if header.get("class_name") != "Sequential":
+        raise ValueError(f"{path!r}: cannot load a model of class {header.get('class_name')!r}")
+    config = header.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise damaged("the header's `config` is not a dict with a list of `layers`")
+    if not all(isinstance(layer, dict) for layer in config["layers"]):
+        raise damaged("a layer description in the header is not a dict")
+    input_shape = header.get("input_shape")
+    if input_shape is not None and not (
+        isinstance(input_shape, list)
+        and all(n is None or (_is_count(n) and n > 0) for n in input_shape)
+    ):
+        raise damaged(f"`input_shape` {input_shape!r:.100} is not a list of positive ints or None")
+    for key in ("compile", "rng_states"):
+        if not isinstance(header.get(key), (dict if key == "compile" else list, type(None))):
+            raise damaged(f"`{key}` has the wrong type ({type(header.get(key)).__name__})")
+    counts = {key: header.get(key) for key in ("num_weights", "num_optimizer_arrays")}
+    for key, count in counts.items():
+        if not _is_count(count):
+            raise damaged(f"`{key}` is {count!r:.50}, not a non-negative integer")
+    weight_names = (f"weight_{i}" for i in range(counts["num_weights"]))
+    optimizer_names = (f"optimizer_{i}" for i in range(counts["num_optimizer_arrays"]))
+    if sum(counts.values()) > len(arrays):
+        # Some named array is missing; the first one is among the first len + 1.
+        first = next(n for n in itertools.chain(weight_names, optimizer_names) if n not in arrays)
+        raise damaged(
+            f"the header names {sum(counts.values())} arrays, the file holds {len(arrays)} "
+            f"(no {first!r})"
+        )
+    names = list(itertools.chain(weight_names, optimizer_names))
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise damaged(f"the header names arrays the file does not hold: {missing[:5]}")
+    weights = [arrays[name] for name in names[: counts["num_weights"]]]
+    return weights, [arrays[name] for name in names[counts["num_weights"] :]]
 
 
 def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     """``model.save(path)``: write the model to one file (see :meth:`Sequential.save`)."""
     model.save(path)
+
+
+#: What rebuilding from a crafted header can raise (a config value of the
+#: wrong type, a size that overflows or does not fit): each becomes a
+#: ValueError naming the file.
+_REBUILD_ERRORS = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    ArithmeticError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:
@@ -498,26 +560,20 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
     """
     header, arrays = saving.read_archive(path)
     path = os.fspath(path)
-    try:
-        weights = [arrays[f"weight_{i}"] for i in range(int(header["num_weights"]))]
-        count = int(header["num_optimizer_arrays"])
-        optimizer_state = [arrays[f"optimizer_{i}"] for i in range(count)]
-    except (KeyError, TypeError, ValueError) as exc:
-        why = f"damaged or truncated: {type(exc).__name__}: {exc}"
-        raise saving.ModelFileError(path, why) from None
-    if header.get("class_name") != "Sequential":
-        raise ValueError(f"{path!r}: cannot load a model of class {header.get('class_name')!r}")
+    weights, optimizer_state = _checked_contents(path, header, arrays)
     input_shape = header.get("input_shape")
     try:
-        model = Sequential.from_config(header["config"])
-        if not model.built:
-            if input_shape is None:
-                raise ValueError("the file does not record an input shape to build with")
-            model._build_for_loading(tuple(input_shape))
-        model.set_weights(weights)
-    except (KeyError, TypeError, ValueError) as exc:
+        # Every layer takes its weights from the file as it builds, each
+        # declared shape checked before anything is allocated.
+        with weights_from(weights):
+            model = Sequential.from_config(header["config"])
+            if not model.built:
+                if input_shape is None:
+                    raise ValueError("the file does not record an input shape to build with")
+                model.build(tuple(input_shape))
+    except _REBUILD_ERRORS as exc:
         raise ValueError(f"{path!r}: could not rebuild the saved model: {exc}") from None
-    _restore_rng_states(model, header.get("rng_states"))
+    _restore_rng_states(path, model, header.get("rng_states"))
     if input_shape:
         model._input_shape = tuple(input_shape)
 
@@ -528,7 +584,7 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
             if optimizer_state:
                 model.optimizer.build(model.trainable_weights)
                 model.optimizer.set_state(optimizer_state)
-        except (KeyError, TypeError, ValueError) as exc:
+        except _REBUILD_ERRORS as exc:
             raise ValueError(
                 f"{path!r}: could not restore the training configuration: {exc}"
             ) from None

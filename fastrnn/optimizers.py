@@ -115,8 +115,15 @@ class Optimizer:
                 "optimizer state must start with the iteration count, got an empty list"
             )
         expected = 1 + (len(self._slots) * len(self._slot_names) if self._slots is not None else 0)
+        iterations = np.asarray(state[0])
+        if iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
+            raise ValueError(
+                "optimizer state must start with the iteration count, a non-negative integer "
+                f"scalar; got {iterations.dtype} array of shape {iterations.shape}"
+                + (f" holding {iterations}" if iterations.shape == () else "")
+            )
         if len(state) == 1:
-            self.iterations = int(np.asarray(state[0]))
+            self.iterations = int(iterations)
             return
         if self._slots is None:
             raise ValueError("build(variables) the optimizer before restoring slot state")
@@ -128,6 +135,10 @@ class Optimizer:
             d = {}
             for s in self._slot_names:
                 arr = np.asarray(state[k])
+                if arr.dtype.kind not in "iuf":
+                    raise ValueError(
+                        f"optimizer state array {k} must be numeric, got dtype {arr.dtype}"
+                    )
                 if arr.shape != slots[s].shape:
                     raise ValueError(
                         f"optimizer state array {k} has shape {arr.shape}, "
@@ -137,7 +148,7 @@ class Optimizer:
                 k += 1
             new.append(d)
         self._slots = new
-        self.iterations = int(np.asarray(state[0]))
+        self.iterations = int(iterations)
 
     def get_config(self):
         return {

@@ -25,10 +25,12 @@ raises :class:`ModelFileError` (a ``ValueError``) saying so, never a crash.
 
 from __future__ import annotations
 
-import io
 import json
+import math
 import os
+import stat
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +134,64 @@ def write_archive(
         raise
 
 
+def _open_regular_file(path: str):
+    """``path`` opened for reading, refused with ModelFileError unless a regular file.
+
+    The file is opened without blocking and checked on the open descriptor,
+    so a FIFO with no writer, a device such as ``/dev/zero`` or a directory
+    is refused at once instead of read forever.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise ModelFileError(path, "it is a directory") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelFileError(path, "it is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(path, "not a regular file (a device, FIFO or socket)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_members(path: str, archive: zipfile.ZipFile, file_size: int) -> None:
+    """Refuse an archive whose members would need more memory than the file holds.
+
+    Each member must be stored uncompressed (fastrnn writes no other kind),
+    and the array it declares in its ``.npy`` header must take exactly the
+    bytes the member holds. So reading allocates no more than the file's
+    size, whatever shapes a crafted header claims.
+    """
+    for info in archive.infolist():
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ModelFileError(path, f"member {info.filename!r} is compressed")
+        if info.file_size > file_size:
+            raise ModelFileError(path, f"member {info.filename!r} is larger than the file")
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ModelFileError(path, f"member {info.filename!r}: .npy version {version}")
+            header_size = member.tell()
+        if dtype.hasobject:
+            raise ModelFileError(path, f"member {info.filename!r} would need pickle")
+        declared = math.prod(shape) * dtype.itemsize
+        if declared != info.file_size - header_size:
+            raise ModelFileError(
+                path,
+                f"member {info.filename!r} declares shape {shape} of {dtype} "
+                f"({declared} bytes) but holds {info.file_size - header_size} bytes",
+            )
+
+
 def read_archive(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read a fastrnn archive written by :func:`write_archive` (any version up to this one).
 
@@ -153,36 +213,42 @@ def read_archive(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str
     FileNotFoundError
         If there is no file at ``path``.
     ModelFileError
-        If the file is not a complete fastrnn archive: a directory, another
-        kind of file, another ``.npz``, a damaged or truncated archive, or one
-        that would need pickle.
+        If the file is not a complete fastrnn archive: a directory, a device,
+        FIFO or socket, another kind of file, another ``.npz``, a compressed,
+        damaged or truncated archive, a member whose declared array does not
+        match its size, or one that would need pickle. Nothing larger than
+        the file is allocated before the archive is checked.
     ValueError
         If the archive was written by a newer fastrnn (a higher format version).
     """
     path = _check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file: {path!r}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError:
-        raise ModelFileError(path, "it is a directory") from None
-    if not data.startswith(b"PK"):
-        raise ModelFileError(path, "not a model archive")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            if _HEADER not in npz.files:
-                raise ModelFileError(path, "no fastrnn header")
-            header = json.loads(str(npz[_HEADER][()]))
-            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                raise ModelFileError(path, "unknown format")
-            arrays = {name: npz[name] for name in npz.files if name != _HEADER}
-    except ModelFileError:
-        raise
-    except Exception as exc:  # zipfile, zlib, json, numpy format errors: all mean "not ours"
-        raise ModelFileError(path, f"damaged or truncated: {type(exc).__name__}: {exc}") from None
+    with _open_regular_file(path) as f:
+        file_size = os.fstat(f.fileno()).st_size
+        if f.read(2) != b"PK":
+            raise ModelFileError(path, "not a model archive")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as archive:
+                _check_members(path, archive, file_size)
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as npz:
+                if _HEADER not in npz.files:
+                    raise ModelFileError(path, "no fastrnn header")
+                header = json.loads(str(npz[_HEADER][()]))
+                if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+                    raise ModelFileError(path, "unknown format")
+                arrays = {name: npz[name] for name in npz.files if name != _HEADER}
+        except ModelFileError:
+            raise
+        except Exception as exc:  # zipfile, zlib, json, numpy format errors: all mean "not ours"
+            why = f"damaged or truncated: {type(exc).__name__}: {exc}"
+            raise ModelFileError(path, why) from None
     version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(path, f"format version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
         raise ValueError(
             f"{path!r} was written by a newer fastrnn (format version {version}); "
             f"this version reads up to {FORMAT_VERSION}"

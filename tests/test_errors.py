@@ -237,3 +237,40 @@ def test_masking_and_dropout_backward_check_dy(make):
     with pytest.raises(ValueError, match=r"`dy` must have the shape of the layer's output"):
         layer.backward(np.ones((2, 3, 1), np.float32))
     assert layer.backward(np.ones((2, 3, 4), np.float32)).shape == (2, 3, 4)
+
+
+@pytest.mark.parametrize("units", [10**9, 10**12, 2**63])
+@pytest.mark.parametrize("cls", [SimpleRNN, LSTM, GRU, Dense])
+def test_units_too_big_for_memory_name_units(cls, units):
+    """Before, NumPy's MemoryError or "Maximum allowed dimension exceeded" escaped."""
+    layer = cls(units)
+    x = np.ones((1, 2, 3) if cls is not Dense else (1, 3), np.float32)
+    with pytest.raises(ValueError, match=f"units={units}.*memory|memory.*units={units}"):
+        layer(x)
+    assert not layer.built and layer.weights == []
+
+
+def test_embedding_too_big_for_memory_names_its_sizes():
+    with pytest.raises(ValueError, match="input_dim=1000000000000, output_dim=8"):
+        Embedding(10**12, 8)(np.zeros((1, 2), np.int64))
+
+
+def test_a_build_that_fails_part_way_leaves_no_weights(monkeypatch):
+    """The kernel is made, the recurrent kernel fails: the layer keeps neither."""
+    import fastrnn.layers.base as base
+
+    layer = LSTM(4, seed=0)
+    real = base.Layer._check_fits_in_memory
+
+    def fail_on_recurrent(self, name, shape):
+        if name == "recurrent_kernel":
+            raise ValueError("no room for the recurrent kernel")
+        return real(self, name, shape)
+
+    monkeypatch.setattr(base.Layer, "_check_fits_in_memory", fail_on_recurrent)
+    x = np.ones((1, 2, 3), np.float32)
+    with pytest.raises(ValueError, match="no room"):
+        layer(x)
+    assert layer._weight_names == [] and "kernel" not in vars(layer)
+    monkeypatch.undo()
+    assert layer(x).shape == (1, 4) and len(layer.weights) == 3

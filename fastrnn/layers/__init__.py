@@ -7,6 +7,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .base import Layer
@@ -47,4 +48,10 @@ def deserialize(config: dict[str, Any]) -> Layer:
             f"Not a fastrnn layer description: {config!r:.200}; expected a "
             f"dict with class_name in {sorted(_CLASSES)}"
         )
-    return _CLASSES[config["class_name"]].from_config(dict(config.get("config", {})))
+    layer_config = config.get("config", {})
+    if not isinstance(layer_config, Mapping):
+        raise ValueError(
+            f"The config of a {config['class_name']} layer description must be a dict, "
+            f"got {type(layer_config).__name__}"
+        )
+    return _CLASSES[config["class_name"]].from_config(dict(layer_config))

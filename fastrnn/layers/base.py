@@ -3,7 +3,9 @@ of the layers' signatures (:data:`FloatArray`, :data:`Shape`, ...)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 import threading
 from collections import defaultdict
@@ -182,6 +184,90 @@ def _aligned_copy(value, dtype):
     return array
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can use now, in bytes, or None where the OS does not say.
+
+    Linux's ``MemAvailable`` (free memory plus what caches give back);
+    elsewhere the physical memory.
+    """
+    try:
+        with open("/proc/meminfo", "rb") as meminfo:
+            for line in meminfo:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+#: Bytes per weight element that creating a weight needs at its peak: the
+#: initializers draw in float64 (with a float64 temporary besides), then
+#: the weight is cast to its dtype and copied to aligned memory.
+_INIT_BYTES_PER_FLOAT64 = 2
+
+
+def _format_bytes(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+class _WeightSource:
+    """Saved weight arrays that layers built under :func:`weights_from` take in order."""
+
+    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
+        self.arrays = list(arrays)
+        self.taken = 0
+
+    def take(self, layer: Layer, name: str, shape: ShapeTuple) -> np.ndarray:
+        if self.taken == len(self.arrays):
+            raise ValueError(
+                f"layer {layer.name!r} declares weight `{name}` of shape {shape}, but the "
+                f"saved weights are all used up ({len(self.arrays)} arrays)"
+            )
+        stored = self.arrays[self.taken]
+        if tuple(np.shape(stored)) != shape:
+            raise ValueError(
+                f"layer {layer.name!r} declares weight `{name}` of shape {shape}, but saved "
+                f"weight {self.taken} has shape {tuple(np.shape(stored))}"
+            )
+        self.taken += 1
+        return as_float_array(stored, layer.dtype, argument=f"saved weight `{name}`")
+
+    def check_all_taken(self) -> None:
+        if self.taken != len(self.arrays):
+            raise ValueError(
+                f"the layers declare {self.taken} weights, but {len(self.arrays)} are saved"
+            )
+
+
+_building = threading.local()
+
+
+@contextlib.contextmanager
+def weights_from(arrays: Sequence[np.ndarray]):
+    """Layers built in this thread inside the block take ``arrays`` as their weights.
+
+    In the order the layers build them (Keras order), each declared weight
+    shape is checked against the next saved array *before* anything is
+    allocated, and no initializer runs: a file that declares a huge layer
+    but holds small arrays fails at once. ``load_model`` builds this way.
+    On leaving the block, every array must have been taken.
+    """
+    source = _WeightSource(arrays)
+    _building.source = source
+    try:
+        yield source
+        source.check_all_taken()
+    finally:
+        _building.source = None
+
+
 #: Held while any layer builds: the first calls of a fresh layer from several
 #: threads at once (an inference server warming up) build it once, the others
 #: wait and find it built. Builds happen once per layer, so one lock for all
@@ -196,7 +282,8 @@ class Layer:
     an attribute of that name; ``weights`` returns the live arrays (so an
     optimizer can update them in place), ``get_weights`` copies of them.
     Every subclass's ``build`` runs under one lock (``_BUILD_LOCK``), and
-    must return at once when the layer is already built.
+    must return at once when the layer is already built; a build that raises
+    leaves none of the weights it added.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -207,7 +294,16 @@ class Layer:
             @functools.wraps(build)
             def locked_build(self, *args, **kw):
                 with _BUILD_LOCK:
-                    return build(self, *args, **kw)
+                    had = list(self.__dict__.get("_weight_names", ()))
+                    try:
+                        return build(self, *args, **kw)
+                    except BaseException:
+                        # A build that fails part way (a weight too big, a
+                        # saved array of the wrong shape) leaves no weights.
+                        for name in self.__dict__.get("_weight_names", ())[len(had) :]:
+                            self.__dict__.pop(name, None)
+                        self.__dict__["_weight_names"] = had
+                        raise
 
             locked_build._under_build_lock = True  # type: ignore[attr-defined]
             cls.build = locked_build  # type: ignore[method-assign]
@@ -308,10 +404,53 @@ class Layer:
             )
         return int(sum(w.size for w in self.weights))
 
+    #: The constructor arguments that set this layer's weight sizes, named
+    #: when a weight would not fit in memory.
+    _size_arguments: tuple[str, ...] = ()
+
     def _add_weight(self, name, shape, initializer):
-        value = initializer(tuple(shape), self.dtype, rng=self._rng)
+        shape = tuple(int(n) for n in shape)
+        source = getattr(_building, "source", None)
+        if source is not None:
+            value = source.take(self, name, shape)
+        else:
+            self._check_fits_in_memory(name, shape)
+            try:
+                value = initializer(shape, self.dtype, rng=self._rng)
+            except MemoryError as exc:  # the initializer's temporaries did not fit
+                raise MemoryError(
+                    f"Layer {self.name!r}: initializing weight `{name}` of shape {shape} ran "
+                    f"out of memory ({exc}); check {self._size_argument_text()}"
+                ) from None
         setattr(self, name, _aligned_copy(value, self.dtype))
         self._weight_names.append(name)
+
+    def _check_fits_in_memory(self, name, shape):
+        """ValueError naming the size arguments if creating weight ``name`` cannot fit.
+
+        Checked before anything is allocated, against the memory available
+        now: a weight that does not fit would otherwise raise NumPy's
+        MemoryError, or, where the OS overcommits, get the process killed.
+        """
+        itemsize = np.dtype(self.dtype).itemsize
+        elements = float(np.prod(shape, dtype=float))
+        nbytes = elements * itemsize
+        peak = elements * (8 * _INIT_BYTES_PER_FLOAT64 + 2 * itemsize)
+        memory = available_memory_bytes()
+        if memory is None or peak <= memory:
+            return
+        raise ValueError(
+            f"Layer {self.name!r}: weight `{name}` of shape {shape} would take "
+            f"{_format_bytes(nbytes)} ({_format_bytes(peak)} while it is initialized), more "
+            f"than the memory available ({_format_bytes(memory)}); check "
+            f"{self._size_argument_text()}"
+        )
+
+    def _size_argument_text(self):
+        arguments = [
+            f"{arg}={getattr(self, arg)!r}" for arg in self._size_arguments if hasattr(self, arg)
+        ]
+        return ", ".join(arguments + ["the input shape"])
 
     def build(self, input_shape: Shape | None = None) -> None:
         """Create the weights (layers without weights have nothing to do)."""

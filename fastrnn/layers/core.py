@@ -38,6 +38,8 @@ class Dense(Layer):
     kernel: FloatArray
     bias: FloatArray
 
+    _size_arguments = ("units",)
+
     def __init__(
         self,
         units: int,
@@ -149,6 +151,8 @@ class Embedding(Layer):
 
     supports_masking = True
     embeddings: FloatArray
+
+    _size_arguments = ("input_dim", "output_dim")
 
     def __init__(
         self,

@@ -130,6 +130,8 @@ class RNNBase(Layer):
     recurrent_kernel: FloatArray
     bias: FloatArray
 
+    _size_arguments = ("units",)
+
     def __init__(
         self,
         units: int,
