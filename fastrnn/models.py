@@ -209,6 +209,11 @@ class Sequential(TrainingMixin):
         out, self.output_mask = self._call_with_mask(x, training=training, mask=mask)
         return out
 
+    def _check_dataset(self, x, argument="x"):
+        """What ``fit`` and ``evaluate`` check on all of ``x`` before the first step."""
+        if self.layers:
+            self.layers[0]._check_dataset(x, argument)
+
     def _call_with_mask(self, x, training=False, mask=None):
         """``self(x)`` and the output's mask, without touching :attr:`output_mask`.
 
@@ -218,10 +223,19 @@ class Sequential(TrainingMixin):
         if not self.layers:
             raise ValueError("This Sequential model has no layers yet; add some first")
         inputs = x
-        for layer in self.layers:
-            layer_input = x
-            x = layer(layer_input, training=training, mask=mask)
-            mask = layer.compute_mask(layer_input, mask)
+        before = [layer._call_state() for layer in self.layers]
+        try:
+            for layer in self.layers:
+                layer_input = x
+                x = layer(layer_input, training=training, mask=mask)
+                mask = layer.compute_mask(layer_input, mask)
+        except BaseException:
+            # A call that fails in a later layer leaves every layer as the
+            # last complete call left it: backward still works for that call
+            # and stateful layers keep their states.
+            for layer, state in zip(self.layers, before):
+                layer._restore_call_state(state)
+            raise
         self._trained_call = bool(training)
         if self._input_shape is None:
             self._input_shape = (None, *np.shape(inputs)[1:])

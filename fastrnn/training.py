@@ -5,9 +5,12 @@ model interface: ``model._call_with_mask(x, training=...)`` returns the
 output array and its ``(batch, timesteps)`` mask (or None), which the loss
 and metrics honour; ``model.backward(dy)`` backpropagates;
 ``model.gradients`` lines up with ``model.trainable_weights`` (live arrays,
-updated in place by the optimizer). The mask is returned rather than read
-from ``model.output_mask`` so that ``evaluate`` and ``predict`` from several
-threads on one model do not see each other's masks.
+updated in place by the optimizer); ``model._check_dataset(x, argument)``
+checks all of ``x`` for what a later batch would fail on (an Embedding's
+index ranges), before the first step changes the model. The mask is
+returned rather than read from ``model.output_mask`` so that ``evaluate``
+and ``predict`` from several threads on one model do not see each other's
+masks.
 
 One training step on a batch: forward with ``training=True``; loss value and
 d(loss)/d(output) (:mod:`fastrnn.losses`); ``backward``; the optimizer
@@ -333,6 +336,12 @@ class TrainingMixin:
                 f"{y.shape[1:]}"
             )
 
+        # What some later batch would fail on is found before the first step
+        # changes the model.
+        self._check_dataset(x, "x")
+        if val is not None:
+            self._check_dataset(val[0], "validation x")
+
         n = len(x)
         steps = int(math.ceil(n / batch_size))
         rng = np.random.default_rng(seed)
@@ -454,6 +463,7 @@ class TrainingMixin:
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
         x, y = _check_xy(x, y)
+        self._check_dataset(x, "x")
         cbs = (
             callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
         )

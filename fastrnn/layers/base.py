@@ -477,6 +477,25 @@ class Layer:
     def from_config(cls: type[_LayerT], config: Mapping[str, Any]) -> _LayerT:
         return cls(**config)
 
+    def _check_dataset(self, x: Any, argument: str) -> None:
+        """Check, before ``fit`` or ``evaluate`` runs a step, what this layer would
+        refuse in some batch of ``x`` that the first batch does not show (an
+        Embedding's index ranges). Shapes need no check here: every batch has
+        the first one's."""
+
+    #: The attributes a call changes: what ``backward`` needs, and (for
+    #: stateful layers) the states carried to the next call.
+    _call_attributes: tuple[str, ...] = ("_cache",)
+
+    def _call_state(self) -> Any:
+        """What a call changes, to put back with :meth:`_restore_call_state`
+        when a call that spans several layers fails part way."""
+        return tuple(self.__dict__.get(name) for name in self._call_attributes)
+
+    def _restore_call_state(self, state: Any) -> None:
+        for name, value in zip(self._call_attributes, state):
+            self.__dict__[name] = value
+
     def _require_training_call(self):
         if getattr(self, "_cache", None) is None:
             raise ValueError(

@@ -209,22 +209,29 @@ class Embedding(Layer):
         ):
             raise TypeError(f"Layer {self.name!r} expects integer indices; got dtype {ids.dtype}")
         if np.issubdtype(ids.dtype, np.floating):
-            bad = ids[ids != np.floor(ids)]
+            bad = ids[~np.isfinite(ids) | (ids != np.floor(ids))]
             if bad.size:
                 raise ValueError(
                     f"Layer {self.name!r} expects integer indices; got "
-                    f"non-integer value {bad.flat[0]!r}"
+                    f"non-integer value {bad.flat[0].item()!r}"
                 )
-        ids = ids.astype(np.int64, copy=False)
         if ids.size:
-            low, high = ids.min(), ids.max()
+            # The range is checked in the given dtype, before the cast to
+            # int64, so that uint64 2**64-1 or float 1e30 is reported as it is.
+            low, high = ids.min().item(), ids.max().item()
             if low < 0 or high >= self.input_dim:
-                value = low if low < 0 else high
+                value = int(low if low < 0 else high)
                 raise ValueError(
                     f"Layer {self.name!r}: index {value} is outside [0, "
                     f"{self.input_dim}) (input_dim={self.input_dim})"
                 )
-        return ids
+        return ids.astype(np.int64, copy=False)
+
+    def _check_dataset(self, x: Any, argument: str) -> None:
+        try:
+            self._check_ids(x)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{argument}: {exc}") from None
 
     def __call__(
         self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None

@@ -131,6 +131,7 @@ class RNNBase(Layer):
     bias: FloatArray
 
     _size_arguments = ("units",)
+    _call_attributes = ("_cache", "_states")
 
     def __init__(
         self,

@@ -149,12 +149,13 @@ class Bidirectional(Layer):
         shape: Any = self.forward_layer.compute_output_shape(input_shape)
         states: list[ShapeTuple] = []
         if self.return_state:
-            shape, states = shape[0], shape[1:]
+            backward_shapes: Any = self.backward_layer.compute_output_shape(input_shape)
+            shape, states = shape[0], shape[1:] + backward_shapes[1:]
         if self.merge_mode == "concat":
             shape = (*shape[:-1], shape[-1] * 2)
         out = [shape, shape] if self.merge_mode is None else [shape]
         if self.return_state or self.merge_mode is None:
-            return out + states + states
+            return out + states
         return shape
 
     def compute_mask(
@@ -171,23 +172,35 @@ class Bidirectional(Layer):
         training: bool = False,
     ) -> FloatArray | list[FloatArray]:
         forward_state = backward_state = None
+        n_forward = self.forward_layer.state_size
+        n_states = n_forward + self.backward_layer.state_size
         if initial_state is not None:
-            if not isinstance(initial_state, (list, tuple)) or len(initial_state) != (
-                2 * self.forward_layer.state_size
-            ):
+            if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n_states:
+                given = (
+                    f"a list of {len(initial_state)}"
+                    if isinstance(initial_state, (list, tuple))
+                    else type(initial_state).__name__
+                )
                 raise ValueError(
                     f"Layer {self.name!r} expects `initial_state` as a list of "
-                    f"{2 * self.forward_layer.state_size} arrays (the forward "
-                    f"layer's states, then the backward layer's)"
+                    f"{n_states} arrays (the forward layer's {n_forward} states, then "
+                    f"the backward layer's {n_states - n_forward}); got {given}"
                 )
-            half = len(initial_state) // 2
-            forward_state, backward_state = list(initial_state[:half]), list(initial_state[half:])
-        y: Any = self.forward_layer(
-            inputs, initial_state=forward_state, mask=mask, training=training
-        )
-        y_rev: Any = self.backward_layer(
-            inputs, initial_state=backward_state, mask=mask, training=training
-        )
+            forward_state = list(initial_state[:n_forward])
+            backward_state = list(initial_state[n_forward:])
+        before = self._call_state()
+        try:
+            y: Any = self.forward_layer(
+                inputs, initial_state=forward_state, mask=mask, training=training
+            )
+            y_rev: Any = self.backward_layer(
+                inputs, initial_state=backward_state, mask=mask, training=training
+            )
+        except BaseException:
+            # The backward half failing leaves the forward half as it was
+            # (a stateful forward half does not advance).
+            self._restore_call_state(before)
+            raise
         self.built = True
         states: list[FloatArray] = []
         if self.return_state:
@@ -216,11 +229,12 @@ class Bidirectional(Layer):
         """Backpropagate through both layers; see ``RNNBase.backward``."""
         y, y_rev, had_state = self._require_training_call()
         n_out = 2 if self.merge_mode is None else 1
-        n_states = self.forward_layer.state_size if self.return_state else 0
-        if n_out + 2 * n_states > 1:
-            if not isinstance(dy, (list, tuple)) or len(dy) != n_out + 2 * n_states:
+        n_forward = self.forward_layer.state_size if self.return_state else 0
+        n_states = n_forward + (self.backward_layer.state_size if self.return_state else 0)
+        if n_out + n_states > 1:
+            if not isinstance(dy, (list, tuple)) or len(dy) != n_out + n_states:
                 raise ValueError(
-                    f"Layer {self.name!r} returned {n_out + 2 * n_states} "
+                    f"Layer {self.name!r} returned {n_out + n_states} "
                     f"arrays, so `dy` must be a list of that many gradients"
                 )
             dy_list = list(dy)
@@ -248,8 +262,8 @@ class Bidirectional(Layer):
         if dy_b is not None and self.return_sequences:
             dy_b = np.asarray(dy_b)[:, ::-1]
         if self.return_state:
-            grads_f: Any = self.forward_layer.backward([dy_f, *d_states[:n_states]])
-            grads_b: Any = self.backward_layer.backward([dy_b, *d_states[n_states:]])
+            grads_f: Any = self.forward_layer.backward([dy_f, *d_states[:n_forward]])
+            grads_b: Any = self.backward_layer.backward([dy_b, *d_states[n_forward:]])
         else:
             grads_f = self.forward_layer.backward(dy_f)
             grads_b = self.backward_layer.backward(dy_b)
@@ -261,6 +275,19 @@ class Bidirectional(Layer):
             (dx_f, ds_f), (dx_b, ds_b) = grads_f, grads_b
             return dx_f + dx_b, list(ds_f) + list(ds_b)
         return grads_f + grads_b
+
+    def _call_state(self) -> Any:
+        return (
+            super()._call_state(),
+            self.forward_layer._call_state(),
+            self.backward_layer._call_state(),
+        )
+
+    def _restore_call_state(self, state: Any) -> None:
+        own, forward, backward = state
+        super()._restore_call_state(own)
+        self.forward_layer._restore_call_state(forward)
+        self.backward_layer._restore_call_state(backward)
 
     def reset_states(self) -> None:
         self.forward_layer.reset_states()
