@@ -50,6 +50,8 @@ def tolerance(dtype, kind="outputs", expected=None):
     if kind == "outputs":
         return output_tol, output_tol
     if kind == "gradients":
+        if expected is not None and not np.all(np.isfinite(expected)):
+            raise ValueError("tolerance: the expected gradient is not finite; nothing to compare")
         scale = 1.0 if expected is None else float(np.max(np.abs(expected), initial=0.0))
         return 0.0, gradient_tol * max(scale, 1.0)
     raise ValueError(f"kind must be 'outputs' or 'gradients', got {kind!r}")
