@@ -340,7 +340,7 @@ FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_dgemm_packed_acc), double)
 /* Activations: the float32 tanh and sigmoid of _fastmath.h, 8 float32 at a
  * time (AVX2 instructions, which AVX-512 CPUs have too), each as
  * fastrnn_tanh_f32 computes it: widened to double, clamped to
- * [-8, 8], x * P(x^2) / Q(x^2) with separate multiplies and adds (as the C,
+ * [-8, 8], x * P(x^2) / Q(x^2) (exactly +-1 at +-8) with separate multiplies and adds (as the C,
  * which is compiled without contraction), rounded to float32 once. So every
  * instruction set gives fastrnn_tanh_f32's bits. The last n mod 8 elements
  * go through fastrnn_tanh_f32 itself. */
@@ -362,7 +362,11 @@ static inline __m256d FR_NAME(fastrnn_tanh_pd4)(__m256d x)
     q = FR_STEP(q, 4.6777075934e-01);
     q = FR_STEP(q, 1.0);
 #undef FR_STEP
-    return _mm256_div_pd(_mm256_mul_pd(x, p), q);
+    /* |x| = 8 after the clamp: exactly x / 8 = +-1, as the C selects. */
+    __m256d saturated = _mm256_cmp_pd(
+        _mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(8.0), _CMP_EQ_OQ);
+    return _mm256_blendv_pd(_mm256_div_pd(_mm256_mul_pd(x, p), q),
+                            _mm256_mul_pd(x, _mm256_set1_pd(0.125)), saturated);
 }
 
 static inline __m256 FR_NAME(fastrnn_tanh_ps8)(__m256 x)

@@ -6,7 +6,7 @@ use it; after editing, clear this package's ``__pycache__`` (see config.py).
 float32 ``tanh`` is the rational approximation of ``kernels/_fastmath.h``,
 the same in both compiled backends (its error bounds are stated there):
 ``x * P(u) / Q(u)``, ``u = x^2``, with P and Q of degree 4, evaluated in
-float64 after clamping ``x`` to [-8, 8], then rounded to float32. float32
+float64 after clamping ``x`` to [-8, 8] (exactly +-1 at +-8), then rounded to float32. float32
 ``sigmoid(x)`` is ``0.5 + 0.5 * tanh(0.5 * x)`` in float32. Both are plain arithmetic and
 selects, which LLVM vectorizes (``np.tanh`` on float32 is a scalar libm
 call). float64 keeps the exact functions.
@@ -123,7 +123,8 @@ def _ol_tanh(x):
                 ((8.5122442105e-07 * u + 3.4096874664e-04) * u + 2.6160987804e-02) * u
                 + 4.6777075934e-01
             ) * u + 1.0
-            return np.float32(v * p / q)
+            # Saturated inputs give exactly +-1, as the C's select does.
+            return np.float32(v * 0.125 if v == 8.0 or v == -8.0 else v * p / q)
 
         return impl
     return lambda x: np.tanh(x)
