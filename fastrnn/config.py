@@ -30,7 +30,11 @@ batch row is computed by the same code whatever slice it falls in.
 
 float32 ``tanh`` and ``sigmoid`` use one rational approximation in both
 compiled backends (``kernels/_fastmath.h`` and
-``fastrnn/numba_kernels/_math.py``); float64 uses the exact functions. See
+``fastrnn/numba_kernels/_math.py``), exactly +-1 (0, 1) when saturated;
+float64 uses the exact functions. Both compiled backends flush subnormal
+numbers to zero for their own work (x86-64 FTZ and DAZ, AArch64 FZ), on
+each thread a call runs on, and restore the thread's mode after
+(``kernels/_fpmode.h``, ``fastrnn/numba_kernels/_fpmode.py``). See
 ``docs/building.md`` for every environment variable fastrnn reads.
 """
 

@@ -139,6 +139,7 @@ cdef int forward(Job* jb) except -1:
     ``c_states[0]``) and, unless the batch or the sequence is empty, the time
     loop of ``jb.cell`` as ``slice_count`` batch slices."""
     cdef size_t state_bytes = jb.batch * jb.units * jb.itemsize
+    cdef unsigned long saved
     if state_bytes:
         memcpy(jb.h_states, jb.h0, state_bytes)
         if jb.cell == LSTM:
@@ -150,10 +151,12 @@ cdef int forward(Job* jb) except -1:
         if allocate_scratch(jb, False) < 0:
             raise MemoryError()
         with nogil:
+            saved = denormals_flush()
             if jb.f32:
                 prepare_forward(<float*> NULL, jb)
             else:
                 prepare_forward(<double*> NULL, jb)
+            denormals_restore(saved)
         run_slices(jb, FORWARD)
     finally:
         free_scratch(jb)
@@ -168,6 +171,7 @@ cdef int backward(Job* jb) except -1:
     empty ``dx``, as in the reference."""
     cdef size_t state_bytes = jb.batch * jb.units * jb.itemsize
     cdef Py_ssize_t bias_rows = 2 if jb.cell == GRU else 1
+    cdef unsigned long saved
     if state_bytes:
         memcpy(jb.dh, jb.d_h_last, state_bytes)
         if jb.cell == LSTM:
@@ -182,10 +186,12 @@ cdef int backward(Job* jb) except -1:
         if allocate_scratch(jb, True) < 0:
             raise MemoryError()
         with nogil:
+            saved = denormals_flush()
             if jb.f32:
                 prepare_backward(<float*> NULL, jb)
             else:
                 prepare_backward(<double*> NULL, jb)
+            denormals_restore(saved)
         run_slices(jb, BACKWARD)
         run_slices(jb, WEIGHT_GRADS)
     finally:

@@ -138,11 +138,22 @@ cdef int slice_rows(const Job* jb, int phase, floating* dtype_tag, Py_ssize_t b0
     return status
 
 
+cdef extern from "_fpmode.h" nogil:
+    unsigned long denormals_flush "fastrnn_denormals_flush"()
+    void denormals_restore "fastrnn_denormals_restore"(unsigned long saved)
+
+
 cdef int run_rows(const Job* jb, int phase, Py_ssize_t b0, Py_ssize_t b1) noexcept nogil:
-    """``slice_rows`` in the call's dtype."""
+    """``slice_rows`` in the call's dtype, with subnormal numbers flushed to
+    zero on this thread while it runs (``_fpmode.h``)."""
+    cdef unsigned long saved = denormals_flush()
+    cdef int status
     if jb.f32:
-        return slice_rows(jb, phase, <float*> NULL, b0, b1)
-    return slice_rows(jb, phase, <double*> NULL, b0, b1)
+        status = slice_rows(jb, phase, <float*> NULL, b0, b1)
+    else:
+        status = slice_rows(jb, phase, <double*> NULL, b0, b1)
+    denormals_restore(saved)
+    return status
 
 
 cdef class _Slices:

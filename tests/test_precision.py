@@ -9,6 +9,9 @@
   docs/guarantees.md of the float64 reference run on the same weights.
 """
 
+import functools
+import platform
+
 import numpy as np
 import pytest
 
@@ -55,16 +58,52 @@ def test_compiled_tanh_and_sigmoid_saturate_exactly():
             kernels._set_isa(kernels.isa_levels()[-1])
 
 
-@pytest.mark.parametrize("cell", list(LAYERS))
-def test_float32_error_does_not_grow_with_sequence_length(backend_name, cell):
+@functools.cache
+def _long_sequence_truth(cell):
+    """A 10,000-step input, and the float64 reference's outputs and weights on it."""
     rng = np.random.default_rng(0)
     x = (3 * rng.standard_normal((2, 10_000, 4))).astype(np.float32)
-    truth_layer = LAYERS[cell](16, backend="numpy", dtype="float64", seed=1, return_sequences=True)
-    truth = truth_layer(x.astype(np.float64))
+    layer = LAYERS[cell](16, backend="numpy", dtype="float64", seed=1, return_sequences=True)
+    return x, layer(x.astype(np.float64)), layer.get_weights()
+
+
+@pytest.mark.parametrize("cell", list(LAYERS))
+def test_float32_error_does_not_grow_with_sequence_length(backend_name, cell):
+    x, truth, weights = _long_sequence_truth(cell)
     layer = LAYERS[cell](16, backend=backend_name, seed=1, return_sequences=True)
     layer.build(x.shape)
-    layer.set_weights(truth_layer.get_weights())
+    layer.set_weights(weights)
     error = np.abs(layer(x).astype(np.float64) - truth)
     assert error.max() < FLOAT32_OUTPUT_BOUND
     # The last thousand steps are no worse than the first thousand, give or take rounding.
     assert error[:, -1000:].max() < 2 * error[:, :1000].max() + 1e-6
+
+
+def _flushes_here():
+    """True when this thread flushes float32 subnormals to zero."""
+    return np.float32(1e-39) * np.float32(1.0) == 0
+
+
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="the flush is only set on x86-64",
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_compiled_kernels_flush_subnormals_and_restore_the_callers_mode(backend_name, training):
+    """The kernels run with flush-to-zero and denormals-are-zero (a long
+    backward whose gradients underflow is not slowed down by subnormal
+    arithmetic; benchmarks/denormals.py times it) and leave the calling
+    thread's mode as it was."""
+    x = np.full((2, 3, 1), 1e-39, np.float32)  # subnormal in float32
+    layer = layers.SimpleRNN(
+        1, backend=backend_name, activation="linear", kernel_initializer="ones", use_bias=False
+    )
+    assert not _flushes_here()
+    out = layer(x, training=training)
+    if training:
+        layer.backward(np.full_like(out, 1e-39))
+    assert not _flushes_here()
+    if backend_name == "numpy":
+        assert np.all(out > 0)  # NumPy keeps subnormals
+    else:
+        assert not np.any(out)  # read as zero inside the kernel

@@ -43,6 +43,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..activations import LINEAR, RELU, SIGMOID, TANH
+from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 __all__ = [
@@ -462,6 +463,7 @@ def weight_grads(
     H_prev^T dG``, ``d_bias = sum dG``, ``d_kernel = X^T dG`` and ``dx = dG
     W_x^T``.
     """
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     _, _, _, go_backwards, _ = opts
     batch, timesteps, _ = x.shape
     units = h_states.shape[2]
@@ -470,3 +472,4 @@ def weight_grads(
     column_sums(dgates, d_bias)
     xt = time_major(x, go_backwards)
     backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel, hand_max)
+    restore_denormals(saved_fp_mode)

@@ -31,6 +31,7 @@ from ._math import (
     time_major,
     transpose,
 )
+from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 
@@ -92,6 +93,7 @@ def _forward_rows(
 ):
     """The forward time loop over batch rows [b0, b1): fills their rows of
     ``outputs``, ``h_states``, ``gates`` and ``recurrent_candidate``."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, recurrent_activation, reset_after, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     units = h_states.shape[2]
@@ -162,6 +164,7 @@ def _forward_rows(
                 _finish_step(
                     s, t, b, units, g, h_prev[i], h_states, outputs, mask, zero_output_for_mask
                 )
+    restore_denormals(saved_fp_mode)
 
 
 @njit(**JIT_OPTIONS)
@@ -225,6 +228,7 @@ def _backward_rows(
     """BPTT over batch rows [b0, b1): fills their rows of the workspace
     (:func:`_backward_workspace`) and leaves ``d_h0`` (B, H) holding the
     gradient into h0 there."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, recurrent_activation, reset_after, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     batch = h_states.shape[1]
@@ -319,6 +323,7 @@ def _backward_rows(
                 for j in range(h2):
                     rrow[j] = row[j]
             matmul_acc_rows(d_rec[lo:hi], w_zr_t, dh_rows, tmp, hand, hand_max)
+    restore_denormals(saved_fp_mode)
 
 
 @njit(**JIT_OPTIONS)
@@ -338,6 +343,7 @@ def _weight_grads(
     rh_all,
 ):
     """The bulk GEMMs after the time loop: dW_h, both bias rows, dW_x and dx."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     _, _, reset_after, go_backwards, _ = opts
     batch, timesteps, _ = x.shape
     units = h_states.shape[2]
@@ -357,6 +363,7 @@ def _weight_grads(
     column_sums(d_in, d_bias[0])
     xt = time_major(x, go_backwards)
     backward_input_grads(xt, d_in, kernel, go_backwards, dx, d_kernel, hand_max)
+    restore_denormals(saved_fp_mode)
 
 
 gru_forward = forward_kernel(_reference.gru_forward, _forward_rows)

@@ -26,6 +26,7 @@ from ._math import (
     transpose,
     weight_grads,
 )
+from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 
@@ -49,6 +50,7 @@ def _forward_rows(
 ):
     """The forward time loop over batch rows [b0, b1): fills their rows of
     ``outputs``, ``h_states``, ``c_states`` and ``gates``."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, recurrent_activation, _, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     units = h_states.shape[2]
@@ -94,6 +96,7 @@ def _forward_rows(
                     out[:] = 0
                 else:
                     out[:] = outputs[b, s - 1]
+    restore_denormals(saved_fp_mode)
 
 
 @njit(**JIT_OPTIONS)
@@ -116,6 +119,7 @@ def _backward_rows(
 ):
     """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, 4H)
     and leaves ``d_h0``, ``d_c0`` (B, H) holding the gradients into h0, c0 there."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, recurrent_activation, _, go_backwards, zero_output_for_mask = opts
     timesteps = gates.shape[0]
     batch = h_states.shape[1]
@@ -180,6 +184,7 @@ def _backward_rows(
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
         matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+    restore_denormals(saved_fp_mode)
 
 
 lstm_forward = forward_kernel(_reference.lstm_forward, _forward_rows)

@@ -25,6 +25,7 @@ from ._math import (
     transpose,
     weight_grads,
 )
+from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 
@@ -34,6 +35,7 @@ def _forward_rows(
 ):
     """The forward time loop over batch rows [b0, b1): fills their rows of
     ``outputs`` and ``h_states``."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, _, _, go_backwards, zero_output_for_mask = opts
     timesteps = h_states.shape[0] - 1
     units = h_states.shape[2]
@@ -62,6 +64,7 @@ def _forward_rows(
                     out[:] = 0
                 else:
                     out[:] = outputs[b, s - 1]
+    restore_denormals(saved_fp_mode)
 
 
 @njit(**JIT_OPTIONS)
@@ -70,6 +73,7 @@ def _backward_rows(
 ):
     """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, H)
     and leaves ``d_h0`` (B, H) holding the gradient into h0 there."""
+    saved_fp_mode = flush_denormals()  # see _fpmode.py
     activation, _, _, go_backwards, zero_output_for_mask = opts
     timesteps = h_states.shape[0] - 1
     batch = h_states.shape[1]
@@ -104,6 +108,7 @@ def _backward_rows(
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
         matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+    restore_denormals(saved_fp_mode)
 
 
 simple_rnn_forward = forward_kernel(_reference.simple_rnn_forward, _forward_rows)
