@@ -16,6 +16,7 @@ from numba import njit
 
 from .. import reference as _reference
 from ._dispatch import backward_kernel, forward_kernel
+from ._fpmode import flush_denormals, restore_denormals
 from ._math import (
     activate,
     activate_inplace,
@@ -31,7 +32,6 @@ from ._math import (
     time_major,
     transpose,
 )
-from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 

@@ -16,6 +16,7 @@ from numba import njit
 
 from .. import reference as _reference
 from ._dispatch import backward_kernel, forward_kernel, gate_gradient_workspace
+from ._fpmode import flush_denormals, restore_denormals
 from ._math import (
     activate,
     activate_inplace,
@@ -26,7 +27,6 @@ from ._math import (
     transpose,
     weight_grads,
 )
-from ._fpmode import flush_denormals, restore_denormals
 from .config import JIT_OPTIONS
 
 
