@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = ["Callback", "CallbackList", "History", "EarlyStopping"]
 
 
@@ -169,22 +171,12 @@ class EarlyStopping(Callback):
         super().__init__()
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a string (a key of the epoch logs), got {monitor!r}")
-        if (
-            isinstance(patience, bool)
-            or not isinstance(patience, (int, np.integer))
-            or patience < 0
-        ):
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
+        patience = check_int(patience, "patience", 0)
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.number)):
             raise TypeError(f"min_delta must be a number, got {min_delta!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be one of 'auto', 'min', 'max', got {mode!r}")
-        if (
-            isinstance(start_from_epoch, bool)
-            or not isinstance(start_from_epoch, (int, np.integer))
-            or start_from_epoch < 0
-        ):
-            raise ValueError(f"start_from_epoch must be an integer >= 0, got {start_from_epoch!r}")
+        start_from_epoch = check_int(start_from_epoch, "start_from_epoch", 0)
         self.monitor = monitor
         self.patience = int(patience)
         self.verbose = verbose

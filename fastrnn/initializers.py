@@ -8,6 +8,8 @@ by the layer's ``seed=``) or from fresh entropy.
 
 import numpy as np
 
+from ._validation import check_real, check_seed
+
 __all__ = [
     "Initializer",
     "Constant",
@@ -44,7 +46,7 @@ class Constant(Initializer):
     """Every value equal to ``value``."""
 
     def __init__(self, value=0.0):
-        self.value = value
+        self.value = check_real(value, "value")
 
     def __call__(self, shape, dtype="float32", rng=None):
         return np.full(shape, self.value, dtype=dtype)
@@ -82,7 +84,7 @@ class GlorotUniform(Initializer):
     """Uniform in ``[-limit, limit]``, ``limit = sqrt(6 / (fan_in + fan_out))``."""
 
     def __init__(self, seed=None):
-        self.seed = seed
+        self.seed = check_seed(seed)
 
     def __call__(self, shape, dtype="float32", rng=None):
         fan_in, fan_out = _fans(shape)
@@ -97,8 +99,8 @@ class Orthogonal(Initializer):
     """A (semi-)orthogonal matrix from the QR decomposition of a normal matrix."""
 
     def __init__(self, gain=1.0, seed=None):
-        self.gain = gain
-        self.seed = seed
+        self.gain = check_real(gain, "gain")
+        self.seed = check_seed(seed)
 
     def __call__(self, shape, dtype="float32", rng=None):
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
@@ -116,7 +118,8 @@ class Orthogonal(Initializer):
 
 class RandomUniform(Initializer):
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
-        self.minval, self.maxval, self.seed = minval, maxval, seed
+        self.minval, self.maxval = check_real(minval, "minval"), check_real(maxval, "maxval")
+        self.seed = check_seed(seed)
 
     def __call__(self, shape, dtype="float32", rng=None):
         return self._rng(rng).uniform(self.minval, self.maxval, size=shape).astype(dtype)
@@ -127,7 +130,10 @@ class RandomUniform(Initializer):
 
 class RandomNormal(Initializer):
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
+        self.mean, self.stddev = check_real(mean, "mean"), check_real(stddev, "stddev")
+        if self.stddev < 0:
+            raise ValueError(f"`stddev` must be non-negative, got {stddev!r}")
+        self.seed = check_seed(seed)
 
     def __call__(self, shape, dtype="float32", rng=None):
         return self._rng(rng).normal(self.mean, self.stddev, size=shape).astype(dtype)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import saving
 from .layers import Dense, Embedding, Layer, deserialize, serialize
-from .layers.base import as_float_array, unique_name, weights_from
+from .layers.base import as_float_array, check_name, check_shape, unique_name, weights_from
 from .training import TrainingMixin
 
 if TYPE_CHECKING:
@@ -94,7 +94,12 @@ class Sequential(TrainingMixin):
     """
 
     def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None) -> None:
-        self.name = name if name is not None else unique_name("sequential")
+        self.name = check_name(name) if name is not None else unique_name("sequential")
+        if layers is not None and (
+            isinstance(layers, (str, bytes, Layer)) or not isinstance(layers, Iterable)
+        ):
+            kind = type(layers).__name__
+            raise TypeError(f"`layers` must be a list of fastrnn layers, got {kind}: {layers!r}")
         self.layers: list[Layer] = []
         self.output_mask: np.ndarray | None = None
         self._trained_call = False
@@ -134,7 +139,11 @@ class Sequential(TrainingMixin):
         self.layers.append(layer)
         input_shape = self.layers[0]._batch_input_shape
         if input_shape is not None:
-            self.build(input_shape)
+            try:
+                self.build(input_shape)
+            except BaseException:
+                self.layers.pop()  # a layer that does not fit leaves the model as it was
+                raise
 
     @property
     def built(self) -> bool:
@@ -164,7 +173,8 @@ class Sequential(TrainingMixin):
             recurrent first layer or ``(None, timesteps)`` for an Embedding;
             None for any size.
         """
-        shape = tuple(input_shape)
+        shape = check_shape(input_shape, "input_shape", allow_zero=True)
+        input_shape = shape
         for layer in self.layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -313,7 +323,7 @@ class Sequential(TrainingMixin):
         arrays = []
         for i, (old, new) in enumerate(zip(current, weights)):
             # converted and checked, every one, before any layer changes
-            array = as_float_array(new, old.dtype, argument=f"weight {i}")
+            array = as_float_array(new, old.dtype, argument=f"weights[{i}]")
             if array.shape != old.shape:
                 raise ValueError(
                     f"Model {self.name!r}: weight {i} must have shape "

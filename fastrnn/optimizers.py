@@ -206,7 +206,14 @@ class Optimizer:
                     f"variables[{i}] must be a NumPy array (updated in place), "
                     f"got {type(v).__name__}"
                 )
-            if g is not None and np.shape(g) != v.shape:
+            if g is None:
+                continue
+            kind = np.asarray(g).dtype.kind
+            if kind not in "biuf":
+                raise TypeError(
+                    f"gradient {i} must be numeric, got an array of dtype {np.asarray(g).dtype}"
+                )
+            if np.shape(g) != v.shape:
                 raise ValueError(
                     f"gradient {i} has shape {np.shape(g)}, variable {i} has shape {v.shape}"
                 )

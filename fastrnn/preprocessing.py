@@ -15,6 +15,8 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = ["Tokenizer", "text_to_word_sequence", "pad_sequences", "to_categorical"]
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -196,10 +198,7 @@ def pad_sequences(
         raise ValueError(f'padding must be "pre" or "post", got {padding!r}')
     if truncating not in ("pre", "post"):
         raise ValueError(f'truncating must be "pre" or "post", got {truncating!r}')
-    if maxlen is not None and (
-        isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 0
-    ):
-        raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
+    maxlen = check_int(maxlen, "maxlen", 0, allow_none=True)
     if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
         raise ValueError(
             f"sequences must be a list of sequences (lists of numbers), got "

@@ -33,6 +33,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from ._validation import check_int
 from .threads import limit_blas_threads_in_loops
 
 if TYPE_CHECKING:
@@ -57,18 +58,6 @@ class NotCompiledError(RuntimeError, ValueError):
 # --------------------------------------------------------------------------
 # argument checks
 # --------------------------------------------------------------------------
-def _check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"{name} must be an integer >= {minimum}, got {type(value).__name__}: {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_verbose(verbose):
     if verbose == "auto":
         return 1
@@ -278,19 +267,19 @@ class TrainingMixin:
     ) -> History:
         """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`."""
         self._require_compiled("fit")
-        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
-        epochs = _check_int(epochs, "epochs", 0)
-        initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
+        batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        epochs = check_int(epochs, "epochs", 0)
+        initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
         verbose = _check_verbose(verbose)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        if (
-            isinstance(validation_split, bool)
-            or not isinstance(validation_split, (int, float, np.floating))
-            or not 0.0 <= float(validation_split) < 1.0
+        if isinstance(validation_split, (bool, np.bool_)) or not isinstance(
+            validation_split, (int, float, np.integer, np.floating)
         ):
+            raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+        if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(
                 f"validation_split must be a float in [0, 1), got {validation_split!r}"
             )
@@ -459,7 +448,7 @@ class TrainingMixin:
     ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict."""
         self._require_compiled("evaluate")
-        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
         x, y = _check_xy(x, y)
@@ -488,7 +477,7 @@ class TrainingMixin:
         callbacks: Callback | Sequence[Callback] | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """The model's outputs on ``x``, computed in batches (``training=False``)."""
-        batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+        batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
         x = _as_data(x, "x")

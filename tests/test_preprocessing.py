@@ -103,7 +103,7 @@ def test_pad_bad_arguments():
         pad_sequences(SEQS, truncating="both")
     with pytest.raises(ValueError, match="maxlen"):
         pad_sequences(SEQS, maxlen=-1)
-    with pytest.raises(ValueError, match="maxlen"):
+    with pytest.raises(TypeError, match="maxlen"):
         pad_sequences(SEQS, maxlen=2.5)
     with pytest.raises(ValueError, match=r"sequences\[1\]"):
         pad_sequences([[1], 5])

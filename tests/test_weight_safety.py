@@ -131,7 +131,7 @@ def test_model_set_weights_checks_every_array_before_changing_any(backend_name):
     model(X)
     before = model.get_weights()
     bad = [w + 1 for w in before[:-1]] + [np.full(before[-1].shape, "x")]
-    with pytest.raises(TypeError, match="`weight 4` must be numeric"):
+    with pytest.raises(TypeError, match=r"`weights\[4\]` must be numeric"):
         model.set_weights(bad)
     for got, want in zip(model.get_weights(), before):
         np.testing.assert_array_equal(got, want)

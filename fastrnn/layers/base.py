@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import re
 import threading
@@ -15,6 +16,7 @@ from typing import Any, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .._validation import check_seed
 from ..initializers import Initializer
 
 #: An array of a layer's float dtype (float32 or float64).
@@ -68,6 +70,15 @@ def check_dtype(dtype: DTypeSpec) -> str:
     return name
 
 
+def check_name(name: object, argument: str = "name") -> str:
+    """A layer or model name: a string without ``/`` (as Keras 3 requires)."""
+    if not isinstance(name, str):
+        raise TypeError(f"`{argument}` must be a string, got {name!r}")
+    if "/" in name:
+        raise ValueError(f"`{argument}` cannot contain the character '/'; got {name!r}")
+    return name
+
+
 def check_positive_int(value: object, argument: str) -> int:
     """``value`` as an int, if it is a positive integer (TypeError, ValueError otherwise)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -101,6 +112,8 @@ def as_float_array(
     if isinstance(value, np.ndarray) and value.dtype == dtype:
         array = value
     else:
+        if value is None:
+            raise TypeError(f"`{argument}` must be a numeric array; got None")
         try:
             array = np.asarray(value)
         except ValueError as exc:  # ragged nested lists
@@ -108,8 +121,10 @@ def as_float_array(
                 f"`{argument}` must be a rectangular array; got ragged nested sequences ({exc})"
             ) from None
         if array.dtype == object:
+            kinds = sorted({type(v).__name__ for v in array.flat[:1000]})
             raise ValueError(
-                f"`{argument}` must be a rectangular numeric array; got ragged or mixed-type data"
+                f"`{argument}` must be a rectangular numeric array; got ragged or mixed-type "
+                f"data (elements of type {', '.join(kinds)})"
             )
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise TypeError(f"`{argument}` must be numeric; got an array of dtype {array.dtype}")
@@ -142,9 +157,9 @@ def input_shape_from_args(
         the argument and what was given.
     """
     if batch_input_shape is not None:
-        return _checked_shape(batch_input_shape, "batch_input_shape")
+        return check_shape(batch_input_shape, "batch_input_shape")
     if input_shape is not None:
-        return (None, *_checked_shape(input_shape, "input_shape"))
+        return (None, *check_shape(input_shape, "input_shape"))
     if input_dim is not None:
         dim = check_positive_int(input_dim, "input_dim")
         length = None if input_length is None else check_positive_int(input_length, "input_length")
@@ -152,16 +167,26 @@ def input_shape_from_args(
     return None
 
 
-def _checked_shape(shape: object, argument: str) -> ShapeTuple:
-    """``shape`` as a tuple of positive ints or None entries (Keras's unknown sizes)."""
+def check_shape(shape: object, argument: str, allow_zero: bool = False) -> ShapeTuple:
+    """``shape`` as a tuple of positive ints or None entries (Keras's unknown sizes);
+    with ``allow_zero``, sizes of 0 too (a build from an empty batch)."""
     if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)):
         raise TypeError(
             f"`{argument}` must be a tuple of integers (None for an unknown size); got {shape!r}"
         )
-    return tuple(
-        None if n is None else check_positive_int(n, f"{argument}[{i}]")
-        for i, n in enumerate(shape)
-    )
+    checked = []
+    for i, n in enumerate(shape):
+        if n is None:
+            checked.append(None)
+        elif allow_zero and _is_zero(n):
+            checked.append(0)
+        else:
+            checked.append(check_positive_int(n, f"{argument}[{i}]"))
+    return tuple(checked)
+
+
+def _is_zero(n: object) -> bool:
+    return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n == 0
 
 
 #: Weight arrays start on a cache line. NumPy only guarantees 16 bytes, and
@@ -237,7 +262,7 @@ class _WeightSource:
                 f"weight {self.taken} has shape {tuple(np.shape(stored))}"
             )
         self.taken += 1
-        return as_float_array(stored, layer.dtype, argument=f"saved weight `{name}`")
+        return as_float_array(stored, layer.dtype, argument=f"saved {name}")
 
     def check_all_taken(self) -> None:
         if self.taken != len(self.arrays):
@@ -282,27 +307,39 @@ class Layer:
     an attribute of that name; ``weights`` returns the live arrays (so an
     optimizer can update them in place), ``get_weights`` copies of them.
     Every subclass's ``build`` runs under one lock (``_BUILD_LOCK``), and
-    must return at once when the layer is already built; a build that raises
-    leaves none of the weights it added.
+    must return at once when the layer is already built. The shape it is
+    given is checked first (a tuple of positive integers or None), and a
+    build that raises leaves the layer as it was.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_under_build_lock", False):
+            parameter = inspect.signature(build).parameters.get("input_shape")
+            needs_shape = parameter is not None and parameter.default is inspect.Parameter.empty
 
             @functools.wraps(build)
-            def locked_build(self, *args, **kw):
+            def locked_build(self, input_shape=None, *args, **kw):
+                if input_shape is not None:
+                    input_shape = check_shape(input_shape, "input_shape", allow_zero=True)
+                elif needs_shape:
+                    raise TypeError(
+                        f"Layer {self.name!r}: build needs `input_shape`, a tuple of "
+                        f"integers (None for an unknown size); got None"
+                    )
                 with _BUILD_LOCK:
-                    had = list(self.__dict__.get("_weight_names", ()))
+                    before = dict(self.__dict__)
+                    before_names = list(self.__dict__.get("_weight_names", ()))
                     try:
-                        return build(self, *args, **kw)
+                        return build(self, input_shape, *args, **kw)
                     except BaseException:
                         # A build that fails part way (a weight too big, a
-                        # saved array of the wrong shape) leaves no weights.
-                        for name in self.__dict__.get("_weight_names", ())[len(had) :]:
-                            self.__dict__.pop(name, None)
-                        self.__dict__["_weight_names"] = had
+                        # saved array of the wrong shape) leaves the layer as
+                        # it was: no new weights, no new attributes.
+                        self.__dict__.clear()
+                        self.__dict__.update(before)
+                        self.__dict__["_weight_names"] = before_names
                         raise
 
             locked_build._under_build_lock = True  # type: ignore[attr-defined]
@@ -321,12 +358,9 @@ class Layer:
         seed: int | np.integer | None = None,
     ) -> None:
         self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
-        if not isinstance(self.name, str):
-            raise TypeError(f"`name` must be a string, got {name!r}")
+        check_name(self.name)
         self.dtype = check_dtype(dtype)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"`seed` must be an integer or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self.built = False
         self._weight_names: list[str] = []
@@ -344,7 +378,7 @@ class Layer:
         names = self.__dict__.get("_weight_names")
         if names and name in names and name in self.__dict__:
             old = self.__dict__[name]
-            array = as_float_array(value, self.dtype, argument=f"weight `{name}`")
+            array = as_float_array(value, self.dtype, argument=name)
             if array.shape != old.shape:
                 raise ValueError(
                     f"Layer {self.name!r}: weight `{name}` must have shape {old.shape}, "
@@ -385,8 +419,8 @@ class Layer:
                 f"{len(weights)}"
             )
         new = []
-        for name, old, value in zip(self._weight_names, current, weights):
-            array = as_float_array(value, self.dtype, argument=f"weight `{name}`")
+        for i, (name, old, value) in enumerate(zip(self._weight_names, current, weights)):
+            array = as_float_array(value, self.dtype, argument=f"weights[{i}] ({name})")
             if array.shape != old.shape:
                 raise ValueError(
                     f"Layer {self.name!r}: weight `{name}` must have shape "

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import activations, initializers
+from .._validation import check_real
 from ..reference import core as kernels
 from .base import (
     ActivationSpec,
@@ -64,7 +65,7 @@ class Dense(Layer):
             bias_initializer, "bias_initializer"
         )
         if input_dim is not None and input_shape is None:
-            input_shape = (input_dim,)
+            input_shape = (check_positive_int(input_dim, "input_dim"),)
         super().__init__(
             name=name,
             dtype=dtype,
@@ -283,7 +284,7 @@ class Masking(Layer):
         name: str | None = None,
         batch_input_shape: Shape | None = None,
     ) -> None:
-        self.mask_value = float(mask_value)
+        self.mask_value = check_real(mask_value, "mask_value", finite=False)
         super().__init__(
             name=name, dtype=dtype, input_shape=input_shape, batch_input_shape=batch_input_shape
         )

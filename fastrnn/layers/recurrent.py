@@ -276,9 +276,10 @@ class RNNBase(Layer):
             )
         return x
 
-    def _check_states(self, initial_state, batch, argument="initial_state"):
+    def _check_states(self, initial_state, batch, argument="initial_state", first_index=0):
         """Return (list of state arrays, how the caller gave them) or (None, None);
-        errors name ``argument`` (``states`` for :meth:`step`)."""
+        errors name ``argument`` (``states`` for :meth:`step`), and number the
+        arrays from ``first_index`` (a Bidirectional's backward half)."""
         if initial_state is None:
             return None, None
         given_as_list = isinstance(initial_state, (list, tuple))
@@ -290,7 +291,7 @@ class RNNBase(Layer):
                 f"got {len(states)}"
             )
         checked = []
-        for i, s in enumerate(states):
+        for i, s in enumerate(states, start=first_index):
             array = as_float_array(s, self.dtype, argument=f"{argument}[{i}]")
             if array.shape != (batch, self.units):
                 raise ValueError(
@@ -460,7 +461,7 @@ class RNNBase(Layer):
         """
         plan = self._step_plan
         if plan is None or not plan.fits(inputs):
-            inputs, plan = self._step_setup(inputs)
+            inputs, plan = self._step_setup(inputs, states)
         state_shape = plan.zero_states[0].shape
         if not (
             type(states) is list
@@ -477,12 +478,14 @@ class RNNBase(Layer):
         outputs, final_states = plan(inputs, states, self._kernel_weights())
         return outputs[:, 0], final_states
 
-    def _step_setup(self, inputs: npt.ArrayLike) -> tuple[FloatArray, ops.ForwardPlan]:
-        """The checks of :meth:`step`'s slow path: builds the layer if needed;
+    def _step_setup(self, inputs: npt.ArrayLike, states: Any) -> tuple[FloatArray, ops.ForwardPlan]:
+        """The checks of :meth:`step`'s slow path: builds the layer if needed
+        (after checking ``states``, so that bad states leave it unbuilt);
         returns ``inputs`` as the plan takes them, and the step plan."""
         x = np.ascontiguousarray(as_float_array(inputs, self.dtype, "inputs", ndim=2))
         batch = x.shape[0]
         if not self.built:
+            self._check_states(states, batch, argument="states")
             self.build((batch, 1, x.shape[1]))
         elif x.shape[1] != self.input_dim:
             raise ValueError(
@@ -509,13 +512,13 @@ class RNNBase(Layer):
         if states is None:
             self._states = None
             return
-        batch = self._states[0].shape[0] if self._states is not None else None
-        checked, _ = self._check_states(
-            states,
-            batch
-            if batch is not None
-            else np.asarray(states[0] if isinstance(states, (list, tuple)) else states).shape[0],
-        )
+        if self._states is not None:
+            batch = self._states[0].shape[0]
+        else:
+            first = states[0] if isinstance(states, (list, tuple)) and states else states
+            first = as_float_array(first, self.dtype, argument="states[0]", ndim=2)
+            batch = first.shape[0]
+        checked, _ = self._check_states(states, batch, argument="states")
         self._states = [s.copy() for s in checked]
 
     reset_state = reset_states
@@ -619,6 +622,15 @@ class SimpleRNN(RNNBase):
     """
 
     cell = "simple_rnn"
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        if "recurrent_activation" in kwargs:
+            raise TypeError(
+                "SimpleRNN has one activation, `activation`, and no `recurrent_activation` "
+                f"argument (as in Keras); got recurrent_activation="
+                f"{kwargs['recurrent_activation']!r}"
+            )
+        super().__init__(units, **kwargs)
 
 
 class LSTM(RNNBase):

@@ -188,6 +188,12 @@ class Bidirectional(Layer):
                 )
             forward_state = list(initial_state[:n_forward])
             backward_state = list(initial_state[n_forward:])
+            if np.ndim(inputs) == 3:
+                # Both halves' states are checked before either half runs
+                # (or builds), numbered as the caller gave them.
+                batch = np.shape(inputs)[0]
+                self.forward_layer._check_states(forward_state, batch)
+                self.backward_layer._check_states(backward_state, batch, first_index=n_forward)
         before = self._call_state()
         try:
             y: Any = self.forward_layer(
