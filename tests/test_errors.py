@@ -274,3 +274,24 @@ def test_a_build_that_fails_part_way_leaves_no_weights(monkeypatch):
     assert layer._weight_names == [] and "kernel" not in vars(layer)
     monkeypatch.undo()
     assert layer(x).shape == (1, 4) and len(layer.weights) == 3
+
+
+def test_a_failed_build_leaves_the_generator_where_it_was(monkeypatch):
+    """A retry after a failed build draws the weights a fresh layer would."""
+    import fastrnn.layers.base as base
+
+    real = base.Layer._check_fits_in_memory
+    x = np.ones((1, 2, 3), np.float32)
+    want = LSTM(4, seed=5)(x)
+    layer = LSTM(4, seed=5)
+
+    def fail_once(self, name, shape):
+        if name == "recurrent_kernel":
+            monkeypatch.setattr(base.Layer, "_check_fits_in_memory", real)
+            raise ValueError("no room, this once")
+        return real(self, name, shape)
+
+    monkeypatch.setattr(base.Layer, "_check_fits_in_memory", fail_once)
+    with pytest.raises(ValueError, match="this once"):
+        layer(x)
+    np.testing.assert_array_equal(layer(x), want)

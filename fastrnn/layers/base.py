@@ -331,15 +331,20 @@ class Layer:
                 with _BUILD_LOCK:
                     before = dict(self.__dict__)
                     before_names = list(self.__dict__.get("_weight_names", ()))
+                    rng = self.__dict__.get("_rng")
+                    rng_state = rng.bit_generator.state if rng is not None else None
                     try:
                         return build(self, input_shape, *args, **kw)
                     except BaseException:
                         # A build that fails part way (a weight too big, a
                         # saved array of the wrong shape) leaves the layer as
-                        # it was: no new weights, no new attributes.
+                        # it was: no new weights or attributes, and its
+                        # generator where it was (a retry draws the same weights).
                         self.__dict__.clear()
                         self.__dict__.update(before)
                         self.__dict__["_weight_names"] = before_names
+                        if rng is not None:
+                            rng.bit_generator.state = rng_state
                         raise
 
             locked_build._under_build_lock = True  # type: ignore[attr-defined]
