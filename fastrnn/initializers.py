@@ -6,6 +6,8 @@ time; one without a seed draws from ``rng`` (the layer's generator, seeded
 by the layer's ``seed=``) or from fresh entropy.
 """
 
+import inspect
+
 import numpy as np
 
 from ._validation import check_real, check_seed
@@ -19,6 +21,7 @@ __all__ = [
     "Orthogonal",
     "RandomUniform",
     "RandomNormal",
+    "FromCallable",
     "get",
 ]
 
@@ -142,6 +145,71 @@ class RandomNormal(Initializer):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+class FromCallable(Initializer):
+    """Any callable ``fn(shape, dtype) -> array`` (or ``fn(shape)``) as an initializer.
+
+    Keras's own initializer objects (``keras.initializers.GlorotUniform(seed=1)``)
+    are such callables, so they can be passed to fastrnn layers unchanged;
+    what they return is converted with ``np.asarray`` and must have the
+    weight's shape.
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"an initializer must be callable, got {fn!r}")
+        self.fn = fn
+        try:
+            inspect.signature(fn).bind((1,), "float32")
+            self._takes_dtype = True
+        except (TypeError, ValueError):  # no second argument, or no signature to read
+            self._takes_dtype = False
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        shape = tuple(shape)
+        value = self.fn(shape, dtype) if self._takes_dtype else self.fn(shape)
+        array = np.asarray(value, dtype=dtype)
+        if array.shape != shape:
+            raise ValueError(
+                f"the initializer {self.fn!r} returned an array of shape {array.shape} "
+                f"for a weight of shape {shape}"
+            )
+        return array
+
+    def get_config(self):
+        return {"fn": repr(self.fn)}
+
+
+class _Unrestorable(Initializer):
+    """What a saved :class:`FromCallable` comes back as: ``load_model`` takes the
+    saved weights and never calls it; drawing new weights with it is an error."""
+
+    def __init__(self, fn=""):
+        self.fn = fn
+
+    def __call__(self, shape, dtype="float32", rng=None):
+        raise ValueError(
+            f"this layer was configured with a custom initializer ({self.fn}), which a "
+            f"config cannot hold; pass the initializer again to draw new weights"
+        )
+
+    def get_config(self):
+        return {"fn": self.fn}
+
+
+def _keras_twin(fn):
+    """Our initializer of the same Keras class name and config as ``fn``, or None."""
+    cls = _CLASSES.get(type(fn).__name__)
+    get_config = getattr(fn, "get_config", None)
+    if cls is None or not callable(get_config):
+        return None
+    try:
+        config = dict(get_config())
+        parameters = inspect.signature(cls).parameters
+        return cls(**{k: v for k, v in config.items() if k in parameters})
+    except (TypeError, ValueError):
+        return None
+
+
 _BY_NAME = {
     "constant": Constant,
     "zeros": Zeros,
@@ -160,11 +228,17 @@ _CLASSES = {
 
 
 def get(identifier, argument="initializer"):
-    """Return an initializer from an object, a snake_case name, or a config dict."""
+    """Return an initializer from an object, a snake_case name, a config dict,
+    or any callable ``fn(shape, dtype) -> array`` (a Keras initializer object
+    included, which then draws Keras's own values)."""
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
         return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, dict) and identifier.get("class_name") == "FromCallable":
+        return _Unrestorable(**identifier.get("config", {}))
+    if callable(identifier) and not isinstance(identifier, type):
+        return FromCallable(identifier)
     if isinstance(identifier, str):
         if identifier in _BY_NAME:
             return _BY_NAME[identifier]()
@@ -173,9 +247,19 @@ def get(identifier, argument="initializer"):
             f"{sorted(_BY_NAME)} or an Initializer, got {identifier!r}"
         )
     raise TypeError(
-        f"`{argument}` must be an Initializer or one of {sorted(_BY_NAME)}; got {identifier!r}"
+        f"`{argument}` must be an Initializer, a callable (shape, dtype) -> array, or one "
+        f"of {sorted(_BY_NAME)}; got {identifier!r}"
     )
 
 
 def serialize(initializer):
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """A JSON-able config. A callable that is a Keras initializer of one of the
+    classes above is saved as ours (same class name and arguments); another
+    callable as a ``FromCallable`` that comes back unable to draw weights (a
+    loaded model has its saved ones)."""
+    if isinstance(initializer, FromCallable):
+        twin = _keras_twin(initializer.fn)
+        if twin is not None:
+            return serialize(twin)
+    name = "FromCallable" if isinstance(initializer, _Unrestorable) else type(initializer).__name__
+    return {"class_name": name, "config": initializer.get_config()}
