@@ -14,7 +14,15 @@ from .base import Layer
 from .core import Dense, Dropout, Embedding, Masking
 from .recurrent import GRU, LSTM, SimpleRNN
 from .recurrent import RNNBase as RNNBase  # the base class of the recurrent layers
-from .wrappers import Bidirectional
+from .reshaping import (
+    Activation,
+    Flatten,
+    GlobalAveragePooling1D,
+    GlobalMaxPooling1D,
+    RepeatVector,
+    Reshape,
+)
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Layer",
@@ -26,13 +34,36 @@ __all__ = [
     "Dense",
     "Masking",
     "Dropout",
+    "TimeDistributed",
+    "RepeatVector",
+    "Flatten",
+    "Reshape",
+    "Activation",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
     "serialize",
     "deserialize",
 ]
 
 _CLASSES: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense, Masking, Dropout)
+    for cls in (
+        SimpleRNN,
+        LSTM,
+        GRU,
+        Bidirectional,
+        TimeDistributed,
+        Embedding,
+        Dense,
+        Masking,
+        Dropout,
+        RepeatVector,
+        Flatten,
+        Reshape,
+        Activation,
+        GlobalAveragePooling1D,
+        GlobalMaxPooling1D,
+    )
 }
 
 

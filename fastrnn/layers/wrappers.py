@@ -1,4 +1,5 @@
-"""Bidirectional: one recurrent layer reading forwards, one backwards."""
+"""Wrappers: Bidirectional (one recurrent layer reading forwards, one
+backwards) and TimeDistributed (one layer applied at every time step)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from .base import (
 )
 from .recurrent import RNNBase
 
-__all__ = ["Bidirectional"]
+__all__ = ["Bidirectional", "TimeDistributed"]
 
 _BidirectionalT = TypeVar("_BidirectionalT", bound="Bidirectional")
 
@@ -326,3 +327,106 @@ class Bidirectional(Layer):
         obj = cls(layer, backward_layer=backward, **config)  # type: ignore[arg-type]
         obj.forward_layer.name = layer.name
         return obj
+
+
+class TimeDistributed(Layer):
+    """Apply ``layer`` to every time step of ``(batch, timesteps, ...)`` input.
+
+    The steps are folded into the batch, ``(batch * timesteps, ...)``, for
+    one call of ``layer``, and unfolded after; so the weights are shared by
+    every step and their gradients sum over the steps. Weights and
+    gradients are ``layer``'s. The input mask, if any, passes on unchanged.
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer: Layer, name: str | None = None, **kwargs: Any) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"`layer` must be a fastrnn layer instance, got {type(layer).__name__}: {layer!r}"
+            )
+        self.layer = layer
+        super().__init__(name=name, dtype=layer.dtype, **kwargs)
+        self._cache = None
+        if self._batch_input_shape is not None:
+            self.build(self._batch_input_shape)
+
+    @staticmethod
+    def _step_shape(input_shape):
+        shape = tuple(input_shape)
+        if len(shape) < 3:
+            raise ValueError(
+                "TimeDistributed expects inputs of at least 3 dimensions "
+                f"(batch, timesteps, ...); got shape {shape}"
+            )
+        batch, steps = shape[:2]
+        folded = None if batch is None or steps is None else batch * steps
+        return (folded, *shape[2:])
+
+    def build(self, input_shape: Shape) -> None:  # type: ignore[override]
+        self.layer.build(self._step_shape(input_shape))
+        self.built = True
+
+    @property
+    def weights(self) -> list[FloatArray]:
+        return self.layer.weights
+
+    def set_weights(self, weights: Sequence[npt.ArrayLike]) -> None:
+        self.layer.set_weights(weights)
+
+    def compute_output_shape(self, input_shape: Shape) -> ShapeTuple:
+        shape = tuple(input_shape)
+        inner = self.layer.compute_output_shape(self._step_shape(shape))
+        if isinstance(inner, list):
+            raise ValueError("TimeDistributed needs a layer with one output")
+        return (shape[0], shape[1], *tuple(inner)[1:])
+
+    def __call__(
+        self, inputs: npt.ArrayLike, training: bool = False, mask: npt.ArrayLike | None = None
+    ) -> FloatArray:
+        x = np.asarray(inputs)
+        self._step_shape(x.shape)  # at least 3-D
+        batch, steps = x.shape[:2]
+        before = self.layer._call_state()
+        y = self.layer(x.reshape(batch * steps, *x.shape[2:]), training=training)
+        if isinstance(y, list):
+            self.layer._restore_call_state(before)
+            raise ValueError("TimeDistributed needs a layer with one output")
+        self.built = True
+        self._cache = (batch, steps) if training else None
+        return y.reshape(batch, steps, *y.shape[1:])
+
+    def backward(self, dy: npt.ArrayLike) -> FloatArray | None:
+        batch, steps = self._require_training_call()
+        d = np.asarray(dy)
+        if d.shape[:2] != (batch, steps):
+            raise ValueError(
+                f"Layer {self.name!r}: `dy` must start with (batch, timesteps) = "
+                f"({batch}, {steps}); got shape {d.shape}"
+            )
+        dx = self.layer.backward(d.reshape(batch * steps, *d.shape[2:]))
+        self.gradients = self.layer.gradients
+        return None if dx is None else dx.reshape(batch, steps, *dx.shape[1:])
+
+    def _call_state(self) -> Any:
+        return (super()._call_state(), self.layer._call_state())
+
+    def _restore_call_state(self, state: Any) -> None:
+        own, inner = state
+        super()._restore_call_state(own)
+        self.layer._restore_call_state(inner)
+
+    def get_config(self) -> dict[str, Any]:
+        from . import serialize
+
+        config = super().get_config()
+        config.pop("dtype", None)
+        config["layer"] = serialize(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TimeDistributed:
+        from . import deserialize
+
+        config = dict(config)
+        return cls(deserialize(config.pop("layer")), **config)

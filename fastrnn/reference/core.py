@@ -27,12 +27,17 @@ def dense_forward(x, kernel, bias, activation):
     return get(activation)(a)
 
 
+def activation_backward(y, dy, activation):
+    """``d loss / d a`` for ``y = act(a)``, from the output ``y`` and ``dy = d loss / d y``:
+    ``dy * act'(a)`` elementwise; softmax (over the last axis) ``y * (dy - sum(dy * y))``."""
+    if activation == "softmax":
+        return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
+    return dy * derivative_from_output(get_code(activation), y)
+
+
 def dense_backward(x, kernel, y, dy, activation):
     """Gradients of Dense: returns ``(dx, d_kernel, d_bias)``."""
-    if activation == "softmax":
-        da = y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
-    else:
-        da = dy * derivative_from_output(get_code(activation), y)
+    da = activation_backward(y, dy, activation)
     x2 = x.reshape(-1, x.shape[-1])
     da2 = da.reshape(-1, da.shape[-1])
     dx = (da2 @ kernel.T).reshape(x.shape)
