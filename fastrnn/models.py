@@ -450,6 +450,53 @@ class Sequential(TrainingMixin):
         arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
         saving.write_archive(path, header, arrays)
 
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
+        """Write the weights alone (Keras order) to one file; :meth:`load_weights` reads it.
+
+        The file is a fastrnn archive (``fastrnn.saving``) of the arrays, written
+        to exactly ``path``, complete or not at all.
+
+        Raises
+        ------
+        ValueError
+            If the model is not built (it has no weights yet).
+        """
+        if not self.built:
+            raise ValueError(
+                "save_weights: the model is not built yet (it has no weights). Call it on "
+                "data, fit it, or call model.build(input_shape) first"
+            )
+        weights = self.get_weights()
+        header = {"class_name": "weights", "num_weights": len(weights)}
+        saving.write_archive(path, header, {f"weight_{i}": w for i, w in enumerate(weights)})
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        """Set the weights from a file of :meth:`save_weights` (or a whole-model file
+        of :meth:`save`), all or none: every array is checked before any changes.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a fastrnn weights or model file, or its arrays do
+            not fit this model's weights (count, shapes).
+        """
+        header, arrays = saving.read_archive(path)
+        count = header.get("num_weights")
+        if not _is_count(count) or count > len(arrays):
+            raise saving.ModelFileError(os.fspath(path), f"damaged: `num_weights` is {count!r:.50}")
+        try:
+            weights = [arrays[f"weight_{i}"] for i in range(count)]
+        except KeyError as exc:
+            raise saving.ModelFileError(os.fspath(path), f"damaged: no array {exc}") from None
+        if not self.built:
+            raise ValueError(
+                "load_weights: build the model first (call it on data or call "
+                "model.build(input_shape)), so that its weights exist to be set"
+            )
+        self.set_weights(weights)
+
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
 
