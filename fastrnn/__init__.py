@@ -2,6 +2,11 @@
 
 from fastrnn.models import Sequential
 from fastrnn.layers import SimpleRNN, LSTM, GRU, Bidirectional, Embedding, Dense
+
+or, as Keras code spells it, ``import fastrnn as keras`` and then
+``keras.Sequential``, ``keras.layers.LSTM``, ``keras.callbacks.EarlyStopping``,
+``keras.utils.to_categorical``, ``keras.preprocessing.sequence.pad_sequences``,
+``keras.models.load_model``.
 """
 
 import importlib
@@ -35,6 +40,7 @@ __all__ = [
     "set_num_threads",
     "use_num_threads",
     "show_config",
+    "Sequential",
 ]
 
 _SUBMODULES = {
@@ -53,13 +59,19 @@ _SUBMODULES = {
     "reference",
     "saving",
     "training",
+    "utils",
 }
+
+#: Keras's top-level names: ``import fastrnn as keras`` then ``keras.Sequential``.
+_MODEL_NAMES = {"Sequential"}
 
 
 def __getattr__(name):
     """``fastrnn.layers``, ``fastrnn.interop``, ... imported on first use."""
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _MODEL_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.models"), name)
     if name == "show_config":
         from ._info import show_config
 

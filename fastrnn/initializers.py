@@ -10,6 +10,7 @@ import inspect
 
 import numpy as np
 
+from ._random import new_generator
 from ._validation import check_real, check_seed
 
 __all__ = [
@@ -32,7 +33,7 @@ class Initializer:
     def _rng(self, rng):
         if self.seed is not None:
             return np.random.default_rng(self.seed)
-        return rng if rng is not None else np.random.default_rng()
+        return rng if rng is not None else new_generator()
 
     def __call__(self, shape, dtype="float32", rng=None):
         raise NotImplementedError

@@ -33,6 +33,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
+from ._random import new_generator
 from ._validation import check_int
 from .threads import limit_blas_threads_in_loops
 
@@ -333,7 +334,7 @@ class TrainingMixin:
 
         n = len(x)
         steps = int(math.ceil(n / batch_size))
-        rng = np.random.default_rng(seed)
+        rng = new_generator(seed)
         self.stop_training = False
         history = callbacks_module.History()
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}

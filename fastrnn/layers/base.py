@@ -16,6 +16,7 @@ from typing import Any, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .._random import new_generator
 from .._validation import check_seed
 from ..initializers import Initializer
 
@@ -366,7 +367,7 @@ class Layer:
         check_name(self.name)
         self.dtype = check_dtype(dtype)
         self.seed = check_seed(seed)
-        self._rng = np.random.default_rng(seed)
+        self._rng = new_generator(self.seed)
         self.built = False
         self._weight_names: list[str] = []
         self.gradients: list[FloatArray] | None = None

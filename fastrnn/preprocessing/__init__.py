@@ -15,7 +15,7 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from ._validation import check_int
+from .._validation import check_int
 
 __all__ = ["Tokenizer", "text_to_word_sequence", "pad_sequences", "to_categorical"]
 
@@ -285,3 +285,12 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     out = np.zeros((y.size, int(num_classes)), dtype=dtype)
     out[np.arange(y.size), y] = 1
     return out.reshape(shape + (int(num_classes),))
+
+
+def __getattr__(name):
+    """``fastrnn.preprocessing.text`` and ``.sequence`` (Keras's layout), on first use."""
+    if name in ("text", "sequence"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
