@@ -12,6 +12,7 @@ from typing import Any
 
 from .base import Layer
 from .core import Dense, Dropout, Embedding, Masking
+from .merging import Add, Average, Concatenate, Dot, Multiply
 from .recurrent import GRU, LSTM, SimpleRNN
 from .recurrent import RNNBase as RNNBase  # the base class of the recurrent layers
 from .reshaping import (
@@ -41,6 +42,11 @@ __all__ = [
     "Activation",
     "GlobalAveragePooling1D",
     "GlobalMaxPooling1D",
+    "Concatenate",
+    "Add",
+    "Multiply",
+    "Average",
+    "Dot",
     "serialize",
     "deserialize",
 ]
@@ -63,6 +69,11 @@ _CLASSES: dict[str, type[Layer]] = {
         Activation,
         GlobalAveragePooling1D,
         GlobalMaxPooling1D,
+        Concatenate,
+        Add,
+        Multiply,
+        Average,
+        Dot,
     )
 }
 
