@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .attention import AdditiveAttention, Attention
 from .base import Layer
 from .core import Dense, Dropout, Embedding, Masking
 from .merging import Add, Average, Concatenate, Dot, Multiply
@@ -47,6 +48,8 @@ __all__ = [
     "Multiply",
     "Average",
     "Dot",
+    "Attention",
+    "AdditiveAttention",
     "serialize",
     "deserialize",
 ]
@@ -74,6 +77,8 @@ _CLASSES: dict[str, type[Layer]] = {
         Multiply,
         Average,
         Dot,
+        Attention,
+        AdditiveAttention,
     )
 }
 

@@ -186,6 +186,20 @@ def check_shape(shape: object, argument: str, allow_zero: bool = False) -> Shape
     return tuple(checked)
 
 
+def _checked_build_shape(input_shape: object) -> ShapeTuple | list[ShapeTuple]:
+    """What ``build`` is given, checked: one shape, or a list of shapes (a layer
+    called on a list of inputs, such as Attention)."""
+    if (
+        isinstance(input_shape, (list, tuple))
+        and input_shape
+        and all(isinstance(s, (list, tuple)) for s in input_shape)
+    ):
+        return [
+            check_shape(s, f"input_shape[{i}]", allow_zero=True) for i, s in enumerate(input_shape)
+        ]
+    return check_shape(input_shape, "input_shape", allow_zero=True)
+
+
 def _is_zero(n: object) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n == 0
 
@@ -323,7 +337,7 @@ class Layer:
             @functools.wraps(build)
             def locked_build(self, input_shape=None, *args, **kw):
                 if input_shape is not None:
-                    input_shape = check_shape(input_shape, "input_shape", allow_zero=True)
+                    input_shape = _checked_build_shape(input_shape)
                 elif needs_shape:
                     raise TypeError(
                         f"Layer {self.name!r}: build needs `input_shape`, a tuple of "

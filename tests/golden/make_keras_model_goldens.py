@@ -14,18 +14,11 @@ to every weight (and the input, unless it holds token ids).
 """
 
 import os
-import sys
 
 import numpy as np
+from keras_setup import HERE, keras, tf
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import keras
-import tensorflow as tf
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-from keras_models import MODELS, model_input  # noqa: E402
+from keras_models import MODELS, model_input
 
 
 def main():
