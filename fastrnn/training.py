@@ -122,7 +122,7 @@ class _Progress:
         if verbose == 1:
             try:
                 from tqdm.auto import tqdm
-            except ImportError:  # tqdm is optional: fall back to one line per epoch
+            except ImportError:  # a dependency; in an install without it, one line per epoch
                 self.verbose = 2
             else:
                 self.bar = tqdm(
