@@ -11,9 +11,11 @@ Every loss reduces the same way Keras 3 does with the default
   boolean ``mask`` (what ``Embedding(mask_zero=True)`` produces for per-token
   outputs) masked steps count zero and the mean is over the valid steps only.
 
-``loss(y_true, y_pred, mask=None)`` returns the value;
-``loss.value_and_grad(y_true, y_pred, mask=None)`` also returns
-d(value)/d(y_pred), shaped and typed like ``y_pred``.
+``loss(y_true, y_pred, mask=None, sample_weight=None)`` returns the value;
+``loss.value_and_grad(y_true, y_pred, mask=None, sample_weight=None)`` also
+returns d(value)/d(y_pred), shaped and typed like ``y_pred``. A
+``sample_weight`` (one per sample, or one per (sample, step)) multiplies each
+position's loss before the mean, which it does not rescale (Keras 3).
 
 Probabilities are clipped to ``[1e-7, 1 - 1e-7]`` exactly as Keras does.
 The gradient is taken with the clipped values in place of the raw ones
@@ -53,8 +55,35 @@ def _as_float_array(a, name):
     return arr
 
 
-def _reduction_weights(pos_shape, mask):
-    """Weights over positions so that sum(weights * per_position) is the Keras mean."""
+def position_sample_weights(sample_weight, pos_shape):
+    """``sample_weight`` (one per sample, or one per position) broadcast to the
+    positions ``pos_shape`` (``(batch,)`` or ``(batch, timesteps)``), or None."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.shape == tuple(pos_shape):
+        return sw
+    if sw.shape == tuple(pos_shape[:1]):
+        return sw.reshape(sw.shape + (1,) * (len(pos_shape) - 1))
+    raise ValueError(
+        f"sample_weight must have shape {tuple(pos_shape[:1])} (one weight per sample)"
+        + (f" or {tuple(pos_shape)} (one per time step)" if len(pos_shape) > 1 else "")
+        + f"; got shape {sw.shape}"
+    )
+
+
+def _reduction_weights(pos_shape, mask, sample_weight=None):
+    """Weights over positions so that sum(weights * per_position) is the Keras mean.
+
+    As in Keras 3's ``"sum_over_batch_size"``: the mean over the (valid)
+    positions of ``sample_weight * loss``; the weights do not rescale it.
+    """
+    base = _unweighted_reduction_weights(pos_shape, mask)
+    sw = position_sample_weights(sample_weight, pos_shape)
+    return base if sw is None else base * sw
+
+
+def _unweighted_reduction_weights(pos_shape, mask):
     if mask is not None and len(pos_shape) == 2:
         m = np.asarray(mask)
         if _shape(m) != tuple(pos_shape):
@@ -85,10 +114,12 @@ class Loss:
         self.from_logits = bool(from_logits)
 
     # --- public API -----------------------------------------------------
-    def __call__(self, y_true, y_pred, mask=None):
-        return self.value_and_grad(y_true, y_pred, mask, need_grad=False)[0]
+    def __call__(self, y_true, y_pred, mask=None, sample_weight=None):
+        return self.value_and_grad(
+            y_true, y_pred, mask, need_grad=False, sample_weight=sample_weight
+        )[0]
 
-    def value_and_grad(self, y_true, y_pred, mask=None, need_grad=True):
+    def value_and_grad(self, y_true, y_pred, mask=None, need_grad=True, sample_weight=None):
         y_pred = _as_float_array(y_pred, "y_pred")
         if y_pred.ndim == 0:
             raise ValueError(
@@ -104,7 +135,7 @@ class Loss:
         if yt.dtype.kind == "f":
             yt = yt.astype(cdt, copy=False)
         per_pos, dper = self._elementwise(yt, yp.astype(cdt, copy=False))
-        w = _reduction_weights(per_pos.shape, mask)
+        w = _reduction_weights(per_pos.shape, mask, sample_weight)
         value = float(np.sum(w * per_pos, dtype=np.float64))
         if not need_grad:
             return value, None

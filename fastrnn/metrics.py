@@ -13,6 +13,8 @@ integer classes (``sparse_categorical_crossentropy``), categorical accuracy
 
 import numpy as np
 
+from .losses import position_sample_weights
+
 __all__ = [
     "Metric",
     "BinaryAccuracy",
@@ -107,9 +109,13 @@ class Metric:
         self.total = 0.0
         self.count = 0.0
 
-    def update_state(self, y_true, y_pred, mask=None):
+    def update_state(self, y_true, y_pred, mask=None, sample_weight=None):
+        """Add a batch: its values weighted by the mask and ``sample_weight``."""
         values = type(self)._fn(y_true, y_pred)
         w = _position_weights(values.shape, mask)
+        sw = position_sample_weights(sample_weight, values.shape)
+        if sw is not None:
+            w = w * sw
         self.total += float(np.sum(values * w))
         self.count += float(np.sum(w))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,78 @@ def _check_xy(x, y, where="x", label="y"):
             f"{len(x)} (shape {x.shape}), {label} has {len(y)} (shape {y.shape})"
         )
     return x, y
+
+
+def _sample_weights(y, sample_weight, class_weight, sparse_labels, where="fit"):
+    """One weight per sample (or per position) from ``sample_weight`` or
+    ``class_weight``, checked; None when neither is given.
+
+    ``class_weight`` maps a class index to a weight (classes it omits weigh
+    1): the class of a sample is its label (binary or sparse labels; sparse
+    per-step labels give one weight per step) or the argmax of its one-hot
+    row, as in Keras 3.
+    """
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError(f"{where}: give `sample_weight` or `class_weight`, not both")
+    if sample_weight is not None:
+        sw = _as_data(sample_weight, "sample_weight")
+        if sw.shape[0] != len(y):
+            raise ValueError(
+                f"sample_weight must have one weight per sample: y has {len(y)}, "
+                f"sample_weight has {sw.shape[0]} (shape {sw.shape})"
+            )
+        if sw.ndim > 2:
+            raise ValueError(
+                f"sample_weight must be (samples,) or (samples, timesteps); got shape {sw.shape}"
+            )
+        sw = sw.astype(np.float64)
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight holds NaN or infinite values")
+        return sw
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, Mapping) or not all(
+        isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in class_weight
+    ):
+        raise TypeError(
+            f"class_weight must be a dict from class index (int) to weight, got {class_weight!r}"
+        )
+    weights = {int(k): float(v) for k, v in class_weight.items()}
+    labels = np.asarray(y)
+    if labels.ndim > 1 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if sparse_labels or labels.ndim == 1:
+        classes = np.rint(labels).astype(np.int64)
+    else:
+        classes = np.argmax(labels, axis=-1)  # one-hot rows
+    lookup = np.vectorize(lambda c: weights.get(int(c), 1.0), otypes=[np.float64])
+    return lookup(classes) if classes.size else classes.astype(np.float64)
+
+
+class _BatchStream:
+    """The batches of a fit: passes through the data, each (re)shuffled, cut
+    into ``batch_size`` rows; ``next_batch`` is None at the end of a pass."""
+
+    def __init__(self, n, batch_size, shuffle, rng):
+        self.n, self.batch_size, self.shuffle, self.rng = n, batch_size, shuffle, rng
+        self.order = None
+        self.position = n
+
+    def new_pass(self):
+        self.order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        self.position = 0
+
+    def exhausted(self):
+        return self.position >= self.n
+
+    def next_batch(self):
+        if self.order is None:
+            self.new_pass()
+        if self.exhausted():
+            return None
+        batch = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch
 
 
 def _format_logs(logs):
@@ -265,8 +338,18 @@ class TrainingMixin:
         shuffle: bool = True,
         seed: int | None = None,
         initial_epoch: int = 0,
+        class_weight: Mapping[int, float] | None = None,
+        sample_weight: ArrayLike | None = None,
+        steps_per_epoch: int | None = None,
     ) -> History:
-        """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`."""
+        """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`.
+
+        ``sample_weight`` (one weight per sample, or per time step) or
+        ``class_weight`` (class index -> weight) weigh each position's loss
+        and metrics, as in Keras 3. ``steps_per_epoch`` makes an epoch that
+        many batches of a stream that runs through the (reshuffled) data
+        again and again; an epoch that reaches the end of a pass stops there.
+        """
         self._require_compiled("fit")
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         epochs = check_int(epochs, "epochs", 0)
@@ -285,23 +368,31 @@ class TrainingMixin:
                 f"validation_split must be a float in [0, 1), got {validation_split!r}"
             )
         user_callbacks = callbacks_module.check_callbacks(callbacks)
+        steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, allow_none=True)
         x, y = _check_xy(x, y)
+        sparse_labels = self.loss._checks_values
+        sw = _sample_weights(y, sample_weight, class_weight, sparse_labels)
 
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 n = len(validation_data) if isinstance(validation_data, (tuple, list)) else None
                 raise ValueError(
-                    "validation_data must be a tuple (x_val, y_val)"
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                    "sample_weight_val)"
                     + (
-                        f"; got a sequence of {n} items (sample weights are not supported)"
+                        f"; got a sequence of {n} items"
                         if n is not None
                         else f"; got {type(validation_data).__name__}"
                     )
                 )
-            val = _check_xy(
+            val_x, val_y = _check_xy(
                 validation_data[0], validation_data[1], "validation_data x", "validation_data y"
             )
+            val_sw = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                val_sw = _sample_weights(val_y, validation_data[2], None, sparse_labels)
+            val = (val_x, val_y, val_sw)
         elif validation_split > 0:
             n = len(x)
             split_at = int(math.floor(n * (1.0 - validation_split)))
@@ -313,8 +404,10 @@ class TrainingMixin:
                     f"different value for validation_split."
                 )
             # Like Keras: the LAST fraction of the data (before any shuffling) is validation.
-            x, val = x[:split_at], (x[split_at:], y[split_at:])
+            val_sw = None if sw is None else sw[split_at:]
+            x, val = x[:split_at], (x[split_at:], y[split_at:], val_sw)
             y = y[:split_at]
+            sw = None if sw is None else sw[:split_at]
         if val is not None and val[0].shape[1:] != x.shape[1:]:
             raise ValueError(
                 f"validation x has sample shape {val[0].shape[1:]}, but training x has "
@@ -333,8 +426,10 @@ class TrainingMixin:
             self._check_dataset(val[0], "validation x")
 
         n = len(x)
-        steps = int(math.ceil(n / batch_size))
+        batches_per_pass = int(math.ceil(n / batch_size))
+        steps = batches_per_pass if steps_per_epoch is None else steps_per_epoch
         rng = new_generator(seed)
+        stream = _BatchStream(n, batch_size, shuffle, rng)
         self.stop_training = False
         history = callbacks_module.History()
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
@@ -349,7 +444,8 @@ class TrainingMixin:
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
             progress = _Progress(verbose, steps)
-            order = rng.permutation(n) if shuffle else np.arange(n)
+            if steps_per_epoch is None:
+                stream.new_pass()  # every epoch is one pass, reshuffled
             total, seen = 0.0, 0
             if metric_objs is not None:
                 for m in metric_objs:
@@ -357,8 +453,18 @@ class TrainingMixin:
             logs = {}
             try:
                 for step in range(steps):
-                    idx = order[step * batch_size : (step + 1) * batch_size]
+                    idx = stream.next_batch()
+                    if idx is None:  # steps_per_epoch reached the end of a pass
+                        warnings.warn(
+                            f"fit: the data ran out after {step} of steps_per_epoch="
+                            f"{steps_per_epoch} batches in epoch {epoch + 1}; the next epoch "
+                            f"starts a new pass (make steps_per_epoch divide "
+                            f"{batches_per_pass}, the batches of one pass, to avoid this)",
+                            stacklevel=2,
+                        )
+                        break
                     xb, yb = x[idx], y[idx]
+                    swb = None if sw is None else sw[idx]
                     cbs.on_train_batch_begin(step)
                     out, mask = self._forward(xb, training=True)
                     if metric_objs is None:
@@ -369,7 +475,7 @@ class TrainingMixin:
                                 val[1], (len(val[1]),) + out.shape[1:], check_values=True
                             )
                         metric_objs = self._make_metrics(yb, out)
-                    value, dy = self.loss.value_and_grad(yb, out, mask)
+                    value, dy = self.loss.value_and_grad(yb, out, mask, sample_weight=swb)
                     if not math.isfinite(value):
                         raise NonFiniteLossError(
                             f"Training stopped: the loss became {value} at epoch {epoch + 1}, "
@@ -380,7 +486,7 @@ class TrainingMixin:
                     self.backward(dy)
                     self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
                     for m in metric_objs:
-                        m.update_state(yb, out, mask)
+                        m.update_state(yb, out, mask, sample_weight=swb)
                     total += value * len(idx)
                     seen += len(idx)
                     logs = {"loss": total / seen}
@@ -392,9 +498,13 @@ class TrainingMixin:
             except BaseException:
                 progress.abort()
                 raise
+            if steps_per_epoch is not None and stream.exhausted():
+                stream.new_pass()
             epoch_logs = dict(logs)
             if val is not None:
-                val_logs = self._evaluate_arrays(val[0], val[1], batch_size, verbose=0)
+                val_logs = self._evaluate_arrays(
+                    val[0], val[1], batch_size, verbose=0, sample_weight=val[2]
+                )
                 epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
             progress.close(epoch_logs)
             cbs.on_epoch_end(epoch, epoch_logs)
@@ -404,7 +514,7 @@ class TrainingMixin:
         return history
 
     # --------------------------------------------------------------- evaluate
-    def _evaluate_arrays(self, x, y, batch_size, verbose, cbs=None):
+    def _evaluate_arrays(self, x, y, batch_size, verbose, cbs=None, sample_weight=None):
         n = len(x)
         steps = int(math.ceil(n / batch_size))
         progress = _Progress(verbose, steps)
@@ -413,17 +523,18 @@ class TrainingMixin:
         logs = {}
         try:
             for step in range(steps):
-                xb = x[step * batch_size : (step + 1) * batch_size]
-                yb = y[step * batch_size : (step + 1) * batch_size]
+                batch = slice(step * batch_size, (step + 1) * batch_size)
+                xb, yb = x[batch], y[batch]
+                swb = None if sample_weight is None else sample_weight[batch]
                 if cbs is not None:
                     cbs.on_test_batch_begin(step)
                 out, mask = self._forward(xb, training=False)
                 if metric_objs is None:
                     self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
                     metric_objs = self._make_metrics(yb, out)
-                value = self.loss(yb, out, mask)
+                value = self.loss(yb, out, mask, sample_weight=swb)
                 for m in metric_objs:
-                    m.update_state(yb, out, mask)
+                    m.update_state(yb, out, mask, sample_weight=swb)
                 total += value * len(xb)
                 seen += len(xb)
                 logs = {"loss": total / seen}
@@ -446,20 +557,23 @@ class TrainingMixin:
         verbose: str | int = "auto",
         return_dict: bool = False,
         callbacks: Callback | Sequence[Callback] | None = None,
+        sample_weight: ArrayLike | None = None,
     ) -> float | list[float] | dict[str, float]:
-        """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict."""
+        """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict;
+        ``sample_weight`` weighs them as in :meth:`fit`."""
         self._require_compiled("evaluate")
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
         x, y = _check_xy(x, y)
+        sw = _sample_weights(y, sample_weight, None, self.loss._checks_values, "evaluate")
         self._check_dataset(x, "x")
         cbs = (
             callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
         )
         if cbs is not None:
             cbs.on_test_begin()
-        logs = self._evaluate_arrays(x, y, batch_size, verbose, cbs)
+        logs = self._evaluate_arrays(x, y, batch_size, verbose, cbs, sample_weight=sw)
         if cbs is not None:
             cbs.on_test_end(dict(logs))
         if return_dict:

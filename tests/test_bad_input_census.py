@@ -1217,14 +1217,18 @@ FIT_ARGS = [
     ("initial_epoch=-1", dict(initial_epoch=-1), ValueError, r"initial_epoch.*-1"),
     ("initial_epoch='a'", dict(initial_epoch="a"), TypeError, r"initial_epoch.*'a'"),
     ("seed='a'", dict(seed="a"), TypeError, r"seed.*'a'"),
-    # sample_weight is not supported (docs/porting-from-keras.md): Python's
-    # own TypeError names it.
+    ("sample_weight 7 for 8", dict(sample_weight=np.ones(7)), ValueError, r"sample_weight.*8.*7"),
+    ("sample_weight strings", dict(sample_weight=np.full(8, "a")), TypeError, "sample_weight"),
+    ("sample_weight nan", dict(sample_weight=np.full(8, NAN)), ValueError, "sample_weight.*NaN"),
+    ("class_weight list", dict(class_weight=[1.0, 2.0]), TypeError, "class_weight.*dict"),
     (
-        "sample_weight 7 for 8 samples",
-        dict(sample_weight=np.ones(7)),
-        TypeError,
-        r"unexpected keyword argument 'sample_weight'",
+        "class_weight and sample_weight",
+        dict(class_weight={0: 1.0}, sample_weight=np.ones(8)),
+        ValueError,
+        "not both",
     ),
+    ("steps_per_epoch=0", dict(steps_per_epoch=0), ValueError, "steps_per_epoch.*0"),
+    ("steps_per_epoch=1.5", dict(steps_per_epoch=1.5), TypeError, r"steps_per_epoch.*1\.5"),
 ]
 for _id, _kw, _err, _match in FIT_DATA + FIT_ARGS:
     bad(
@@ -1331,14 +1335,7 @@ LOOP_ARGS = [
 EVALUATE_ARGS = [
     ("x 8 vs y 7", dict(y=Y8[:7]), ValueError, r"\bx\b.*\by\b.*8.*7"),
     ("y (8, 2)", dict(y=np.ones((8, 2))), ValueError, r"\by\b.*\(8, 2\).*\(8, 1\)"),
-    # sample_weight is not supported (docs/porting-from-keras.md): Python's
-    # own TypeError names it.
-    (
-        "sample_weight 7 for 8",
-        dict(sample_weight=np.ones(7)),
-        TypeError,
-        r"unexpected keyword argument 'sample_weight'",
-    ),
+    ("sample_weight 7 for 8", dict(sample_weight=np.ones(7)), ValueError, r"sample_weight.*8.*7"),
 ]
 PREDICT_ARGS = [("x empty", dict(x=X8[:0]), ValueError, r"\bx\b.*empty")]
 for _method, _data, _own in [

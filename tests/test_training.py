@@ -290,7 +290,7 @@ def test_length_mismatch_and_label_shape_errors():
         cat.fit(x, np.zeros(20, int), verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     with pytest.raises(ValueError, match="validation_data"):
-        model.fit(x, y, validation_data=(x, y, y), verbose=0)
+        model.fit(x, y, validation_data=(x, y, y, y), verbose=0)
 
 
 def test_bad_fit_arguments():
