@@ -17,6 +17,17 @@ Formulas (``g`` after clipping; ``t`` = ``iterations + 1``):
   (``centered=True``: ``a = rho*a + (1 - rho)*g``, ``inc = lr*g/sqrt(v - a*a + epsilon)``);
   with momentum ``m = momentum*m + inc; w -= m``, else ``w -= inc``.
 
+Embedding gradients (``row_updates=True``, the default): an Embedding's
+gradient carries one gradient per occurrence of each row
+(``fastrnn._row_gradients``), and the optimizers treat it as Keras 3 on
+TensorFlow treats its ``IndexedSlices``: Adam and RMSprop add the *squares
+of the occurrences* (``sum_k g_k**2``, not ``(sum_k g_k)**2``) into the
+second moment, so a row seen ``n`` times in a batch moves about ``sqrt(n)``
+times as far as with the dense rule; clipping acts on the occurrences.
+``global_clipnorm`` leaves the gradients dense, as in Keras (its norm counts
+the occurrences). ``row_updates=False`` gives the dense rule (Keras on JAX
+or PyTorch).
+
 Clipping (Keras 3): ``clipnorm`` rescales each gradient whose own L2 norm
 exceeds it; ``clipvalue`` clips each element to ``[-clipvalue, clipvalue]``;
 ``global_clipnorm`` rescales all gradients by their joint norm. At most one
@@ -30,6 +41,8 @@ first). ``get_config()`` / ``from_config()`` round-trip the hyper-parameters.
 import math
 
 import numpy as np
+
+from ._row_gradients import segment_sum
 
 __all__ = [
     "Optimizer",
@@ -69,9 +82,18 @@ class Optimizer:
     _slot_names = ()
 
     def __init__(
-        self, learning_rate, clipnorm=None, clipvalue=None, global_clipnorm=None, name=None
+        self,
+        learning_rate,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name=None,
+        row_updates=True,
     ):
         self.learning_rate = _check_positive("learning_rate", learning_rate, allow_zero=True)
+        if not isinstance(row_updates, (bool, np.bool_)):
+            raise TypeError(f"row_updates must be True or False, got {row_updates!r}")
+        self.row_updates = bool(row_updates)
         self.clipnorm = _check_positive("clipnorm", clipnorm, allow_none=True)
         self.clipvalue = _check_positive("clipvalue", clipvalue, allow_none=True)
         self.global_clipnorm = _check_positive("global_clipnorm", global_clipnorm, allow_none=True)
@@ -157,6 +179,7 @@ class Optimizer:
             "clipnorm": self.clipnorm,
             "clipvalue": self.clipvalue,
             "global_clipnorm": self.global_clipnorm,
+            "row_updates": self.row_updates,
         }
 
     @classmethod
@@ -166,25 +189,56 @@ class Optimizer:
         return cls(**config)
 
     # --- clipping --------------------------------------------------------
-    def _clip(self, grads):
+    @staticmethod
+    def _sum_of_squares(item):
+        dense, occurrences = item
+        values = dense if occurrences is None else occurrences[1]
+        return float(np.sum(np.square(values, dtype=np.float64)))
+
+    @staticmethod
+    def _scaled(item, numerator, denominator):
+        """``item`` times ``numerator / denominator``, computed as Keras does."""
+        dense, occurrences = item
+        if occurrences is None:
+            return [(dense * numerator) / denominator, None]
+        indices, values = occurrences
+        values = (values * numerator) / denominator
+        return [segment_sum(indices, values, dense.shape[0]), (indices, values)]
+
+    def _clip(self, items):
+        """Clip ``[dense, occurrences]`` gradients; a gradient with occurrences is
+        clipped occurrence by occurrence (its norm is theirs), as TensorFlow clips
+        an ``IndexedSlices``."""
         if self.clipnorm is not None:
             out = []
-            for g in grads:
-                norm = math.sqrt(float(np.sum(np.square(g, dtype=np.float64))))
+            for item in items:
+                norm = math.sqrt(self._sum_of_squares(item))
+                dt = item[0].dtype.type
                 out.append(
-                    (g * g.dtype.type(self.clipnorm)) / g.dtype.type(max(norm, self.clipnorm))
+                    self._scaled(item, dt(self.clipnorm), dt(max(norm, self.clipnorm)))
                     if norm > 0
-                    else g
+                    else item
                 )
             return out
         if self.clipvalue is not None:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            out = []
+            for dense, occurrences in items:
+                if occurrences is None:
+                    out.append([np.clip(dense, -self.clipvalue, self.clipvalue), None])
+                else:
+                    indices, values = occurrences
+                    values = np.clip(values, -self.clipvalue, self.clipvalue)
+                    out.append([segment_sum(indices, values, dense.shape[0]), (indices, values)])
+            return out
         if self.global_clipnorm is not None:
-            total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+            # Keras scales every gradient, dense: an IndexedSlices times a
+            # tensor is a dense tensor, so the occurrences do not survive.
+            total = math.sqrt(sum(self._sum_of_squares(item) for item in items))
             if total > self.global_clipnorm:
                 scale = self.global_clipnorm / total
-                return [g * scale for g in grads]
-        return grads
+                return [[dense * dense.dtype.type(scale), None] for dense, _ in items]
+            return [[dense, None] for dense, _ in items]
+        return items
 
     # --- applying --------------------------------------------------------
     def apply_gradients(self, grads_and_vars, variables=None):
@@ -225,12 +279,26 @@ class Optimizer:
                 f"{[v.shape for v in variables]}, but the optimizer was built for {self._shapes}"
             )
         idx = [i for i, g in enumerate(grads) if g is not None]
-        clipped = self._clip([np.asarray(grads[i], dtype=variables[i].dtype) for i in idx])
-        for i, g in zip(idx, clipped):
-            self._update(variables[i], g.astype(variables[i].dtype, copy=False), self._slots[i])
+        items = []
+        for i in idx:
+            dt = variables[i].dtype
+            occurrences = getattr(grads[i], "occurrences", None) if self.row_updates else None
+            if occurrences is not None:
+                occurrences = (occurrences[0], np.asarray(occurrences[1], dtype=dt))
+            items.append([np.asarray(grads[i], dtype=dt), occurrences])
+        for i, (g, occurrences) in zip(idx, self._clip(items)):
+            squares = None
+            if occurrences is not None:
+                indices, values = occurrences
+                squares = segment_sum(indices, np.square(values), g.shape[0])
+            self._update(
+                variables[i], g.astype(variables[i].dtype, copy=False), self._slots[i], squares
+            )
         self.iterations += 1
 
-    def _update(self, var, grad, slots):  # pragma: no cover - abstract
+    def _update(self, var, grad, slots, squares=None):  # pragma: no cover - abstract
+        """Update ``var`` in place; ``squares``, when given, replaces ``grad**2``
+        (the per-occurrence squares of an Embedding gradient)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -250,8 +318,9 @@ class SGD(Optimizer):
         clipvalue=None,
         global_clipnorm=None,
         name=None,
+        row_updates=True,
     ):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name, row_updates)
         self.momentum = _check_unit("momentum", momentum)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
@@ -263,7 +332,7 @@ class SGD(Optimizer):
         c.update(momentum=self.momentum, nesterov=self.nesterov)
         return c
 
-    def _update(self, var, g, slots):
+    def _update(self, var, g, slots, squares=None):
         lr = var.dtype.type(self.learning_rate)
         if self.momentum != 0:
             mom = var.dtype.type(self.momentum)
@@ -292,8 +361,9 @@ class Adam(Optimizer):
         clipvalue=None,
         global_clipnorm=None,
         name=None,
+        row_updates=True,
     ):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name, row_updates)
         self.beta_1 = _check_unit("beta_1", beta_1)
         self.beta_2 = _check_unit("beta_2", beta_2)
         self.epsilon = _check_positive("epsilon", epsilon, allow_zero=True)
@@ -303,7 +373,7 @@ class Adam(Optimizer):
         c.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         return c
 
-    def _update(self, var, g, slots):
+    def _update(self, var, g, slots, squares=None):
         t = self.iterations + 1
         dt = var.dtype.type
         b1p = dt(self.beta_1) ** dt(t)
@@ -311,7 +381,7 @@ class Adam(Optimizer):
         alpha = dt(self.learning_rate) * np.sqrt(dt(1) - b2p) / (dt(1) - b1p)
         m, v = slots["momentum"], slots["velocity"]
         m += (g - m) * dt(1 - self.beta_1)
-        v += (np.square(g) - v) * dt(1 - self.beta_2)
+        v += ((np.square(g) if squares is None else squares) - v) * dt(1 - self.beta_2)
         var -= (alpha * m) / (np.sqrt(v) + dt(self.epsilon))
 
 
@@ -329,8 +399,9 @@ class RMSprop(Optimizer):
         clipvalue=None,
         global_clipnorm=None,
         name=None,
+        row_updates=True,
     ):
-        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name)
+        super().__init__(learning_rate, clipnorm, clipvalue, global_clipnorm, name, row_updates)
         self.rho = _check_unit("rho", rho)
         self.momentum = _check_unit("momentum", momentum)
         self.epsilon = _check_positive("epsilon", epsilon, allow_zero=True)
@@ -348,11 +419,11 @@ class RMSprop(Optimizer):
         c.update(rho=self.rho, momentum=self.momentum, epsilon=self.epsilon, centered=self.centered)
         return c
 
-    def _update(self, var, g, slots):
+    def _update(self, var, g, slots, squares=None):
         dt = var.dtype.type
         v = slots["velocity"]
         v *= dt(self.rho)
-        v += dt(1 - self.rho) * np.square(g)
+        v += dt(1 - self.rho) * (np.square(g) if squares is None else squares)
         if self.centered:
             a = slots["average_gradient"]
             a *= dt(self.rho)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import activations, initializers
+from .._row_gradients import RowGradient
 from .._validation import check_real
 from ..reference import core as kernels
 from .base import (
@@ -251,7 +252,9 @@ class Embedding(Layer):
     def backward(self, dy: npt.ArrayLike) -> None:
         ids = self._require_training_call()
         dy = check_gradient(dy, (*ids.shape, self.output_dim), dtype=self.dtype)
-        self.gradients = [kernels.embedding_backward(ids, dy, self.input_dim)]
+        dense = kernels.embedding_backward(ids, dy, self.input_dim)
+        # The occurrences let Adam and RMSprop update rows as Keras on TensorFlow does.
+        self.gradients = [RowGradient(dense, ids, dy.reshape(-1, self.output_dim))]
         return None
 
     def get_config(self) -> dict[str, Any]:
