@@ -12,6 +12,7 @@ from typing import Any
 
 from .attention import AdditiveAttention, Attention
 from .base import Layer
+from .cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .core import Dense, Dropout, Embedding, Masking
 from .merging import Add, Average, Concatenate, Dot, Multiply
 from .recurrent import GRU, LSTM, SimpleRNN
@@ -50,6 +51,11 @@ __all__ = [
     "Dot",
     "Attention",
     "AdditiveAttention",
+    "RNN",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "StackedRNNCells",
     "serialize",
     "deserialize",
 ]
@@ -79,6 +85,11 @@ _CLASSES: dict[str, type[Layer]] = {
         Dot,
         Attention,
         AdditiveAttention,
+        RNN,
+        SimpleRNNCell,
+        LSTMCell,
+        GRUCell,
+        StackedRNNCells,
     )
 }
 
