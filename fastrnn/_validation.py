@@ -6,7 +6,14 @@ import math
 
 import numpy as np
 
-__all__ = ["check_int", "check_seed", "check_real"]
+__all__ = ["check_bool", "check_int", "check_seed", "check_real"]
+
+
+def check_bool(value: object, argument: str) -> bool:
+    """``value`` as a bool, if it is one (TypeError otherwise)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{argument}` must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_seed(seed: object, argument: str = "seed") -> int | None:

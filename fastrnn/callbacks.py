@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from ._validation import check_bool, check_int, check_real
 
 __all__ = [
     "Callback",
@@ -323,8 +323,8 @@ class ModelCheckpoint(Callback):
         self._monitor = _Monitor("ModelCheckpoint", monitor, mode, 0)
         self.monitor, self.mode = self._monitor.monitor, self._monitor.mode
         self.verbose = check_int(verbose, "verbose", 0)
-        self.save_best_only = _check_flag(save_best_only, "save_best_only")
-        self.save_weights_only = _check_flag(save_weights_only, "save_weights_only")
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
+        self.save_weights_only = check_bool(save_weights_only, "save_weights_only")
         if save_freq != "epoch":
             save_freq = check_int(save_freq, "save_freq", 1)
         self.save_freq = save_freq
@@ -509,7 +509,7 @@ class CSVLogger(Callback):
             raise ValueError(f"separator must be one character, got {separator!r}")
         self.filename = os.fspath(filename)
         self.separator = separator
-        self.append = _check_flag(append, "append")
+        self.append = check_bool(append, "append")
         self._file = None
         self._writer = None
         self._keys = None
@@ -540,9 +540,3 @@ def _csv_header(filename, separator):
     with open(filename, newline="") as f:
         header = next(csv.reader(f, delimiter=separator), ["epoch"])
     return header[1:]
-
-
-def _check_flag(value, argument):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{argument} must be True or False, got {value!r}")
-    return bool(value)

@@ -13,7 +13,7 @@ integer classes (``sparse_categorical_crossentropy``), categorical accuracy
 
 import numpy as np
 
-from .losses import position_sample_weights
+from .losses import _as_float_array, position_sample_weights
 
 __all__ = [
     "Metric",
@@ -39,16 +39,9 @@ def _position_weights(pos_shape, mask):
     return np.ones(pos_shape, dtype=np.float64)
 
 
-def _numeric(value, argument):
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{argument} must be numeric, got an array of dtype {array.dtype}")
-    return array
-
-
 def _match_same_shape(y_true, y_pred):
-    y_true = _numeric(y_true, "y (labels)")
-    y_pred = _numeric(y_pred, "y_pred")
+    y_true = _as_float_array(y_true, "y (labels)")
+    y_pred = _as_float_array(y_pred, "y_pred")
     if y_pred.ndim == 1:
         y_pred = y_pred[:, None]
     if y_true.shape == y_pred.shape[:-1] and y_pred.shape[-1] == 1:
@@ -72,8 +65,8 @@ def categorical_accuracy(y_true, y_pred):
 
 
 def sparse_categorical_accuracy(y_true, y_pred):
-    y_true = _numeric(y_true, "y (labels)")
-    y_pred = _numeric(y_pred, "y_pred")
+    y_true = _as_float_array(y_true, "y (labels)")
+    y_pred = _as_float_array(y_pred, "y_pred")
     if y_true.shape == y_pred.shape[:-1] + (1,) and y_true.shape != y_pred.shape[:-1]:
         y_true = y_true.reshape(y_true.shape[:-1])
     if y_true.shape != y_pred.shape[:-1]:

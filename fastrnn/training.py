@@ -35,7 +35,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._random import new_generator
-from ._validation import check_int
+from ._validation import check_int, check_seed
 from .threads import limit_blas_threads_in_loops
 
 if TYPE_CHECKING:
@@ -357,8 +357,7 @@ class TrainingMixin:
         verbose = _check_verbose(verbose)
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be an integer or None, got {seed!r}")
+        seed = check_seed(seed)
         if isinstance(validation_split, (bool, np.bool_)) or not isinstance(
             validation_split, (int, float, np.integer, np.floating)
         ):

@@ -246,8 +246,7 @@ class Attention(_BaseAttention):
             dk = np.swapaxes(d_scores, 1, 2) @ q
             return dq, dk, grads
         summed, e = cache
-        d_e = (self.concat_score_weight * d_scores)[..., None] * np.ones_like(e)
-        d_pre = d_e * (1 - e * e)
+        d_pre = (self.concat_score_weight * d_scores)[..., None] * (1 - e * e)
         if scale is not None:
             grads.append(np.asarray(np.sum(d_pre * summed), self.dtype))
             d_pre = d_pre * scale

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._random import new_generator
+from .._validation import check_bool as check_bool  # the layers import it from here
 from .._validation import check_seed
 from ..initializers import Initializer
 
@@ -93,13 +94,6 @@ def check_positive_int(value: object, argument: str) -> int:
             f"positive integer, got {value}"
         )
     return int(value)
-
-
-def check_bool(value: object, argument: str) -> bool:
-    """``value`` as a bool, if it is one (TypeError otherwise)."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{argument}` must be True or False, got {value!r}")
-    return bool(value)
 
 
 def as_float_array(
@@ -549,6 +543,12 @@ class Layer:
     def _restore_call_state(self, state: Any) -> None:
         for name, value in zip(self._call_attributes, state):
             self.__dict__[name] = value
+
+    def _input_gradient(self, dy, shape):
+        """``dy`` checked against ``shape``, for a layer without weights
+        (its ``gradients`` become the empty list)."""
+        self.gradients = []
+        return check_gradient(dy, shape, dtype=self.dtype)
 
     def _require_training_call(self):
         if getattr(self, "_cache", None) is None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .base import FloatArray, Layer, Shape, ShapeTuple, as_float_array, check_bool, check_gradient
+from .base import FloatArray, Layer, Shape, ShapeTuple, as_float_array, check_bool
 
 __all__ = ["Concatenate", "Add", "Multiply", "Average", "Dot"]
 
@@ -66,10 +66,6 @@ class _Merge(Layer):
     def compute_output_shape(self, input_shape: list[Shape]) -> ShapeTuple:
         return tuple(input_shape[0])
 
-    def _gradient(self, dy, shape):
-        self.gradients = []
-        return check_gradient(dy, shape, dtype=self.dtype)
-
 
 class Concatenate(_Merge):
     """Join the inputs along ``axis`` (default -1, the features); the other
@@ -112,7 +108,7 @@ class Concatenate(_Merge):
         shapes, axis = self._require_training_call()
         total = list(shapes[0])
         total[axis] = sum(s[axis] for s in shapes)
-        d = self._gradient(dy, tuple(total))
+        d = self._input_gradient(dy, tuple(total))
         bounds = np.cumsum([s[axis] for s in shapes])[:-1]
         return np.split(d, bounds, axis=axis)
 
@@ -139,7 +135,7 @@ class Add(_Merge):
 
     def backward(self, dy: npt.ArrayLike) -> list[FloatArray]:
         count, shape = self._require_training_call()
-        d = self._gradient(dy, shape)
+        d = self._input_gradient(dy, shape)
         return [d.copy() for _ in range(count)]
 
 
@@ -154,7 +150,7 @@ class Average(_Merge):
 
     def backward(self, dy: npt.ArrayLike) -> list[FloatArray]:
         count, shape = self._require_training_call()
-        d = self._gradient(dy, shape) / count
+        d = self._input_gradient(dy, shape) / count
         return [d.copy() for _ in range(count)]
 
 
@@ -169,7 +165,7 @@ class Multiply(_Merge):
 
     def backward(self, dy: npt.ArrayLike) -> list[FloatArray]:
         arrays = self._require_training_call()
-        d = self._gradient(dy, arrays[0].shape)
+        d = self._input_gradient(dy, arrays[0].shape)
         grads = []
         for i in range(len(arrays)):
             others = [a for j, a in enumerate(arrays) if j != i]
@@ -252,7 +248,7 @@ class Dot(_Merge):
 
     def backward(self, dy: npt.ArrayLike) -> list[FloatArray]:
         a, b, ax, bx, na, nb, shape = self._require_training_call()
-        d = self._gradient(dy, shape)
+        d = self._input_gradient(dy, shape)
         am = np.moveaxis(a, ax, -1)
         bm = np.moveaxis(b, bx, 1)
         rows, cols = am.shape[1:-1], bm.shape[2:]

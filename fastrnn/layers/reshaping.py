@@ -23,7 +23,6 @@ from .base import (
     ShapeTuple,
     as_float_array,
     check_bool,
-    check_gradient,
     check_positive_int,
 )
 
@@ -60,10 +59,6 @@ class _Stateless(Layer):
             )
         return x
 
-    def _gradient(self, dy, shape):
-        self.gradients = []
-        return check_gradient(dy, shape, dtype=self.dtype)
-
 
 class RepeatVector(_Stateless):
     """``(batch, features)`` -> ``(batch, n, features)``: the input repeated ``n`` times.
@@ -88,7 +83,7 @@ class RepeatVector(_Stateless):
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         batch, features = self._require_training_call()
-        return self._gradient(dy, (batch, self.n, features)).sum(axis=1)
+        return self._input_gradient(dy, (batch, self.n, features)).sum(axis=1)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "n": self.n}
@@ -121,7 +116,7 @@ class Flatten(_Stateless):
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         shape = self._require_training_call()
-        d = self._gradient(dy, (shape[0], math.prod(shape[1:])))
+        d = self._input_gradient(dy, (shape[0], math.prod(shape[1:])))
         if self.data_format == "channels_first" and len(shape) > 2:
             moved = (shape[0], *shape[2:], shape[1])
             return np.moveaxis(d.reshape(moved), -1, 1)
@@ -182,7 +177,7 @@ class Reshape(_Stateless):
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         shape, target = self._require_training_call()
-        return self._gradient(dy, (shape[0], *target)).reshape(shape)
+        return self._input_gradient(dy, (shape[0], *target)).reshape(shape)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": list(self.target_shape)}
@@ -208,7 +203,7 @@ class Activation(_Stateless):
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         y = self._require_training_call()
-        return kernels.activation_backward(y, self._gradient(dy, y.shape), self.activation)
+        return kernels.activation_backward(y, self._input_gradient(dy, y.shape), self.activation)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": self.activation}
@@ -278,7 +273,7 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         w, shape = self._require_training_call()
         out_shape = self.compute_output_shape(shape)
-        d = self._gradient(dy, out_shape)
+        d = self._input_gradient(dy, out_shape)
         if not self.keepdims:
             d = np.expand_dims(d, self._steps_axis)
         return d * w
@@ -300,7 +295,7 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
     def backward(self, dy: npt.ArrayLike) -> FloatArray:
         where, shape = self._require_training_call()
-        d = self._gradient(dy, self.compute_output_shape(shape))
+        d = self._input_gradient(dy, self.compute_output_shape(shape))
         if self.keepdims:
             d = np.squeeze(d, axis=self._steps_axis)
         dx = np.zeros(shape, d.dtype)
