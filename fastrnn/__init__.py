@@ -41,6 +41,8 @@ __all__ = [
     "use_num_threads",
     "show_config",
     "Sequential",
+    "Model",
+    "Input",
 ]
 
 _SUBMODULES = {
@@ -62,8 +64,9 @@ _SUBMODULES = {
     "utils",
 }
 
-#: Keras's top-level names: ``import fastrnn as keras`` then ``keras.Sequential``.
-_MODEL_NAMES = {"Sequential"}
+#: Keras's top-level names: ``import fastrnn as keras`` then ``keras.Sequential``,
+#: ``keras.Model`` (and ``keras.Input``, from the layers).
+_MODEL_NAMES = {"Sequential", "Model"}
 
 
 def __getattr__(name):
@@ -72,6 +75,8 @@ def __getattr__(name):
         return importlib.import_module(f"{__name__}.{name}")
     if name in _MODEL_NAMES:
         return getattr(importlib.import_module(f"{__name__}.models"), name)
+    if name == "Input":
+        return importlib.import_module(f"{__name__}.layers").Input
     if name == "show_config":
         from ._info import show_config
 

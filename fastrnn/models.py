@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from . import saving
-from .layers import Dense, Embedding, Layer, deserialize, serialize
+from .layers import Dense, Embedding, InputLayer, Layer, deserialize, serialize
+from .layers._graph import KerasTensor
 from .layers.base import as_float_array, check_name, check_shape, unique_name, weights_from
 from .training import TrainingMixin
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["Sequential", "save_model", "load_model"]
+__all__ = ["Sequential", "Model", "save_model", "load_model"]
 
 #: A shape with the batch dimension first; None where any size goes.
 Shape = tuple[int | None, ...]
@@ -51,6 +52,99 @@ def _shape_str(shape):
         return "[" + ", ".join(_shape_str(s) for s in shape) + "]"
     dims = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({dims},)" if len(shape) == 1 else f"({dims})"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into lines of at most ``width`` characters, at spaces where it can."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            while len(word) > width:
+                lines.append(word[:width])
+                word = word[width:]
+            lines.append(word)
+    return lines or [""]
+
+
+def summary_table(name: str, rows: Sequence[tuple], weights: Sequence[np.ndarray]) -> str:
+    """Keras 3's summary table.
+
+    Parameters
+    ----------
+    name : str
+        The model's name.
+    rows : sequence of (layer, shape, params, connected)
+        ``shape`` a shape, a list of shapes or None (unknown); ``params`` the
+        text of the parameter count; ``connected`` None (no "Connected to"
+        column) or the list of what the call takes (``"lstm[0][1]"``).
+    weights : sequence of ndarray
+        For the sizes in bytes.
+    """
+    connected = any(row[3] is not None for row in rows)
+    widths = (33, 26, 12, 24) if connected else (33, 24, 15)
+    header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
+    aligns = ["<", "<", ">", "<"]
+
+    def lines_of(cells, edge):
+        columns = [cell if isinstance(cell, list) else [cell] for cell in cells]
+        height = max(len(c) for c in columns)
+        out = []
+        for k in range(height):
+            texts = []
+            for column, width, align in zip(columns, widths, aligns):
+                text = column[k] if k < len(column) else ""
+                if align == ">":
+                    texts.append(f"{text:>{width - 1}} ")
+                else:
+                    texts.append(f" {text:<{width - 1}}")
+            out.append(edge + edge.join(texts) + edge)
+        return out
+
+    def rule(left, mid, right, fill):
+        return left + mid.join(fill * w for w in widths) + right
+
+    lines = [f'Model: "{name}"', rule("┏", "┳", "┓", "━")]
+    lines += lines_of(header, "┃")
+    lines.append(rule("┡", "╇", "┩", "━"))
+    for i, (layer, shape, params, links) in enumerate(rows):
+        label = f"{layer.name} ({type(layer).__name__})"
+        label_lines = (
+            [label] if len(label) <= widths[0] - 2 else [layer.name, f"({type(layer).__name__})"]
+        )
+        label_lines = [part for line in label_lines for part in _wrap(line, widths[0] - 2)]
+        if shape is None:
+            shape_lines = ["?"]
+        elif isinstance(shape, list):
+            texts = [_shape_str(s) for s in shape]
+            shape_lines = [
+                ("[" if k == 0 else "") + t + ("]" if k == len(texts) - 1 else ",")
+                for k, t in enumerate(texts)
+            ]
+        else:
+            shape_lines = _wrap(_shape_str(shape), widths[1] - 2)
+        cells = [label_lines, shape_lines, params]
+        if connected:
+            cells.append(links or ["-"])
+        lines += lines_of(cells, "│")
+        if i < len(rows) - 1:
+            lines.append(rule("├", "┼", "┤", "─"))
+    lines.append(rule("└", "┴", "┘", "─"))
+    nbytes = sum(w.nbytes for w in weights)
+    if nbytes < 1024:
+        size = f"{nbytes:.2f} B"
+    elif nbytes < 1024**2:
+        size = f"{nbytes / 1024:.2f} KB"
+    else:
+        size = f"{nbytes / 1024**2:.2f} MB"
+    total = sum(w.size for w in weights)
+    lines += [
+        f" Total params: {total:,} ({size})",
+        f" Trainable params: {total:,} ({size})",
+        " Non-trainable params: 0 (0.00 B)",
+    ]
+    return "\n".join(lines)
 
 
 def _input_shape_from_weights(layers: Sequence[Layer]) -> Shape | None:
@@ -75,7 +169,155 @@ def _input_shape_from_weights(layers: Sequence[Layer]) -> Shape | None:
     return None
 
 
-class Sequential(TrainingMixin):
+class _ModelBase(TrainingMixin):
+    """What Sequential and Model share: weights in Keras order, saving them.
+
+    Subclasses give :meth:`_weight_layers` (the layers whose weights are the
+    model's, each once, in Keras's order) and ``gradients``.
+    """
+
+    name: str
+
+    def _weight_layers(self) -> list[Layer]:
+        raise NotImplementedError
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The live weight arrays of every layer, in order."""
+        return [w for layer in self._weight_layers() for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The live weight arrays of every layer, in order (update in place)."""
+        return self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's weights, in order (Keras's layout)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+        """Set every layer's weights from one flat list (checked before any change).
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One array per weight, in :meth:`get_weights` order and shapes.
+        """
+        current = self.weights
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+            raise TypeError(f"`weights` must be a list of {len(current)} arrays")
+        if len(weights) != len(current):
+            raise ValueError(
+                f"Model {self.name!r} expects {len(current)} weights, got {len(weights)}"
+            )
+        arrays = []
+        for i, (old, new) in enumerate(zip(current, weights)):
+            # converted and checked, every one, before any layer changes
+            array = as_float_array(new, old.dtype, argument=f"weights[{i}]")
+            if array.shape != old.shape:
+                raise ValueError(
+                    f"Model {self.name!r}: weight {i} must have shape "
+                    f"{old.shape}, got {array.shape}"
+                )
+            arrays.append(array)
+        start = 0
+        for layer in self._weight_layers():
+            n = len(layer.weights)
+            layer.set_weights(arrays[start : start + n])
+            start += n
+
+    def count_params(self) -> int:
+        """The number of weights (scalars) in every layer."""
+        return int(sum(layer.count_params() for layer in self._weight_layers()))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model (architecture, weights, compile and optimizer state) to one file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file, exactly this name (no suffix is added); it appears only
+            when complete. :func:`load_model` reads it.
+
+        Raises
+        ------
+        ValueError
+            If the model is not built (it has no weights yet).
+        """
+        weights = self.get_weights()
+        if not (self.built or weights):
+            raise ValueError(
+                "save_model: the model is not built yet (it has no weights). Call it on data, "
+                "fit it, or call model.build(input_shape) first"
+            )
+        compile_config = self.get_compile_config()
+        optimizer_state = []
+        if compile_config is not None and getattr(self.optimizer, "built", False):
+            optimizer_state = self.optimizer.get_state()
+        input_shape = self.input_shape
+        header = {
+            "class_name": type(self).__name__,
+            "config": self.get_config(),
+            "input_shape": None if input_shape is None else list(input_shape),
+            "compile": compile_config,
+            "rng_states": [_rng_state(layer) for layer in self.layers],
+            "input_dtype": getattr(self, "_input_dtype", None),
+            "num_weights": len(weights),
+            "num_optimizer_arrays": len(optimizer_state),
+        }
+        arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
+        arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
+        saving.write_archive(path, header, arrays)
+
+    def save_weights(self, path: str | os.PathLike[str]) -> None:
+        """Write the weights alone (Keras order) to one file; :meth:`load_weights` reads it.
+
+        The file is a fastrnn archive (``fastrnn.saving``) of the arrays, written
+        to exactly ``path``, complete or not at all.
+
+        Raises
+        ------
+        ValueError
+            If the model is not built (it has no weights yet).
+        """
+        if not self.built:
+            raise ValueError(
+                "save_weights: the model is not built yet (it has no weights). Call it on "
+                "data, fit it, or call model.build(input_shape) first"
+            )
+        weights = self.get_weights()
+        header = {"class_name": "weights", "num_weights": len(weights)}
+        saving.write_archive(path, header, {f"weight_{i}": w for i, w in enumerate(weights)})
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        """Set the weights from a file of :meth:`save_weights` (or a whole-model file
+        of :meth:`save`), all or none: every array is checked before any changes.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a fastrnn weights or model file, or its arrays do
+            not fit this model's weights (count, shapes).
+        """
+        header, arrays = saving.read_archive(path)
+        count = header.get("num_weights")
+        if not _is_count(count) or count > len(arrays):
+            raise saving.ModelFileError(os.fspath(path), f"damaged: `num_weights` is {count!r:.50}")
+        try:
+            weights = [arrays[f"weight_{i}"] for i in range(count)]
+        except KeyError as exc:
+            raise saving.ModelFileError(os.fspath(path), f"damaged: no array {exc}") from None
+        if not self.built:
+            raise ValueError(
+                "load_weights: build the model first (call it on data or call "
+                "model.build(input_shape)), so that its weights exist to be set"
+            )
+        self.set_weights(weights)
+
+
+class Sequential(_ModelBase):
     """A linear stack of layers, called like a layer.
 
     Parameters
@@ -104,6 +346,7 @@ class Sequential(TrainingMixin):
         self.output_mask: np.ndarray | None = None
         self._trained_call = False
         self._input_shape: Shape | None = None
+        self._input_layer: InputLayer | None = None
         for layer in layers or []:
             self.add(layer)
 
@@ -122,6 +365,16 @@ class Sequential(TrainingMixin):
             If ``layer`` is in the model already, or the last layer returns a
             list of arrays (``return_state=True``, ``merge_mode=None``).
         """
+        if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
+            layer = layer.node.layer  # Keras 3: Sequential([Input(shape), ...])
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input_layer is not None:
+                raise ValueError(
+                    "An Input (InputLayer) can only be the first entry of a Sequential model"
+                )
+            self._input_layer = layer
+            self._input_shape = layer.batch_shape
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a fastrnn layer; got {type(layer).__name__}")
         if any(layer is existing for existing in self.layers):
@@ -138,6 +391,8 @@ class Sequential(TrainingMixin):
                 )
         self.layers.append(layer)
         input_shape = self.layers[0]._batch_input_shape
+        if self._input_layer is not None:
+            input_shape = self._input_layer.batch_shape
         if input_shape is not None:
             try:
                 self.build(input_shape)
@@ -184,6 +439,8 @@ class Sequential(TrainingMixin):
 
     def _output_shapes(self):
         shape = self.layers[0]._batch_input_shape if self.layers else None
+        if self._input_layer is not None:
+            shape = self._input_layer.batch_shape
         shapes = []
         for layer in self.layers:
             if shape is None:
@@ -278,15 +535,8 @@ class Sequential(TrainingMixin):
         return dy
 
     # -- weights -----------------------------------------------------------
-    @property
-    def weights(self) -> list[np.ndarray]:
-        """The live weight arrays of every layer, in order."""
-        return [w for layer in self.layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        """The live weight arrays of every layer, in order (update in place)."""
-        return self.weights
+    def _weight_layers(self) -> list[Layer]:
+        return self.layers
 
     @property
     def gradients(self) -> list[np.ndarray]:
@@ -300,45 +550,6 @@ class Sequential(TrainingMixin):
                 )
             grads.extend(layer.gradients or [])
         return grads
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of every layer's weights, in order (Keras's layout)."""
-        return [w.copy() for w in self.weights]
-
-    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
-        """Set every layer's weights from one flat list (checked before any change).
-
-        Parameters
-        ----------
-        weights : sequence of array_like
-            One array per weight, in :meth:`get_weights` order and shapes.
-        """
-        current = self.weights
-        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
-            raise TypeError(f"`weights` must be a list of {len(current)} arrays")
-        if len(weights) != len(current):
-            raise ValueError(
-                f"Model {self.name!r} expects {len(current)} weights, got {len(weights)}"
-            )
-        arrays = []
-        for i, (old, new) in enumerate(zip(current, weights)):
-            # converted and checked, every one, before any layer changes
-            array = as_float_array(new, old.dtype, argument=f"weights[{i}]")
-            if array.shape != old.shape:
-                raise ValueError(
-                    f"Model {self.name!r}: weight {i} must have shape "
-                    f"{old.shape}, got {array.shape}"
-                )
-            arrays.append(array)
-        start = 0
-        for layer in self.layers:
-            n = len(layer.weights)
-            layer.set_weights(arrays[start : start + n])
-            start += n
-
-    def count_params(self) -> int:
-        """The number of weights (scalars) in every layer."""
-        return int(sum(layer.count_params() for layer in self.layers))
 
     # -- description -------------------------------------------------------
     def summary(self, print_fn: Callable[[str], object] | None = print) -> str:
@@ -354,50 +565,11 @@ class Sequential(TrainingMixin):
         str
             The table.
         """
-        widths = (33, 24, 15)
-        shapes = self._output_shapes()
-
-        def row(cells, left="│", mid="│", right="│"):
-            text = [
-                f" {cells[0]:<{widths[0] - 1}}",
-                f" {cells[1]:<{widths[1] - 1}}",
-                f"{cells[2]:>{widths[2] - 1}} ",
-            ]
-            return left + mid.join(text) + right
-
-        def rule(left, mid, right, fill):
-            return left + mid.join(fill * w for w in widths) + right
-
-        lines = [
-            f'Model: "{self.name}"',
-            rule("┏", "┳", "┓", "━"),
-            row(("Layer (type)", "Output Shape", "Param #"), "┃", "┃", "┃"),
-            rule("┡", "╇", "┩", "━"),
-        ]
-        total = 0
-        for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
-            params = layer.count_params() if layer.built else None
-            total += params or 0
-            name = f"{layer.name} ({type(layer).__name__})"
-            shape_text = "?" if shape is None else _shape_str(shape)
-            params_text = f"{params:,}" if params is not None else "0 (unbuilt)"
-            lines.append(row((name, shape_text, params_text)))
-            if i < len(self.layers) - 1:
-                lines.append(rule("├", "┼", "┤", "─"))
-        lines.append(rule("└", "┴", "┘", "─"))
-        nbytes = sum(w.nbytes for w in self.weights)
-        if nbytes < 1024:
-            size = f"{nbytes:.2f} B"
-        elif nbytes < 1024**2:
-            size = f"{nbytes / 1024:.2f} KB"
-        else:
-            size = f"{nbytes / 1024**2:.2f} MB"
-        lines += [
-            f" Total params: {total:,} ({size})",
-            f" Trainable params: {total:,} ({size})",
-            " Non-trainable params: 0 (0.00 B)",
-        ]
-        text = "\n".join(lines)
+        rows = []
+        for layer, shape in zip(self.layers, self._output_shapes()):
+            params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            rows.append((layer, shape, params, None))
+        text = summary_table(self.name, rows, self.weights)
         if print_fn is not None:
             print_fn(text)
         return text
@@ -405,97 +577,15 @@ class Sequential(TrainingMixin):
     # -- config and saving -------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """The architecture, JSON-able: the name and every layer's :func:`serialize`."""
-        return {"name": self.name, "layers": [serialize(layer) for layer in self.layers]}
+        layers = [serialize(layer) for layer in self.layers]
+        if self._input_layer is not None:
+            layers.insert(0, serialize(self._input_layer))
+        return {"name": self.name, "layers": layers}
 
     @classmethod
     def from_config(cls: type[_SequentialT], config: Mapping[str, Any]) -> _SequentialT:
         """A new model (fresh weights) from :meth:`get_config`'s output."""
         return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model (architecture, weights, compile and optimizer state) to one file.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file, exactly this name (no suffix is added); it appears only
-            when complete. :func:`load_model` reads it.
-
-        Raises
-        ------
-        ValueError
-            If the model is not built (it has no weights yet).
-        """
-        weights = self.get_weights()
-        if not (self.built or weights):
-            raise ValueError(
-                "save_model: the model is not built yet (it has no weights). Call it on data, "
-                "fit it, or call model.build(input_shape) first"
-            )
-        compile_config = self.get_compile_config()
-        optimizer_state = []
-        if compile_config is not None and getattr(self.optimizer, "built", False):
-            optimizer_state = self.optimizer.get_state()
-        input_shape = self.input_shape
-        header = {
-            "class_name": type(self).__name__,
-            "config": self.get_config(),
-            "input_shape": None if input_shape is None else list(input_shape),
-            "compile": compile_config,
-            "rng_states": [_rng_state(layer) for layer in self.layers],
-            "num_weights": len(weights),
-            "num_optimizer_arrays": len(optimizer_state),
-        }
-        arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
-        arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
-        saving.write_archive(path, header, arrays)
-
-    def save_weights(self, path: str | os.PathLike[str]) -> None:
-        """Write the weights alone (Keras order) to one file; :meth:`load_weights` reads it.
-
-        The file is a fastrnn archive (``fastrnn.saving``) of the arrays, written
-        to exactly ``path``, complete or not at all.
-
-        Raises
-        ------
-        ValueError
-            If the model is not built (it has no weights yet).
-        """
-        if not self.built:
-            raise ValueError(
-                "save_weights: the model is not built yet (it has no weights). Call it on "
-                "data, fit it, or call model.build(input_shape) first"
-            )
-        weights = self.get_weights()
-        header = {"class_name": "weights", "num_weights": len(weights)}
-        saving.write_archive(path, header, {f"weight_{i}": w for i, w in enumerate(weights)})
-
-    def load_weights(self, path: str | os.PathLike[str]) -> None:
-        """Set the weights from a file of :meth:`save_weights` (or a whole-model file
-        of :meth:`save`), all or none: every array is checked before any changes.
-
-        Raises
-        ------
-        FileNotFoundError
-            If there is no file at ``path``.
-        ValueError
-            If the file is not a fastrnn weights or model file, or its arrays do
-            not fit this model's weights (count, shapes).
-        """
-        header, arrays = saving.read_archive(path)
-        count = header.get("num_weights")
-        if not _is_count(count) or count > len(arrays):
-            raise saving.ModelFileError(os.fspath(path), f"damaged: `num_weights` is {count!r:.50}")
-        try:
-            weights = [arrays[f"weight_{i}"] for i in range(count)]
-        except KeyError as exc:
-            raise saving.ModelFileError(os.fspath(path), f"damaged: no array {exc}") from None
-        if not self.built:
-            raise ValueError(
-                "load_weights: build the model first (call it on data or call "
-                "model.build(input_shape)), so that its weights exist to be set"
-            )
-        self.set_weights(weights)
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)}>"
@@ -532,7 +622,7 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _checked_contents(path, header, arrays):
+def _checked_contents(path, header, arrays, classes):
     """The weight and optimizer arrays a model header names, after checking its fields.
 
     ModelFileError for a header whose fields have the wrong types or name
@@ -543,17 +633,34 @@ def _checked_contents(path, header, arrays):
     def damaged(why):
         return saving.ModelFileError(path, f"damaged: {why}")
 
-    if header.get("class_name") != "Sequential":
-        raise ValueError(f"{path!r}: cannot load a model of class {header.get('class_name')!r}")
+    class_name = header.get("class_name")
+    if not isinstance(class_name, str) or class_name not in classes:
+        hint = (
+            f"; pass custom_objects={{{class_name!r}: {class_name}}} with the model's class"
+            if isinstance(class_name, str) and class_name not in ("weights",)
+            else ""
+        )
+        raise ValueError(f"{path!r}: cannot load a model of class {class_name!r:.80}{hint}")
     config = header.get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+    subclassed = class_name not in ("Sequential", "Model")
+    if not isinstance(config, dict) or (
+        not subclassed and not isinstance(config.get("layers"), list)
+    ):
         raise damaged("the header's `config` is not a dict with a list of `layers`")
-    if not all(isinstance(layer, dict) for layer in config["layers"]):
+    if not all(isinstance(layer, dict) for layer in config.get("layers", [])):
         raise damaged("a layer description in the header is not a dict")
     input_shape = header.get("input_shape")
+
+    def is_shape(value):
+        return isinstance(value, list) and all(n is None or (_is_count(n) and n > 0) for n in value)
+
     if input_shape is not None and not (
-        isinstance(input_shape, list)
-        and all(n is None or (_is_count(n) and n > 0) for n in input_shape)
+        is_shape(input_shape)
+        or (
+            class_name == "Model"
+            and isinstance(input_shape, list)
+            and all(map(is_shape, input_shape))
+        )
     ):
         raise damaged(f"`input_shape` {input_shape!r:.100} is not a list of positive ints or None")
     for key in ("compile", "rng_states"):
@@ -600,7 +707,11 @@ _REBUILD_ERRORS = (
 )
 
 
-def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential:
+def load_model(
+    path: str | os.PathLike[str],
+    custom_objects: Mapping[str, type] | None = None,
+    compile: bool = True,
+) -> Sequential | Model:
     """Rebuild the model saved at ``path``: the same weights, compile and optimizer state.
 
     Predictions of the loaded model are bit-identical to the saved one's, and
@@ -609,14 +720,17 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by :meth:`Sequential.save`.
+        A file written by ``save`` of a Sequential, functional or subclassed model.
+    custom_objects : dict, optional
+        ``{"MyModel": MyModel}``: the classes of subclassed models saved in
+        the file (their code is not in the file).
     compile : bool, default True
         Restore the compile configuration and the optimizer state (when the
         model was compiled); False gives an uncompiled model.
 
     Returns
     -------
-    Sequential
+    Sequential or Model
 
     Raises
     ------
@@ -629,23 +743,41 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
         (:class:`fastrnn.saving.ModelFileError`), was written by a newer
         fastrnn, or describes a model this version cannot rebuild.
     """
+    if custom_objects is not None and not isinstance(custom_objects, Mapping):
+        raise TypeError(
+            f"`custom_objects` must be a dict of class name -> class, got {custom_objects!r:.80}"
+        )
     header, arrays = saving.read_archive(path)
     path = os.fspath(path)
-    weights, optimizer_state = _checked_contents(path, header, arrays)
+    classes = {"Sequential": Sequential, "Model": Model}
+    for name, cls in (custom_objects or {}).items():
+        if isinstance(cls, type) and issubclass(cls, Model):
+            classes[name] = cls
+    weights, optimizer_state = _checked_contents(path, header, arrays, classes)
+    cls = classes[header["class_name"]]
     input_shape = header.get("input_shape")
     try:
-        # Every layer takes its weights from the file as it builds, each
-        # declared shape checked before anything is allocated.
-        with weights_from(weights):
-            model = Sequential.from_config(header["config"])
-            if not model.built:
-                if input_shape is None:
-                    raise ValueError("the file does not record an input shape to build with")
-                model.build(tuple(input_shape))
+        if cls is Sequential or cls is Model:
+            # Every layer takes its weights from the file as it builds, each
+            # declared shape checked before anything is allocated.
+            with weights_from(weights):
+                model = cls.from_config(header["config"])
+                if not model.built:
+                    if input_shape is None:
+                        raise ValueError("the file does not record an input shape to build with")
+                    model.build(tuple(input_shape))
+        else:
+            # A subclass builds its layers in the order its call() runs them,
+            # which need not be the order of its weights: built, then set.
+            model = cls.from_config(header["config"])
+            if input_shape is None:
+                raise ValueError("the file does not record an input shape to build with")
+            model.build(tuple(input_shape), header.get("input_dtype"))
+            model.set_weights(weights)
     except _REBUILD_ERRORS as exc:
         raise ValueError(f"{path!r}: could not rebuild the saved model: {exc}") from None
     _restore_rng_states(path, model, header.get("rng_states"))
-    if input_shape:
+    if input_shape and cls is Sequential:
         model._input_shape = tuple(input_shape)
 
     compile_config = header.get("compile")
@@ -660,3 +792,6 @@ def load_model(path: str | os.PathLike[str], compile: bool = True) -> Sequential
                 f"{path!r}: could not restore the training configuration: {exc}"
             ) from None
     return model
+
+
+from .functional import Model  # noqa: E402 -- functional.py builds on the classes above

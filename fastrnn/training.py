@@ -35,7 +35,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._random import new_generator
-from ._validation import check_int, check_seed
+from ._validation import check_int, check_real, check_seed
 from .threads import limit_blas_threads_in_loops
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
     from .callbacks import Callback, History
     from .losses import Loss
-    from .metrics import Metric
     from .optimizers import Optimizer
 
 __all__ = ["TrainingMixin", "NonFiniteLossError", "NotCompiledError"]
@@ -95,17 +94,6 @@ def _as_data(value, name):
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one sample")
     return arr
-
-
-def _check_xy(x, y, where="x", label="y"):
-    x = _as_data(x, where)
-    y = _as_data(y, label)
-    if len(x) != len(y):
-        raise ValueError(
-            f"{where} and {label} must have the same number of samples: {where} has "
-            f"{len(x)} (shape {x.shape}), {label} has {len(y)} (shape {y.shape})"
-        )
-    return x, y
 
 
 def _sample_weights(y, sample_weight, class_weight, sparse_labels, where="fit"):
@@ -227,15 +215,56 @@ class _Progress:
             self.bar = None
 
 
+def _per_output(value, names, argument, default=None):
+    """``value`` given once, as a list (one per output) or a dict keyed by output
+    names, as a list of one entry per output."""
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"`{argument}` has keys {unknown} that are not outputs {names}")
+        return [value.get(name, default) for name in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(
+                f"`{argument}` must have one entry per output ({len(names)}: {names}); "
+                f"got {len(value)}"
+            )
+        return list(value)
+    return [value] * len(names)
+
+
 class TrainingMixin:
-    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for ``Sequential``."""
+    """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for the models.
+
+    A model with several inputs or outputs gives ``_output_names()`` and
+    overrides ``_x_arrays`` / ``_y_arrays`` (what ``fit`` is given, as one
+    array per input / output) and ``_pack_x`` (the list of input batches as
+    ``_call_with_mask`` takes them); the defaults are one input, one output.
+    """
+
+    # ------------------------------------------------------------- structure
+    def _output_names(self) -> list[str]:
+        return ["output"]
+
+    def _x_arrays(self, x, argument="x"):
+        return [_as_data(x, argument)]
+
+    def _y_arrays(self, y, argument="y"):
+        return [_as_data(y, argument)]
+
+    def _pack_x(self, arrays):
+        return arrays[0]
+
+    def _single_output(self):
+        return len(self._output_names()) == 1
 
     # ---------------------------------------------------------------- compile
     def compile(
         self,
         optimizer: str | Optimizer = "adam",
-        loss: str | Loss | None = None,
-        metrics: str | Metric | Sequence[str | Metric] | None = None,
+        loss: str | Loss | Sequence[str | Loss] | Mapping[str, str | Loss] | None = None,
+        metrics: Any = None,
+        loss_weights: Sequence[float] | Mapping[str, float] | None = None,
     ) -> None:
         """Configure training: optimizer and loss (names or objects), metric names.
 
@@ -243,9 +272,45 @@ class TrainingMixin:
         ``loss``: "mse" | "binary_crossentropy" | "categorical_crossentropy" |
         "sparse_categorical_crossentropy" or a :mod:`fastrnn.losses` object.
         ``metrics``: list of names, e.g. ``["accuracy"]`` (see :mod:`fastrnn.metrics`).
+
+        A model with several outputs takes ``loss`` once (every output), as a
+        list (one per output) or a dict keyed by output name; ``metrics`` as
+        one list (every output), a list of lists or a dict; ``loss_weights``
+        as a list or dict (default 1 each). The loss is the weighted sum.
         """
+        names = self._output_names()
         opt = optimizers_module.get(optimizer)
-        loss_obj = losses_module.get(loss) if loss is not None else None
+        losses = _per_output(loss, names, "loss")
+        loss_objs = [losses_module.get(item) if item is not None else None for item in losses]
+        weights = [1.0] * len(names)
+        if loss_weights is not None:
+            weights = [
+                check_real(w, "loss_weights")
+                for w in _per_output(loss_weights, names, "loss_weights", 1.0)
+            ]
+            if any(w < 0 for w in weights):
+                raise ValueError(f"`loss_weights` must be >= 0, got {loss_weights!r}")
+        if isinstance(metrics, Mapping) or (
+            isinstance(metrics, (list, tuple))
+            and len(names) > 1
+            and metrics
+            and all(isinstance(m, (list, tuple)) or m is None for m in metrics)
+        ):
+            per_output = _per_output(metrics, names, "metrics")
+        else:
+            per_output = [metrics] * len(names)
+        metric_ids = [self._metric_ids_of(m) for m in per_output]
+        self.optimizer = opt
+        self.loss = loss_objs[0] if len(names) == 1 else loss_objs
+        self._losses = loss_objs
+        self._loss_weights = weights
+        self._output_metric_ids = metric_ids
+        self._metric_ids = metric_ids[0]
+        self.compiled = True
+        self.stop_training = False
+
+    @staticmethod
+    def _metric_ids_of(metrics):
         if metrics is None:
             metric_ids = []
         elif isinstance(metrics, (str, metrics_module.Metric)):
@@ -259,17 +324,24 @@ class TrainingMixin:
         names = [m if isinstance(m, str) else m.name for m in metric_ids]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metrics names must be unique and not 'loss', got {names}")
-        self.optimizer = opt
-        self.loss = loss_obj
-        self._metric_ids = metric_ids
-        self.compiled = True
-        self.stop_training = False
+        return metric_ids
+
+    def _log_names(self) -> list[str]:
+        """The keys of the logs: ``loss``, then per output its loss and metrics."""
+        names = self._output_names()
+        ids = getattr(self, "_output_metric_ids", [[]] * len(names))
+        metric_names = [[m if isinstance(m, str) else m.name for m in per] for per in ids]
+        if len(names) == 1:
+            return ["loss"] + metric_names[0]
+        keys = ["loss"] + [f"{name}_loss" for name in names]
+        for name, per in zip(names, metric_names):
+            keys += [f"{name}_{m}" for m in per]
+        return keys
 
     @property
     def metrics_names(self) -> list[str]:
         """``"loss"`` and the names of the compiled metrics, as ``evaluate`` lists them."""
-        ids = getattr(self, "_metric_ids", [])
-        return ["loss"] + [m if isinstance(m, str) else m.name for m in ids]
+        return self._log_names()
 
     def get_compile_config(self) -> dict[str, Any] | None:
         """What :meth:`compile` was given, JSON-able (None when not compiled).
@@ -278,11 +350,21 @@ class TrainingMixin:
         """
         if not getattr(self, "compiled", False):
             return None
-        return {
+
+        def metric_config(ids):
+            return [m if isinstance(m, str) else m.get_config() for m in ids]
+
+        losses = [None if item is None else item.get_config() for item in self._losses]
+        config: dict[str, Any] = {
             "optimizer": optimizers_module.serialize(self.optimizer),
-            "loss": None if self.loss is None else self.loss.get_config(),
-            "metrics": [m if isinstance(m, str) else m.get_config() for m in self._metric_ids],
+            "loss": losses[0] if len(losses) == 1 else losses,
+            "metrics": metric_config(self._output_metric_ids[0])
+            if len(losses) == 1
+            else [metric_config(ids) for ids in self._output_metric_ids],
         }
+        if any(w != 1.0 for w in self._loss_weights):
+            config["loss_weights"] = list(self._loss_weights)
+        return config
 
     def compile_from_config(self, config: Mapping[str, Any]) -> None:
         """:meth:`compile` with a fresh optimizer, loss and metrics from :meth:`get_compile_config`.
@@ -293,9 +375,24 @@ class TrainingMixin:
             If ``config`` is not such a dict.
         """
         optimizer = optimizers_module.deserialize(config["optimizer"])
-        loss = losses_module.deserialize(config["loss"]) if config["loss"] else None
-        metric_ids = [m if isinstance(m, str) else metrics_module.get(m) for m in config["metrics"]]
-        self.compile(optimizer=optimizer, loss=loss, metrics=metric_ids)
+
+        def loss_of(item):
+            return losses_module.deserialize(item) if item else None
+
+        def metrics_of(items):
+            return [m if isinstance(m, str) else metrics_module.get(m) for m in items]
+
+        loss_config = config["loss"]
+        several = isinstance(loss_config, list)
+        loss = [loss_of(item) for item in loss_config] if several else loss_of(loss_config)
+        metrics = config["metrics"]
+        if several:
+            metrics = [metrics_of(items) for items in metrics]
+        else:
+            metrics = metrics_of(metrics)
+        self.compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=config.get("loss_weights")
+        )
 
     def _require_compiled(self, what):
         if not getattr(self, "compiled", False):
@@ -303,25 +400,73 @@ class TrainingMixin:
                 f"You must call compile() before {what}(): e.g. "
                 f"model.compile(optimizer='adam', loss='binary_crossentropy', metrics=['accuracy'])"
             )
-        if self.loss is None:
+        if all(item is None for item in self._losses):
             raise ValueError(f"No loss to compute in {what}(): pass loss=... to compile()")
 
-    def _make_metrics(self, y, out):
-        return [
-            metrics_module.get(m, self.loss.name, np.shape(y), np.shape(out))
-            if isinstance(m, str)
-            else m
-            for m in self._metric_ids
-        ]
+    def _make_metrics(self, ys, outs):
+        made = []
+        for loss, ids, y, out in zip(self._losses, self._output_metric_ids, ys, outs):
+            loss_name = loss.name if loss is not None else "mse"
+            made.append(
+                [
+                    metrics_module.get(m, loss_name, np.shape(y), np.shape(out))
+                    if isinstance(m, str)
+                    else m
+                    for m in ids
+                ]
+            )
+        return made
 
     def _forward(self, x, training):
-        out, mask = self._call_with_mask(x, training=training)
-        if isinstance(out, (list, tuple)):
-            raise ValueError(
-                "fit/evaluate support models with a single output array; the last layer returns "
-                f"a list of {len(out)} arrays (return_state=True or merge_mode=None)"
-            )
-        return out, mask
+        """The outputs and their masks of one batch, as lists (one per output)."""
+        out, mask = self._call_with_mask(self._pack_x(x), training=training)
+        names = self._output_names()
+        if len(names) == 1:
+            if isinstance(out, (list, tuple)):
+                raise ValueError(
+                    "fit/evaluate support models with a single output array; the last layer "
+                    f"returns a list of {len(out)} arrays (return_state=True or merge_mode=None)"
+                )
+            return [out], [mask]
+        if isinstance(out, Mapping):
+            return [out[k] for k in self._output_keys()], [mask[k] for k in self._output_keys()]
+        return list(out), list(mask)
+
+    def _pack_dy(self, dys):
+        return dys[0] if len(dys) == 1 else dys
+
+    def _batch_losses(self, ys, outs, masks, swb, need_grad):
+        """(total weighted loss, per-output losses, per-output d loss / d output)."""
+        total, values, grads = 0.0, [], []
+        for loss, weight, y, out, mask in zip(self._losses, self._loss_weights, ys, outs, masks):
+            if loss is None:
+                values.append(0.0)
+                grads.append(None)
+                continue
+            if need_grad:
+                value, dy = loss.value_and_grad(y, out, mask, sample_weight=swb)
+                grads.append(dy if weight == 1.0 else dy * weight)
+            else:
+                value = loss(y, out, mask, sample_weight=swb)
+            values.append(value)
+            total += weight * value
+        return total, values, grads
+
+    def _check_all_labels(self, ys, outs):
+        for loss, y, out in zip(self._losses, ys, outs):
+            if loss is not None:
+                loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
+
+    def _logs(self, totals, seen, metric_objs):
+        """The running logs of an epoch: mean losses so far, then the metrics."""
+        names = self._output_names()
+        logs = {"loss": totals[0] / seen}
+        if len(names) > 1:
+            logs.update((f"{n}_loss", t / seen) for n, t in zip(names, totals[1:]))
+        for name, objs in zip(names, metric_objs):
+            prefix = "" if len(names) == 1 else f"{name}_"
+            logs.update((prefix + m.name, m.result()) for m in objs)
+        return logs
 
     # -------------------------------------------------------------------- fit
     @limit_blas_threads_in_loops
@@ -349,6 +494,8 @@ class TrainingMixin:
         and metrics, as in Keras 3. ``steps_per_epoch`` makes an epoch that
         many batches of a stream that runs through the (reshuffled) data
         again and again; an epoch that reaches the end of a pass stops there.
+        A model with several inputs or outputs takes ``x`` and ``y`` as lists
+        (or dicts keyed by name); ``sample_weight`` then weighs every output.
         """
         self._require_compiled("fit")
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -368,9 +515,15 @@ class TrainingMixin:
             )
         user_callbacks = callbacks_module.check_callbacks(callbacks)
         steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, allow_none=True)
-        x, y = _check_xy(x, y)
-        sparse_labels = self.loss._checks_values
-        sw = _sample_weights(y, sample_weight, class_weight, sparse_labels)
+        xs, ys = self._check_xy(x, y)
+        single = self._single_output()
+        if class_weight is not None and not single:
+            raise ValueError(
+                "class_weight is not supported for models with several outputs (as in "
+                "Keras 3); pass sample_weight instead"
+            )
+        sparse_labels = any(loss is not None and loss._checks_values for loss in self._losses)
+        sw = _sample_weights(ys[0], sample_weight, class_weight, sparse_labels)
 
         val = None
         if validation_data is not None:
@@ -385,15 +538,15 @@ class TrainingMixin:
                         else f"; got {type(validation_data).__name__}"
                     )
                 )
-            val_x, val_y = _check_xy(
+            val_xs, val_ys = self._check_xy(
                 validation_data[0], validation_data[1], "validation_data x", "validation_data y"
             )
             val_sw = None
             if len(validation_data) == 3 and validation_data[2] is not None:
-                val_sw = _sample_weights(val_y, validation_data[2], None, sparse_labels)
-            val = (val_x, val_y, val_sw)
+                val_sw = _sample_weights(val_ys[0], validation_data[2], None, sparse_labels)
+            val = (val_xs, val_ys, val_sw)
         elif validation_split > 0:
-            n = len(x)
+            n = len(xs[0])
             split_at = int(math.floor(n * (1.0 - validation_split)))
             if split_at == 0 or split_at == n:
                 raise ValueError(
@@ -404,27 +557,27 @@ class TrainingMixin:
                 )
             # Like Keras: the LAST fraction of the data (before any shuffling) is validation.
             val_sw = None if sw is None else sw[split_at:]
-            x, val = x[:split_at], (x[split_at:], y[split_at:], val_sw)
-            y = y[:split_at]
+            val = ([a[split_at:] for a in xs], [a[split_at:] for a in ys], val_sw)
+            xs = [a[:split_at] for a in xs]
+            ys = [a[:split_at] for a in ys]
             sw = None if sw is None else sw[:split_at]
-        if val is not None and val[0].shape[1:] != x.shape[1:]:
-            raise ValueError(
-                f"validation x has sample shape {val[0].shape[1:]}, but training x has "
-                f"{x.shape[1:]}"
-            )
-        if val is not None and val[1].shape[1:] != y.shape[1:]:
-            raise ValueError(
-                f"validation y has sample shape {val[1].shape[1:]}, but training y has "
-                f"{y.shape[1:]}"
-            )
+        if val is not None:
+            for what, train_arrays, val_arrays in (("x", xs, val[0]), ("y", ys, val[1])):
+                for i, (a, b) in enumerate(zip(train_arrays, val_arrays)):
+                    if a.shape[1:] != b.shape[1:]:
+                        which = what if len(train_arrays) == 1 else f"{what}[{i}]"
+                        raise ValueError(
+                            f"validation {which} has sample shape {b.shape[1:]}, but training "
+                            f"{which} has {a.shape[1:]}"
+                        )
 
         # What some later batch would fail on is found before the first step
         # changes the model.
-        self._check_dataset(x, "x")
+        self._check_dataset(self._pack_x(xs), "x")
         if val is not None:
-            self._check_dataset(val[0], "validation x")
+            self._check_dataset(self._pack_x(val[0]), "validation x")
 
-        n = len(x)
+        n = len(xs[0])
         batches_per_pass = int(math.ceil(n / batch_size))
         steps = batches_per_pass if steps_per_epoch is None else steps_per_epoch
         rng = new_generator(seed)
@@ -434,6 +587,7 @@ class TrainingMixin:
         params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
         cbs = callbacks_module.CallbackList(user_callbacks + [history], self, params)
         self.history = history
+        outputs = len(ys)
 
         cbs.on_train_begin()
         epoch_logs = {}
@@ -445,10 +599,11 @@ class TrainingMixin:
             progress = _Progress(verbose, steps)
             if steps_per_epoch is None:
                 stream.new_pass()  # every epoch is one pass, reshuffled
-            total, seen = 0.0, 0
+            totals, seen = [0.0] * (outputs + 1), 0
             if metric_objs is not None:
-                for m in metric_objs:
-                    m.reset_state()
+                for objs in metric_objs:
+                    for m in objs:
+                        m.reset_state()
             logs = {}
             try:
                 for step in range(steps):
@@ -462,19 +617,18 @@ class TrainingMixin:
                             stacklevel=2,
                         )
                         break
-                    xb, yb = x[idx], y[idx]
+                    xb = [a[idx] for a in xs]
+                    yb = [a[idx] for a in ys]
                     swb = None if sw is None else sw[idx]
                     cbs.on_train_batch_begin(step)
-                    out, mask = self._forward(xb, training=True)
+                    outs, masks = self._forward(xb, training=True)
                     if metric_objs is None:
                         # First batch: all labels are checked against the output before any update.
-                        self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
-                        if val is not None and val[0].shape[1:] == x.shape[1:]:
-                            self.loss.check_labels(
-                                val[1], (len(val[1]),) + out.shape[1:], check_values=True
-                            )
-                        metric_objs = self._make_metrics(yb, out)
-                    value, dy = self.loss.value_and_grad(yb, out, mask, sample_weight=swb)
+                        self._check_all_labels(ys, outs)
+                        if val is not None:
+                            self._check_all_labels(val[1], outs)
+                        metric_objs = self._make_metrics(yb, outs)
+                    value, values, dys = self._batch_losses(yb, outs, masks, swb, True)
                     if not math.isfinite(value):
                         raise NonFiniteLossError(
                             f"Training stopped: the loss became {value} at epoch {epoch + 1}, "
@@ -482,14 +636,15 @@ class TrainingMixin:
                             f"this step. Check the data for NaN/inf, or lower the learning rate "
                             f"/ use clipnorm= or clipvalue= on the optimizer."
                         )
-                    self.backward(dy)
+                    self.backward(self._pack_dy(dys))
                     self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
-                    for m in metric_objs:
-                        m.update_state(yb, out, mask, sample_weight=swb)
-                    total += value * len(idx)
+                    for objs, y_b, out, mask in zip(metric_objs, yb, outs, masks):
+                        for m in objs:
+                            m.update_state(y_b, out, mask, sample_weight=swb)
+                    for i, v in enumerate([value, *values] if outputs > 1 else [value]):
+                        totals[i] += v * len(idx)
                     seen += len(idx)
-                    logs = {"loss": total / seen}
-                    logs.update((m.name, m.result()) for m in metric_objs)
+                    logs = self._logs(totals, seen, metric_objs)
                     cbs.on_train_batch_end(step, dict(logs))
                     progress.update(logs)
                     if self.stop_training:
@@ -512,32 +667,51 @@ class TrainingMixin:
         cbs.on_train_end(epoch_logs)
         return history
 
+    def _check_xy(self, x, y, where="x", label="y"):
+        """``x`` and ``y`` as lists of arrays (one per input / output), one length."""
+        xs = self._x_arrays(x, where)
+        ys = self._y_arrays(y, label)
+        n = len(xs[0])
+        for name, arrays in ((where, xs), (label, ys)):
+            for i, a in enumerate(arrays):
+                if len(a) != n:
+                    which = name if len(arrays) == 1 else f"{name}[{i}]"
+                    first = where if len(xs) == 1 else f"{where}[0]"
+                    raise ValueError(
+                        f"{first} and {which} must have the same number of samples: {first} "
+                        f"has {n} (shape {xs[0].shape}), {which} has {len(a)} (shape {a.shape})"
+                    )
+        return xs, ys
+
     # --------------------------------------------------------------- evaluate
-    def _evaluate_arrays(self, x, y, batch_size, verbose, cbs=None, sample_weight=None):
-        n = len(x)
+    def _evaluate_arrays(self, xs, ys, batch_size, verbose, cbs=None, sample_weight=None):
+        n = len(xs[0])
         steps = int(math.ceil(n / batch_size))
         progress = _Progress(verbose, steps)
-        total, seen = 0.0, 0
+        outputs = len(ys)
+        totals, seen = [0.0] * (outputs + 1), 0
         metric_objs = None
         logs = {}
         try:
             for step in range(steps):
                 batch = slice(step * batch_size, (step + 1) * batch_size)
-                xb, yb = x[batch], y[batch]
+                xb = [a[batch] for a in xs]
+                yb = [a[batch] for a in ys]
                 swb = None if sample_weight is None else sample_weight[batch]
                 if cbs is not None:
                     cbs.on_test_batch_begin(step)
-                out, mask = self._forward(xb, training=False)
+                outs, masks = self._forward(xb, training=False)
                 if metric_objs is None:
-                    self.loss.check_labels(y, (len(y),) + out.shape[1:], check_values=True)
-                    metric_objs = self._make_metrics(yb, out)
-                value = self.loss(yb, out, mask, sample_weight=swb)
-                for m in metric_objs:
-                    m.update_state(yb, out, mask, sample_weight=swb)
-                total += value * len(xb)
-                seen += len(xb)
-                logs = {"loss": total / seen}
-                logs.update((m.name, m.result()) for m in metric_objs)
+                    self._check_all_labels(ys, outs)
+                    metric_objs = self._make_metrics(yb, outs)
+                value, values, _ = self._batch_losses(yb, outs, masks, swb, False)
+                for objs, y_b, out, mask in zip(metric_objs, yb, outs, masks):
+                    for m in objs:
+                        m.update_state(y_b, out, mask, sample_weight=swb)
+                for i, v in enumerate([value, *values] if outputs > 1 else [value]):
+                    totals[i] += v * len(xb[0])
+                seen += len(xb[0])
+                logs = self._logs(totals, seen, metric_objs)
                 if cbs is not None:
                     cbs.on_test_batch_end(step, dict(logs))
                 progress.update(logs)
@@ -564,15 +738,16 @@ class TrainingMixin:
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
-        x, y = _check_xy(x, y)
-        sw = _sample_weights(y, sample_weight, None, self.loss._checks_values, "evaluate")
-        self._check_dataset(x, "x")
+        xs, ys = self._check_xy(x, y)
+        sparse_labels = any(loss is not None and loss._checks_values for loss in self._losses)
+        sw = _sample_weights(ys[0], sample_weight, None, sparse_labels, "evaluate")
+        self._check_dataset(self._pack_x(xs), "x")
         cbs = (
             callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
         )
         if cbs is not None:
             cbs.on_test_begin()
-        logs = self._evaluate_arrays(x, y, batch_size, verbose, cbs, sample_weight=sw)
+        logs = self._evaluate_arrays(xs, ys, batch_size, verbose, cbs, sample_weight=sw)
         if cbs is not None:
             cbs.on_test_end(dict(logs))
         if return_dict:
@@ -594,8 +769,8 @@ class TrainingMixin:
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
-        x = _as_data(x, "x")
-        n = len(x)
+        xs = self._x_arrays(x, "x")
+        n = len(xs[0])
         steps = int(math.ceil(n / batch_size))
         cbs = (
             callbacks_module.CallbackList(cb_list, self, {"verbose": verbose}) if cb_list else None
@@ -608,7 +783,8 @@ class TrainingMixin:
             for step in range(steps):
                 if cbs is not None:
                     cbs.on_predict_batch_begin(step)
-                out, _ = self._call_with_mask(x[step * batch_size : (step + 1) * batch_size])
+                batch = [a[step * batch_size : (step + 1) * batch_size] for a in xs]
+                out, _ = self._call_with_mask(self._pack_x(batch))
                 outputs.append(out)
                 if cbs is not None:
                     cbs.on_predict_batch_end(step, {"outputs": out})
@@ -619,6 +795,8 @@ class TrainingMixin:
         progress.close({})
         if cbs is not None:
             cbs.on_predict_end()
+        if isinstance(outputs[0], Mapping):
+            return {k: np.concatenate([o[k] for o in outputs], axis=0) for k in outputs[0]}
         if isinstance(outputs[0], (list, tuple)):
             return [np.concatenate([o[i] for o in outputs], axis=0) for i in range(len(outputs[0]))]
         return np.concatenate(outputs, axis=0)

@@ -14,6 +14,7 @@ from .attention import AdditiveAttention, Attention
 from .base import Layer
 from .cells import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .core import Dense, Dropout, Embedding, Masking
+from .input_layer import Input, InputLayer
 from .merging import Add, Average, Concatenate, Dot, Multiply
 from .recurrent import GRU, LSTM, SimpleRNN
 from .recurrent import RNNBase as RNNBase  # the base class of the recurrent layers
@@ -29,6 +30,8 @@ from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "Layer",
+    "Input",
+    "InputLayer",
     "SimpleRNN",
     "LSTM",
     "GRU",
@@ -63,6 +66,7 @@ __all__ = [
 _CLASSES: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (
+        InputLayer,
         SimpleRNN,
         LSTM,
         GRU,

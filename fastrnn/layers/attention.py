@@ -41,6 +41,7 @@ def _softmax(scores):
 
 class _BaseAttention(Layer):
     supports_masking = True
+    _takes_lists = True
 
     def __init__(self, use_scale: bool, dropout: float = 0.0, seed=None, **kwargs: Any) -> None:
         self.use_scale = check_bool(use_scale, "use_scale")
@@ -169,6 +170,47 @@ class _BaseAttention(Layer):
         if mask is None or mask[0] is None:
             return None
         return np.asarray(mask[0], bool)
+
+    def _call_output_shape(
+        self, input_shape: list[Shape], return_attention_scores: bool = False, **_: Any
+    ) -> ShapeTuple | list[ShapeTuple]:
+        """The output shape of a symbolic call with these keyword arguments (the
+        scores too), after checking that the inputs' shapes fit each other."""
+        if (
+            not isinstance(input_shape, list)
+            or len(input_shape) not in (2, 3)
+            or not all(isinstance(s, (list, tuple)) for s in input_shape)
+        ):
+            raise TypeError(
+                f"Layer {self.name!r} must be called on a list [query, value] or "
+                f"[query, value, key]; got {input_shape!r}"
+            )
+        shapes = [tuple(s) for s in input_shape]
+        query, value = shapes[0], shapes[1]
+        key = shapes[2] if len(shapes) == 3 else value
+        if any(len(s) != 3 for s in shapes):
+            raise ValueError(
+                f"Layer {self.name!r} takes 3-D query, value (and key), (batch, steps, dim); "
+                f"got shapes {shapes}"
+            )
+
+        def differ(a, b):
+            return a is not None and b is not None and a != b
+
+        if differ(value[1], key[1]):
+            raise ValueError(
+                f"Layer {self.name!r}: value and key must have the same steps; got {value} "
+                f"and {key}"
+            )
+        if differ(query[-1], key[-1]):
+            raise ValueError(
+                f"Layer {self.name!r}: query and key must have the same last dimension; got "
+                f"{query} and {key}"
+            )
+        out = self.compute_output_shape(shapes)
+        if return_attention_scores:
+            return [out, (query[0], query[1], value[1])]
+        return out
 
     def compute_output_shape(self, input_shape: list[Shape]) -> ShapeTuple:
         query, value = tuple(input_shape[0]), tuple(input_shape[1])

@@ -20,6 +20,7 @@ from .._random import new_generator
 from .._validation import check_bool as check_bool  # the layers import it from here
 from .._validation import check_seed
 from ..initializers import Initializer
+from ._graph import KerasTensor, traced_call
 
 #: An array of a layer's float dtype (float32 or float64).
 FloatArray: TypeAlias = npt.NDArray[np.floating]
@@ -46,7 +47,7 @@ _name_counts: defaultdict[str, int] = defaultdict(int)
 
 def _snake_case(name):
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
@@ -323,6 +324,11 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_traced", False):
+            # Calls on symbolic tensors build a graph; calls inside a
+            # subclassed model's call() are recorded (layers/_graph.py).
+            cls.__call__ = traced_call(call)  # type: ignore[method-assign]
         build = cls.__dict__.get("build")
         if build is not None and not getattr(build, "_under_build_lock", False):
             parameter = inspect.signature(build).parameters.get("input_shape")
@@ -360,6 +366,8 @@ class Layer:
             cls.build = locked_build  # type: ignore[method-assign]
 
     supports_masking: bool = False
+    #: Whether the layer is called on a list of inputs (merges, attention).
+    _takes_lists: bool = False
     #: What ``backward`` needs, kept by a call with ``training=True`` (else None).
     _cache: Any
 
@@ -549,6 +557,30 @@ class Layer:
         (its ``gradients`` become the empty list)."""
         self.gradients = []
         return check_gradient(dy, shape, dtype=self.dtype)
+
+    # -- the functional API -------------------------------------------------
+    def _node_attribute(self, attribute: str):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} has no {attribute} yet: it has never been called on a "
+                f"symbolic tensor (fastrnn.Input(...) and what layers return for it)"
+            )
+        node = nodes[0]
+        if attribute == "output":
+            return node.result()
+        inputs = node.arguments.inputs
+        return list(inputs) if isinstance(inputs, (list, tuple)) else inputs
+
+    @property
+    def output(self) -> KerasTensor | list[KerasTensor]:
+        """The symbolic output of the layer's first call on symbolic tensors (Keras 3)."""
+        return self._node_attribute("output")
+
+    @property
+    def input(self) -> KerasTensor | list[KerasTensor]:
+        """The symbolic input of the layer's first call on symbolic tensors (Keras 3)."""
+        return self._node_attribute("input")
 
     def _require_training_call(self):
         if getattr(self, "_cache", None) is None:

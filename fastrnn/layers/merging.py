@@ -9,6 +9,7 @@ inputs' masks (None when no input has one).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ class _Merge(Layer):
     """Base: checks the list of inputs; subclasses define the forward and backward."""
 
     supports_masking = True
+    _takes_lists = True
     #: Fewest inputs the layer takes.
     _min_inputs = 2
 
@@ -63,8 +65,35 @@ class _Merge(Layer):
             return None
         return np.logical_and.reduce(given)
 
+    def _input_shapes(self, input_shape) -> list[ShapeTuple]:
+        """The input shapes of a symbolic call, checked: a list of enough shapes of one rank."""
+        if not isinstance(input_shape, list) or not all(
+            isinstance(s, (list, tuple)) for s in input_shape
+        ):
+            raise TypeError(
+                f"Layer {self.name!r} must be called on a list of at least "
+                f"{self._min_inputs} tensors; got one"
+            )
+        shapes = [tuple(s) for s in input_shape]
+        if len(shapes) < self._min_inputs:
+            raise ValueError(
+                f"Layer {self.name!r} must be called on a list of at least "
+                f"{self._min_inputs} tensors; got {len(shapes)}"
+            )
+        if len({len(s) for s in shapes}) > 1:
+            raise ValueError(f"Layer {self.name!r} needs inputs of one rank; got shapes {shapes}")
+        return shapes
+
     def compute_output_shape(self, input_shape: list[Shape]) -> ShapeTuple:
-        return tuple(input_shape[0])
+        shapes = self._input_shapes(input_shape)
+        if not all(_agree(s, shapes[0]) for s in shapes):
+            raise ValueError(f"Layer {self.name!r} needs inputs of one shape; got shapes {shapes}")
+        return tuple(n if n is not None else m for n, m in zip(shapes[0], shapes[-1]))
+
+
+def _agree(a: Sequence[int | None], b: Sequence[int | None]) -> bool:
+    """Whether two shapes can be the same (None agrees with any size)."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 class Concatenate(_Merge):
@@ -113,8 +142,14 @@ class Concatenate(_Merge):
         return np.split(d, bounds, axis=axis)
 
     def compute_output_shape(self, input_shape: list[Shape]) -> ShapeTuple:
-        shapes = [tuple(s) for s in input_shape]
+        shapes = self._input_shapes(input_shape)
         axis = self._axis(len(shapes[0]))
+        others = [s[:axis] + s[axis + 1 :] for s in shapes]
+        if not all(_agree(o, others[0]) for o in others):
+            raise ValueError(
+                f"Layer {self.name!r} joins along axis {self.axis}; the other dimensions "
+                f"must match, got shapes {shapes}"
+            )
         out = list(shapes[0])
         sizes = [s[axis] for s in shapes]
         out[axis] = None if None in sizes else sum(sizes)
@@ -264,8 +299,21 @@ class Dot(_Merge):
         return [da, db]
 
     def compute_output_shape(self, input_shape: list[Shape]) -> ShapeTuple:
-        sa, sb = (tuple(s) for s in input_shape)
+        shapes = self._input_shapes(input_shape)
+        if len(shapes) != 2:
+            raise ValueError(f"Layer {self.name!r} takes exactly 2 inputs; got {len(shapes)}")
+        sa, sb = shapes
         ax, bx = (axis + len(s) if axis < 0 else axis for axis, s in zip(self.axes, (sa, sb)))
+        if not (1 <= ax < len(sa) and 1 <= bx < len(sb)):
+            raise ValueError(
+                f"Layer {self.name!r}: axes {self.axes} are not sample axes of inputs of "
+                f"shapes {sa} and {sb}"
+            )
+        if sa[ax] is not None and sb[bx] is not None and sa[ax] != sb[bx]:
+            raise ValueError(
+                f"Layer {self.name!r}: the dotted axes must have one size; got shapes "
+                f"{sa} and {sb} along axes {(ax, bx)}"
+            )
         out = (
             sa[0],
             *[n for i, n in enumerate(sa) if i not in (0, ax)],
