@@ -1731,6 +1731,110 @@ for _id, _call, _err, _match in [
     bad(f"preprocessing/{_id}", _err, _match, lambda _, f=_call: f())
 
 
+# ========================================================= functional and subclassed models
+def functional_model():
+    tokens = fastrnn.Input(shape=(5,), name="tokens")
+    extra = fastrnn.Input(shape=(4,), name="extra")
+    h = fastrnn.layers.Concatenate()([GRU(3, seed=0)(Embedding(10, 4, seed=0)(tokens)), extra])
+    model = fastrnn.Model(
+        [tokens, extra], [Dense(1, seed=0, name="score")(h), Dense(2, seed=0, name="tag")(h)]
+    )
+    model.compile(optimizer="adam", loss=["mse", "mse"])
+    return model
+
+
+class _Doubling(fastrnn.Model):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = Dense(3, seed=0), Dense(1, seed=0)
+
+    def call(self, inputs, training=False):
+        return self.second(self.first(inputs) * 2)
+
+
+def doubling_model():
+    model = _Doubling()
+    model(X8[:, 0])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+_A, _B = fastrnn.Input(shape=(3, 4)), fastrnn.Input(shape=(2, 4))
+_XF = [IDS8, X8[:, 0]]
+_YF = [Y8, np.ones((8, 2), np.float32)]
+for _id, _call, _err, _match in [
+    ("Input(shape='ab')", lambda: fastrnn.Input(shape="ab"), TypeError, r"shape"),
+    ("Input(shape=(0,))", lambda: fastrnn.Input(shape=(0,)), ValueError, r"shape\[0\]"),
+    ("Input(dtype='str')", lambda: fastrnn.Input(shape=(3,), dtype="str"), ValueError, r"dtype"),
+    ("Input()", lambda: fastrnn.Input(), ValueError, r"shape"),
+    ("Model()", lambda: fastrnn.Model(), TypeError, r"inputs.*outputs"),
+    ("Model(inputs=array)", lambda: fastrnn.Model(np.ones(3), _A), TypeError, r"inputs"),
+    ("Model(outputs=None)", lambda: fastrnn.Model(_A, None), TypeError, r"outputs"),
+    (
+        "Model(disconnected)",
+        lambda: fastrnn.Model(_A, Dense(2)(_B)),
+        ValueError,
+        r"Graph disconnected.*inputs",
+    ),
+    (
+        "Concatenate(mismatch)",
+        lambda: fastrnn.layers.Concatenate()([_A, _B]),
+        ValueError,
+        r"concatenate.*\(None, 3, 4\).*\(None, 2, 4\)",
+    ),
+    ("Add(mismatch)", lambda: fastrnn.layers.Add()([_A, _B]), ValueError, r"add.*one shape"),
+    (
+        "LSTM(initial_state=wrong)",
+        lambda: LSTM(3)(_A, initial_state=[_A]),
+        ValueError,
+        r"initial_state",
+    ),
+]:
+    bad(f"functional/{_id}", _err, _match, lambda _, f=_call: f())
+
+for _id, _call, _err, _match in [
+    ("fit(x=one array)", lambda m: fit(m, IDS8, _YF), ValueError, r"has 2 inputs.*x"),
+    ("fit(y=one array)", lambda m: fit(m, _XF, Y8), ValueError, r"2 outputs.*`y`"),
+    ("fit(y=3 arrays)", lambda m: fit(m, _XF, _YF + [Y8]), ValueError, r"`y`.*list of 3"),
+    ("fit(x=dict missing)", lambda m: fit(m, {"tokens": IDS8}, _YF), ValueError, r"missing"),
+    ("fit(x=wrong shape)", lambda m: fit(m, [IDS8, X8], _YF), ValueError, r"x\[1\].*shape"),
+    (
+        "fit(y=short)",
+        lambda m: fit(m, _XF, [Y8[:4], _YF[1]]),
+        ValueError,
+        r"y\[0\].*same number of samples",
+    ),
+    (
+        "fit(class_weight)",
+        lambda m: fit(m, _XF, _YF, class_weight={0: 1}),
+        ValueError,
+        "class_weight",
+    ),
+    ("fit(ids out of range)", lambda m: fit(m, [IDS8 + 10, _XF[1]], _YF), ValueError, r"x"),
+    ("compile(loss=3 losses)", lambda m: m.compile(loss=["mse"] * 3), ValueError, r"loss.*2"),
+    (
+        "compile(loss_weights=-1)",
+        lambda m: m.compile(loss="mse", loss_weights=[-1, 1]),
+        ValueError,
+        r"loss_weights",
+    ),
+    ("compile(loss=dict typo)", lambda m: m.compile(loss={"scor": "mse"}), ValueError, r"scor"),
+    ("get_layer('nope')", lambda m: m.get_layer("nope"), ValueError, r"'nope'"),
+    ("get_layer(index=99)", lambda m: m.get_layer(index=99), ValueError, r"index"),
+    ("set_weights(short)", lambda m: m.set_weights(m.get_weights()[:-1]), ValueError, r"weights"),
+]:
+    bad(f"functional/{_id}", _err, _match, _call, make=functional_model, state=model_state)
+
+bad(
+    "subclassed/fit(NumPy between layers)",
+    ValueError,
+    r"dense.*cannot be differentiated",
+    lambda m: fit(m, X8[:, 0], Y8),
+    make=doubling_model,
+    state=model_state,
+)
+
+
 # ========================================================= backends and threads
 def _use_backend(name):
     with fastrnn.use_backend(name):

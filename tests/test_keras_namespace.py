@@ -16,7 +16,10 @@ def _no_global_seed_after():
 
 def test_the_names_keras_programs_use():
     assert keras.Sequential is keras.models.Sequential
+    assert keras.Model is keras.models.Model
+    assert keras.Input is keras.layers.Input
     for name in (
+        "InputLayer",
         "LSTM",
         "GRU",
         "SimpleRNN",
