@@ -654,10 +654,10 @@ class Model(_ModelBase):
         return grads
 
     def _check_dataset(self, x, argument="x"):
+        """Each input's checks by the layers that take it directly (an Embedding's
+        index range). A subclassed model's ``call`` decides which layer sees
+        which array only when it runs: its layers check each batch instead."""
         if not self._graph:
-            first = self.layers[0] if self.layers else None
-            if first is not None and not isinstance(x, (list, tuple, Mapping)):
-                first._check_dataset(x, argument)
             return
         arrays = x if isinstance(x, list) else [x]
         for tensor, array in zip(self._inputs.tensors, arrays):
