@@ -1,4 +1,4 @@
-"""Move recurrent models between fastrnn, PyTorch and Keras.
+"""Move recurrent models between fastrnn, PyTorch, Keras and ONNX.
 
 fastrnn uses Keras's weight layout, so Keras needs no conversion at all;
 PyTorch needs transposes, gate reordering and bias folding:
@@ -14,12 +14,14 @@ GRU         r, z, n               reorder to z, r, h; the two biases become the
 ==========  ====================  ==============================================
 
 torch and keras are optional: they are imported only inside these
-functions, which say clearly when they are missing.
+functions, which say clearly when they are missing. So is onnx, which
+:func:`to_onnx` needs (``pip install "fastrnn[onnx]"``); the graph building
+is in :mod:`fastrnn.onnx_export`.
 """
 
 import numpy as np
 
-__all__ = ["from_torch", "to_torch", "from_keras"]
+__all__ = ["from_torch", "to_torch", "from_keras", "to_onnx"]
 
 
 def _require(module_name, purpose):
@@ -306,3 +308,26 @@ def from_keras(keras_model_or_layer, dtype="float32"):
             ]
         )
     return convert(keras_model_or_layer)
+
+
+def to_onnx(model, filepath=None):
+    """Export a ``Sequential`` or functional ``Model`` to an ONNX file.
+
+    The same as ``model.export(filepath, format="onnx")``; ONNX Runtime runs
+    the file with the outputs of ``model.predict``. See
+    :func:`fastrnn.onnx_export.to_onnx` (what is supported, the names of the
+    graph's inputs and outputs, the errors) and ``docs/onnx.md``.
+
+    Parameters
+    ----------
+    model : Sequential or functional Model
+    filepath : str or os.PathLike, optional
+        The file to write; None writes nothing.
+
+    Returns
+    -------
+    onnx.ModelProto
+    """
+    from .onnx_export import to_onnx as export
+
+    return export(model, filepath)

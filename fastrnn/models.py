@@ -269,6 +269,42 @@ class _ModelBase(TrainingMixin):
         arrays.update((f"optimizer_{i}", np.asarray(a)) for i, a in enumerate(optimizer_state))
         saving.write_archive(path, header, arrays)
 
+    def export(self, filepath: str | os.PathLike[str], format: str = "onnx", **kwargs: Any) -> None:
+        """Export the model for inference in another runtime (Keras 3's ``export``).
+
+        Parameters
+        ----------
+        filepath : str or os.PathLike
+            The file to write, in an existing directory (exactly this name).
+        format : {"onnx"}, default "onnx"
+            ``"onnx"``: an ONNX file (opset 17) that ONNX Runtime runs with
+            the outputs of :meth:`predict`; see :func:`fastrnn.interop.to_onnx`
+            and ``docs/onnx.md``. Needs ``pip install "fastrnn[onnx]"``.
+        **kwargs
+            None are accepted (the parameter is Keras's signature).
+
+        Raises
+        ------
+        ValueError
+            If ``format`` is not a supported one, or the model has a layer or
+            option ONNX export does not support (``OnnxExportError``, naming
+            it).
+        TypeError
+            If ``kwargs`` are given.
+        """
+        formats = ("onnx",)
+        if not isinstance(format, str) or format not in formats:
+            raise ValueError(
+                f"export: unknown `format` {format!r}; supported formats: {list(formats)}"
+            )
+        if kwargs:
+            raise TypeError(
+                f"export(format={format!r}) takes no other arguments; got {sorted(kwargs)}"
+            )
+        from .interop import to_onnx
+
+        to_onnx(self, filepath)
+
     def save_weights(self, path: str | os.PathLike[str]) -> None:
         """Write the weights alone (Keras order) to one file; :meth:`load_weights` reads it.
 
