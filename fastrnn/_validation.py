@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["check_bool", "check_int", "check_seed", "check_real"]
+__all__ = ["check_bool", "check_int", "check_seed", "check_real", "check_rate"]
 
 
 def check_bool(value: object, argument: str) -> bool:
@@ -53,3 +53,20 @@ def check_int(value: object, argument: str, minimum: int, allow_none: bool = Fal
     if value < minimum:
         raise ValueError(f"{argument} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_rate(value: object, argument: str) -> float:
+    """A dropout rate, the fraction of units to drop: a real number in [0, 1)
+    (TypeError for another type, ValueError outside the range), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"`{argument}` must be a number in [0, 1) (the fraction to drop), got {value!r} "
+            f"of type {type(value).__name__}"
+        )
+    if not 0 <= value < 1:
+        raise ValueError(
+            f"`{argument}` must be a number in [0, 1) (the fraction to drop), got {value!r}"
+        )
+    return float(value)

@@ -218,6 +218,8 @@ _KERAS_ARGS = {
         "return_state",
         "go_backwards",
         "stateful",
+        "dropout",
+        "recurrent_dropout",
     ),
     "LSTM": (
         "units",
@@ -229,6 +231,8 @@ _KERAS_ARGS = {
         "return_state",
         "go_backwards",
         "stateful",
+        "dropout",
+        "recurrent_dropout",
     ),
     "GRU": (
         "units",
@@ -240,6 +244,8 @@ _KERAS_ARGS = {
         "return_state",
         "go_backwards",
         "stateful",
+        "dropout",
+        "recurrent_dropout",
     ),
     "Dense": ("units", "activation", "use_bias"),
     "Embedding": ("input_dim", "output_dim", "mask_zero"),

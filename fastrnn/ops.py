@@ -9,15 +9,27 @@ back. Nothing here is math: the math is in the kernels.
 The arguments of every kernel follow one pattern, spelled out per cell by
 a :class:`CellSpec`::
 
-    <cell>_forward(x, mask, *initial_states, kernel, recurrent_kernel, bias,
-                   *options, outputs, h_states, *buffers)
-    <cell>_backward(x, mask, kernel, recurrent_kernel, *options, h_states,
-                    *buffers, d_outputs, *d_final_states, dx, *d_initial_states,
-                    d_kernel, d_recurrent_kernel, d_bias)
+    <cell>_forward(x, mask, dropout_mask, recurrent_dropout_mask, *initial_states,
+                   kernel, recurrent_kernel, bias, *options, outputs, h_states,
+                   *buffers)
+    <cell>_backward(x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                    recurrent_kernel, *options, h_states, *buffers, d_outputs,
+                    *d_final_states, dx, *d_initial_states, d_kernel,
+                    d_recurrent_kernel, d_bias)
 
 where ``options`` are the :class:`KernelOptions` fields the cell takes, in
 the spec's order, and ``buffers`` the arrays its forward records for the
 backward (LSTM: ``c_states, gates``; GRU: ``gates, recurrent_candidate``).
+
+The dropout masks are the same for every cell: ``dropout_mask`` (M, batch,
+features) multiplies the input of every step, one mask for all of the
+kernel's columns (M = 1) or one per gate block (M = G); and
+``recurrent_dropout_mask`` (R, batch, units) the previous state in gate k's
+recurrent product (R = G). M = 0 and R = 0 (empty arrays, what every call
+without ``training`` passes: :attr:`ForwardPlan.no_dropout`) run the kernels
+exactly as they run without dropout. A :class:`ForwardRecord` keeps the
+masks for the backward, which takes the same ones
+(:func:`check_dropout_masks` says which shapes are valid).
 
 A :class:`ForwardPlan` holds what a call of one cell, backend, dtype, input
 shape and set of options needs besides the values: the resolved kernel, a
@@ -43,6 +55,7 @@ __all__ = [
     "ForwardPlan",
     "ForwardRecord",
     "KernelOptions",
+    "check_dropout_masks",
     "recurrent_backward",
     "recurrent_forward",
 ]
@@ -150,6 +163,9 @@ class ForwardRecord:
     cell : str
     x : ndarray of shape (batch, timesteps, features)
     mask : ndarray of bool, shape (batch, timesteps)
+    dropout_mask : ndarray of shape (M, batch, features)
+    recurrent_dropout_mask : ndarray of shape (R, batch, units)
+        The dropout masks the forward ran with (M = R = 0: none).
     weights : tuple of ndarray
         ``(kernel, recurrent_kernel, bias)`` as the kernel saw them.
     options : KernelOptions
@@ -166,6 +182,8 @@ class ForwardRecord:
         "cell",
         "x",
         "mask",
+        "dropout_mask",
+        "recurrent_dropout_mask",
         "weights",
         "options",
         "outputs",
@@ -186,8 +204,14 @@ class ForwardRecord:
         outputs: np.ndarray,
         h_states: np.ndarray,
         buffers: Sequence[np.ndarray] = (),
+        dropout_masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.backend, self.cell, self.x, self.mask = backend, cell, x, mask
+        if dropout_masks is None:
+            batch, _, features = x.shape
+            units = h_states.shape[2]
+            dropout_masks = _no_dropout(batch, features, units, x.dtype)
+        self.dropout_mask, self.recurrent_dropout_mask = dropout_masks
         self.weights, self.options = weights, options
         self.outputs, self.h_states = outputs, h_states
         self.c_states = self.gates = self.recurrent_candidate = None
@@ -208,6 +232,42 @@ class ForwardRecord:
 
 
 _WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias")
+
+
+def _no_dropout(batch: int, features: int, units: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The dropout masks of a call without dropout: (0, B, D) and (0, B, H)."""
+    return np.empty((0, batch, features), dtype), np.empty((0, batch, units), dtype)
+
+
+def check_dropout_masks(
+    cell: str,
+    dropout_mask: np.ndarray,
+    recurrent_dropout_mask: np.ndarray,
+    batch: int,
+    features: int,
+    units: int,
+) -> None:
+    """Raise unless the masks have shapes the kernels of ``cell`` take.
+
+    ``dropout_mask`` (M, batch, features) with M = 0, 1 or G (the cell's gate
+    count); ``recurrent_dropout_mask`` (R, batch, units) with R = 0 or G.
+
+    Raises
+    ------
+    ValueError
+        Naming the mask, the shapes it may have and the shape given.
+    """
+    gates = CELLS[cell].gates
+    counts = sorted({0, 1, gates})
+    for name, array, allowed, size in (
+        ("dropout_mask", dropout_mask, counts, features),
+        ("recurrent_dropout_mask", recurrent_dropout_mask, sorted({0, gates}), units),
+    ):
+        shape = getattr(array, "shape", None)
+        shapes = [(n, batch, size) for n in allowed]
+        if shape not in shapes:
+            expected = " or ".join(str(valid) for valid in shapes)
+            raise ValueError(f"{cell} `{name}` must have shape {expected}; got {shape}")
 
 
 def _contiguous(array: np.ndarray, dtype) -> np.ndarray:
@@ -257,6 +317,7 @@ class ForwardPlan:
         "kernel",
         "mask",
         "zero_states",
+        "no_dropout",
         "_c_states",
         "_shapes",
         "_workspace",
@@ -303,6 +364,8 @@ class ForwardPlan:
         self.mask = np.ones((batch, timesteps), dtype=bool)
         zeros = np.zeros((batch, units), self.dtype)
         self.zero_states = [zeros] * len(spec.state_names)
+        #: The dropout masks of a call without dropout (M = R = 0).
+        self.no_dropout = _no_dropout(batch, self.shape[2], units, self.dtype)
         self._shapes = [
             (name, kind, _BUFFER_SHAPES[kind](batch, timesteps, units, spec.gates))
             for name, kind in spec.buffers
@@ -385,6 +448,7 @@ class ForwardPlan:
         self.kernel(
             x,
             self.mask if mask is None else mask,
+            *self.no_dropout,
             *(self.zero_states if states is None else states),
             *weights,
             *self.option_values,
@@ -493,6 +557,7 @@ class ForwardPlan:
         mask: np.ndarray | None,
         states: Sequence[np.ndarray] | None,
         weights: Sequence[np.ndarray],
+        dropout_masks: Sequence[np.ndarray] | None = None,
     ) -> ForwardRecord:
         """Run the forward kernel and keep what the backward needs (new arrays).
 
@@ -504,14 +569,28 @@ class ForwardPlan:
         weights : sequence of ndarray
             ``(kernel, recurrent_kernel, bias)`` in the kernels' layout, of
             :attr:`weight_shapes` (checked: :meth:`check_weights`).
+        dropout_masks : (ndarray, ndarray), optional
+            ``(dropout_mask, recurrent_dropout_mask)``, of shapes (M, batch,
+            features) and (R, batch, units) (checked:
+            :func:`check_dropout_masks`); None: no dropout.
 
         Returns
         -------
         ForwardRecord
         """
         dtype = self.dtype
-        batch, timesteps, _ = self.shape
+        batch, timesteps, features = self.shape
         x, mask, states, weights = self._checked(x, mask, states, weights, self.shape)
+        if dropout_masks is None:
+            dropout_masks = self.no_dropout
+        else:
+            dropout_masks = tuple(_contiguous(np.asarray(m), dtype) for m in dropout_masks)
+            if len(dropout_masks) != 2:
+                raise ValueError(
+                    "`dropout_masks` must be (dropout_mask, recurrent_dropout_mask); "
+                    f"got {len(dropout_masks)} arrays"
+                )
+            check_dropout_masks(self.spec.name, *dropout_masks, batch, features, self.units)
         if mask is None:
             mask = self.mask
         if states is None:
@@ -523,9 +602,28 @@ class ForwardPlan:
         if module is None:
             module = self._plan_auto("train")
         kernel = getattr(module, f"{self.spec.name}_forward")
-        kernel(x, mask, *states, *weights, *self.option_values, outputs, h_states, *buffers)
+        kernel(
+            x,
+            mask,
+            *dropout_masks,
+            *states,
+            *weights,
+            *self.option_values,
+            outputs,
+            h_states,
+            *buffers,
+        )
         return ForwardRecord(
-            module, self.spec.name, x, mask, weights, self.options, outputs, h_states, buffers
+            module,
+            self.spec.name,
+            x,
+            mask,
+            weights,
+            self.options,
+            outputs,
+            h_states,
+            buffers,
+            dropout_masks,
         )
 
     def _plan_auto(self, mode: str) -> ModuleType:
@@ -559,6 +657,8 @@ def recurrent_forward(
     reset_after: bool = True,
     go_backwards: bool = False,
     zero_output_for_mask: bool = False,
+    dropout_mask: np.ndarray | None = None,
+    recurrent_dropout_mask: np.ndarray | None = None,
 ) -> ForwardRecord:
     """Run one recurrent layer's forward kernel and record it for the backward.
 
@@ -578,6 +678,10 @@ def recurrent_forward(
         Kernel activation codes.
     reset_after, go_backwards, zero_output_for_mask : bool
         See :class:`KernelOptions`.
+    dropout_mask : ndarray of shape (M, batch, features), optional
+        M = 1 or G; None: no input dropout (see :func:`check_dropout_masks`).
+    recurrent_dropout_mask : ndarray of shape (R, batch, units), optional
+        R = G; None: no recurrent dropout.
 
     Returns
     -------
@@ -594,7 +698,14 @@ def recurrent_forward(
     states = list(initial_states)
     units = states[0].shape[-1] if states else recurrent_kernel.shape[0]
     plan = ForwardPlan(cell, x.shape, x.dtype, units, options, backend)
-    return plan.record(x, mask, states, (kernel, recurrent_kernel, bias))
+    masks = None
+    if dropout_mask is not None or recurrent_dropout_mask is not None:
+        none = plan.no_dropout
+        masks = (
+            none[0] if dropout_mask is None else dropout_mask,
+            none[1] if recurrent_dropout_mask is None else recurrent_dropout_mask,
+        )
+    return plan.record(x, mask, states, (kernel, recurrent_kernel, bias), masks)
 
 
 def recurrent_backward(
@@ -635,6 +746,8 @@ def recurrent_backward(
     backward(
         x,
         record.mask,
+        record.dropout_mask,
+        record.recurrent_dropout_mask,
         kernel,
         recurrent_kernel,
         *spec.option_values(record.options),

@@ -23,6 +23,11 @@ modules line by line; what differs is how the work is arranged:
   ``_runtime.pxi``); the threads are ``fastrnn/_slices.py``'s pool, and
   each slice runs without the GIL. A smaller call runs on the calling
   thread alone;
+* dropout: the masks multiply the products' operands first, the input
+  projection's per column group (``x_masked``, made once per call) and the
+  recurrent product's per gate, each step (``recurrent_product``,
+  ``recurrent_grad``, ``_loop.pxi``); without masks the products run as
+  they do without dropout;
 * forward: the weights are packed for the products whenever the time loop
   reuses them (``pack_weights``); on the calling thread alone the input
   projection ``x @ W_x + b`` of all steps is done up front, straight into
@@ -151,23 +156,27 @@ include "_driver.pxi"
 # The contract
 # --------------------------------------------------------------------------
 
-def simple_rnn_forward(x, mask, h0, kernel, recurrent_kernel, bias, activation,
-                       go_backwards, zero_output_for_mask, outputs, h_states):
+def simple_rnn_forward(x, mask, dropout_mask, recurrent_dropout_mask, h0, kernel,
+                       recurrent_kernel, bias, activation, go_backwards, zero_output_for_mask,
+                       outputs, h_states):
     """SimpleRNN forward; the contract of :func:`fastrnn.reference.simple_rnn_forward`."""
-    cdef _Call call = begin(SIMPLE_RNN, x, mask, kernel, recurrent_kernel, activation, LINEAR,
-                            False, go_backwards, zero_output_for_mask)
+    cdef _Call call = begin(SIMPLE_RNN, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, LINEAR, False, go_backwards,
+                            zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h0, jb.bias = call.take(h0, 2, INPUT), call.take(bias, 1, INPUT)
     jb.outputs, jb.h_states = call.take(outputs, 3, OUTPUT), call.take(h_states, 3, OUTPUT)
     forward(jb)
 
 
-def simple_rnn_backward(x, mask, kernel, recurrent_kernel, activation, go_backwards,
-                        zero_output_for_mask, h_states, d_outputs, d_h_last, dx, d_h0,
-                        d_kernel, d_recurrent_kernel, d_bias):
+def simple_rnn_backward(x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                        recurrent_kernel, activation, go_backwards, zero_output_for_mask,
+                        h_states, d_outputs, d_h_last, dx, d_h0, d_kernel, d_recurrent_kernel,
+                        d_bias):
     """SimpleRNN backward; the contract of :func:`fastrnn.reference.simple_rnn_backward`."""
-    cdef _Call call = begin(SIMPLE_RNN, x, mask, kernel, recurrent_kernel, activation, LINEAR,
-                            False, go_backwards, zero_output_for_mask)
+    cdef _Call call = begin(SIMPLE_RNN, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, LINEAR, False, go_backwards,
+                            zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h_states = call.take(h_states, 3, INPUT)
     jb.d_outputs, jb.d_h_last = call.take(d_outputs, 3, INPUT), call.take(d_h_last, 2, INPUT)
@@ -178,12 +187,13 @@ def simple_rnn_backward(x, mask, kernel, recurrent_kernel, activation, go_backwa
     backward(jb)
 
 
-def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias, activation,
-                 recurrent_activation, go_backwards, zero_output_for_mask, outputs,
-                 h_states, c_states, gates):
+def lstm_forward(x, mask, dropout_mask, recurrent_dropout_mask, h0, c0, kernel,
+                 recurrent_kernel, bias, activation, recurrent_activation, go_backwards,
+                 zero_output_for_mask, outputs, h_states, c_states, gates):
     """LSTM forward; the contract of :func:`fastrnn.reference.lstm_forward`."""
-    cdef _Call call = begin(LSTM, x, mask, kernel, recurrent_kernel, activation,
-                            recurrent_activation, False, go_backwards, zero_output_for_mask)
+    cdef _Call call = begin(LSTM, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, recurrent_activation, False,
+                            go_backwards, zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h0, jb.c0 = call.take(h0, 2, INPUT), call.take(c0, 2, INPUT)
     jb.bias = call.take(bias, 1, INPUT)
@@ -192,12 +202,14 @@ def lstm_forward(x, mask, h0, c0, kernel, recurrent_kernel, bias, activation,
     forward(jb)
 
 
-def lstm_backward(x, mask, kernel, recurrent_kernel, activation, recurrent_activation,
-                  go_backwards, zero_output_for_mask, h_states, c_states, gates, d_outputs,
-                  d_h_last, d_c_last, dx, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias):
+def lstm_backward(x, mask, dropout_mask, recurrent_dropout_mask, kernel, recurrent_kernel,
+                  activation, recurrent_activation, go_backwards, zero_output_for_mask,
+                  h_states, c_states, gates, d_outputs, d_h_last, d_c_last, dx, d_h0, d_c0,
+                  d_kernel, d_recurrent_kernel, d_bias):
     """LSTM backward; the contract of :func:`fastrnn.reference.lstm_backward`."""
-    cdef _Call call = begin(LSTM, x, mask, kernel, recurrent_kernel, activation,
-                            recurrent_activation, False, go_backwards, zero_output_for_mask)
+    cdef _Call call = begin(LSTM, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, recurrent_activation, False,
+                            go_backwards, zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h_states, jb.c_states = call.take(h_states, 3, INPUT), call.take(c_states, 3, INPUT)
     jb.gates, jb.d_outputs = call.take(gates, 3, INPUT), call.take(d_outputs, 3, INPUT)
@@ -210,13 +222,13 @@ def lstm_backward(x, mask, kernel, recurrent_kernel, activation, recurrent_activ
     backward(jb)
 
 
-def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias, activation,
-                recurrent_activation, reset_after, go_backwards, zero_output_for_mask,
-                outputs, h_states, gates, recurrent_candidate):
+def gru_forward(x, mask, dropout_mask, recurrent_dropout_mask, h0, kernel, recurrent_kernel,
+                bias, activation, recurrent_activation, reset_after, go_backwards,
+                zero_output_for_mask, outputs, h_states, gates, recurrent_candidate):
     """GRU forward; the contract of :func:`fastrnn.reference.gru_forward`."""
-    cdef _Call call = begin(GRU, x, mask, kernel, recurrent_kernel, activation,
-                            recurrent_activation, reset_after, go_backwards,
-                            zero_output_for_mask)
+    cdef _Call call = begin(GRU, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, recurrent_activation, reset_after,
+                            go_backwards, zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h0, jb.bias = call.take(h0, 2, INPUT), call.take(bias, 2, INPUT)
     jb.outputs, jb.h_states = call.take(outputs, 3, OUTPUT), call.take(h_states, 3, OUTPUT)
@@ -225,14 +237,14 @@ def gru_forward(x, mask, h0, kernel, recurrent_kernel, bias, activation,
     forward(jb)
 
 
-def gru_backward(x, mask, kernel, recurrent_kernel, activation, recurrent_activation,
-                 reset_after, go_backwards, zero_output_for_mask, h_states, gates,
-                 recurrent_candidate, d_outputs, d_h_last, dx, d_h0, d_kernel,
-                 d_recurrent_kernel, d_bias):
+def gru_backward(x, mask, dropout_mask, recurrent_dropout_mask, kernel, recurrent_kernel,
+                 activation, recurrent_activation, reset_after, go_backwards,
+                 zero_output_for_mask, h_states, gates, recurrent_candidate, d_outputs,
+                 d_h_last, dx, d_h0, d_kernel, d_recurrent_kernel, d_bias):
     """GRU backward; the contract of :func:`fastrnn.reference.gru_backward`."""
-    cdef _Call call = begin(GRU, x, mask, kernel, recurrent_kernel, activation,
-                            recurrent_activation, reset_after, go_backwards,
-                            zero_output_for_mask)
+    cdef _Call call = begin(GRU, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                            recurrent_kernel, activation, recurrent_activation, reset_after,
+                            go_backwards, zero_output_for_mask)
     cdef Job* jb = &call.job
     jb.h_states, jb.gates = call.take(h_states, 3, INPUT), call.take(gates, 3, INPUT)
     jb.recurrent_candidate = call.take(recurrent_candidate, 3, INPUT)

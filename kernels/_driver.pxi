@@ -52,6 +52,10 @@ cdef int allocate_scratch(Job* jb, bint backward) noexcept nogil:
     ==============  ========  =====  ========  ====================================
     buffer          call      cell   items     holds
     ==============  ========  =====  ========  ====================================
+    x_masked        both      all    M x B*T   x * dropout_mask[k] (M > 0)
+                                     x D
+    h_prev_masked   backward  all    R x B*T   h_prev_all * recurrent_dropout_mask[g]
+                                     x H       (R > 0)
     u               forward   GRU    B x W     the step's recurrent product
     dz              backward  all    B*T x W   the pre-activation gradients
     h_prev_all      backward  all    B*T x H   each step's previous state
@@ -71,6 +75,14 @@ cdef int allocate_scratch(Job* jb, bint backward) noexcept nogil:
     cdef Py_ssize_t rows = jb.batch * jb.timesteps, bh = jb.batch * jb.units
     cdef Py_ssize_t width = jb.width
     cdef bint gru = jb.cell == GRU
+    if jb.n_dropout:
+        jb.x_masked = scratch(jb.n_dropout * rows * jb.features, item, False)
+        if jb.x_masked == NULL:
+            return -1
+    if backward and jb.n_recurrent_dropout:
+        jb.h_prev_masked = scratch(jb.n_recurrent_dropout * rows * jb.units, item, False)
+        if jb.h_prev_masked == NULL:
+            return -1
     if not backward:
         if gru:
             jb.u = scratch(jb.batch * width, item, False)
@@ -95,6 +107,9 @@ cdef int allocate_scratch(Job* jb, bint backward) noexcept nogil:
 
 cdef void free_scratch(Job* jb) noexcept nogil:
     """Free the scratch buffers and the weights' copies (free(NULL) is a no-op)."""
+    free(jb.x_masked)
+    free(jb.h_prev_masked)
+    jb.x_masked = jb.h_prev_masked = NULL
     free(jb.u)
     free(jb.dz)
     free(jb.h_prev_all)
@@ -116,15 +131,19 @@ cdef void free_scratch(Job* jb) noexcept nogil:
 # --------------------------------------------------------------------------
 
 cdef void prepare_forward(floating* dtype_tag, Job* jb) noexcept nogil:
-    """The weights packed or aligned (``pack_weights``), then, on the calling
-    thread alone, the input projection of every step (``project_up_front``)."""
+    """The masked inputs under dropout (``mask_inputs``), the weights packed or
+    aligned (``pack_weights``), then, on the calling thread alone, the input
+    projection of every step (``project_up_front``)."""
+    mask_inputs(dtype_tag, jb)
     pack_weights(dtype_tag, jb)
     project_up_front(dtype_tag, jb, projection_target(dtype_tag, jb))
 
 
 cdef void prepare_backward(floating* dtype_tag, Job* jb) noexcept nogil:
-    """The transposed weights the backward's products read (``transpose_into``),
-    then packed (``pack_transposed``)."""
+    """The masked inputs under dropout (``mask_inputs``), the transposed weights
+    the backward's products read (``transpose_into``), then packed
+    (``pack_transposed``)."""
+    mask_inputs(dtype_tag, jb)
     transpose_into(<const floating*> jb.recurrent_kernel, jb.units, jb.width,
                    <floating*> jb.wt)
     transpose_into(<const floating*> jb.kernel, jb.features, jb.width,
@@ -204,7 +223,7 @@ cdef int backward(Job* jb) except -1:
 # --------------------------------------------------------------------------
 
 cdef enum:
-    MAX_ARRAYS = 16     # the most arrays a contract function takes (lstm_backward)
+    MAX_ARRAYS = 18     # the most arrays a contract function takes (lstm_backward)
 
 # What ``_Call.take`` accepts: an input of the call's dtype (read-only is
 # fine), an output of the call's dtype (writable), the mask (bool), or the
@@ -269,21 +288,31 @@ cdef class _Call:
         return <char*> view.buf
 
 
-cdef _Call begin(int cell, x, mask, kernel, recurrent_kernel, int activation,
-                 int recurrent_activation, bint reset_after, bint go_backwards,
-                 bint zero_output_for_mask):
+cdef _Call begin(int cell, x, mask, dropout_mask, recurrent_dropout_mask, kernel,
+                 recurrent_kernel, int activation, int recurrent_activation,
+                 bint reset_after, bint go_backwards, bint zero_output_for_mask):
     """A call's Job with what every contract function takes, and the settings in
     force; the entry point adds the rest of its arrays (``_Call.take``)."""
     cdef _Call call = _Call.__new__(_Call)
     cdef Job* jb = &call.job
     cdef Py_ssize_t shape[3]
+    cdef Py_ssize_t dropout_shape[3]
+    cdef Py_ssize_t recurrent_shape[3]
+    cdef const void* masks
+    cdef const void* recurrent_masks
     jb.cell = cell
     jb.x = call.take(x, 3, FIRST, shape)
     jb.batch, jb.timesteps, jb.features = shape[0], shape[1], shape[2]
     jb.mask = <const unsigned char*> call.take(mask, 2, MASK)
+    masks = call.take(dropout_mask, 3, INPUT, dropout_shape)
+    recurrent_masks = call.take(recurrent_dropout_mask, 3, INPUT, recurrent_shape)
     jb.kernel = call.take(kernel, 2, INPUT)
     jb.recurrent_kernel = call.take(recurrent_kernel, 2, INPUT, shape)
     jb.units, jb.width = shape[0], shape[1]     # H and G*H
+    check_dropout_shapes(jb, dropout_shape, recurrent_shape)
+    jb.n_dropout, jb.n_recurrent_dropout = dropout_shape[0], recurrent_shape[0]
+    jb.dropout_mask = masks if jb.n_dropout else NULL
+    jb.recurrent_dropout_mask = recurrent_masks if jb.n_recurrent_dropout else NULL
     jb.activation, jb.recurrent_activation = activation, recurrent_activation
     jb.reset_after, jb.go_backwards = reset_after, go_backwards
     jb.zero_output_for_mask = zero_output_for_mask
@@ -291,3 +320,24 @@ cdef _Call begin(int cell, x, mask, kernel, recurrent_kernel, int activation,
     jb.recurrent_split = 2 * jb.units if cell == GRU and not reset_after else 0
     read_settings(jb)
     return call
+
+
+cdef int check_dropout_shapes(const Job* jb, const Py_ssize_t* dropout_shape,
+                              const Py_ssize_t* recurrent_shape) except -1:
+    """ValueError unless the dropout masks are (M, B, D) with M = 0, 1 or G and
+    (R, B, H) with R = 0 or G: the time loops read them by those shapes."""
+    cdef Py_ssize_t gates = jb.width // jb.units if jb.units else 1
+    cdef Py_ssize_t m = dropout_shape[0], r = recurrent_shape[0]
+    if (m not in (0, 1, gates) or dropout_shape[1] != jb.batch
+            or dropout_shape[2] != jb.features):
+        raise ValueError(
+            f"fastrnn Cython kernels: `dropout_mask` must have shape (M, {jb.batch}, "
+            f"{jb.features}) with M in (0, 1, {gates}); got "
+            f"{(dropout_shape[0], dropout_shape[1], dropout_shape[2])}")
+    if (r not in (0, gates) or recurrent_shape[1] != jb.batch
+            or recurrent_shape[2] != jb.units):
+        raise ValueError(
+            f"fastrnn Cython kernels: `recurrent_dropout_mask` must have shape (R, "
+            f"{jb.batch}, {jb.units}) with R in (0, {gates}); got "
+            f"{(recurrent_shape[0], recurrent_shape[1], recurrent_shape[2])}")
+    return 0

@@ -17,7 +17,8 @@ cdef inline void new_state(Py_ssize_t units, const floating* gates, const floati
 
 cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                           Py_ssize_t b1) noexcept nogil:
-    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
+    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``);
+    -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
     cdef Py_ssize_t s, t, b, j
@@ -34,6 +35,11 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* gb
     cdef floating* ub
     cdef bint fused = activation == TANH and recurrent_activation == SIGMOID
+    cdef floating* h_masked = NULL     # recurrent_product's scratch under dropout
+    if jb.n_recurrent_dropout:
+        h_masked = <floating*> scratch(rows * units, sizeof(floating), False)
+        if h_masked == NULL:
+            return -1
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
@@ -45,8 +51,8 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         if jb.reset_after:
             for b in range(b0, b1):
                 memcpy(u + b * width, b_rec, width * sizeof(floating))
-            times_weights(rows, width, units, h_prev + b0 * units, units, recurrent_kernel,
-                          jb.recurrent_packed, width, 0, u + b0 * width, width)
+            recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, width, u + b0 * width, width,
+                              h_masked)
             for b in range(b0, b1):
                 gb, ub = g + b * width, u + b * width
                 if floating is float:
@@ -67,15 +73,16 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 gb = g + b * width
                 for j in range(2 * units):
                     gb[j] = gb[j] + b_rec[j]
-            times_weights(rows, 2 * units, units, h_prev + b0 * units, units, recurrent_kernel,
-                          jb.recurrent_packed, width, 0, g + b0 * width, width)
+            recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, 2 * units, g + b0 * width,
+                              width, h_masked)
             for b in range(b0, b1):
                 activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
                 for j in range(units):
                     u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
                     u_h[b * units + j] = b_rec[2 * units + j]
-            times_weights(rows, units, units, u + b0 * units, units, recurrent_kernel,
-                          jb.recurrent_packed, width, 2 * units, u_h + b0 * units, units)
+            # the candidate's operand r * h_prev (under dropout, times its mask)
+            recurrent_product(jb, b0, b1, u + b0 * units, 2 * units, units, u_h + b0 * units,
+                              units, h_masked)
             for b in range(b0, b1):
                 gb = g + b * width
                 for j in range(units):
@@ -87,6 +94,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         for b in range(b0, b1):
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
+    free(h_masked)
     return 0
 
 
@@ -148,7 +156,7 @@ cdef inline void gru_step_grads(Py_ssize_t units, int activation, int recurrent_
 cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
                            Py_ssize_t b1) noexcept nogil:
     """BPTT over batch rows [b0, b1): their rows of ``d_in`` (B*T, 3H), ``aux``,
-    ``h_prev_all`` and ``dh`` (left holding d_h0)."""
+    ``h_prev_all`` and ``dh`` (left holding d_h0); -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
     cdef Py_ssize_t s, t, b, j
@@ -166,6 +174,14 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
     cdef const floating* u_s
     cdef const floating* h_prev
     cdef floating r, dr
+    # recurrent_grad's scratch under dropout; the candidate's recurrent masks
+    cdef floating* part = NULL
+    cdef const floating* mask_h = NULL
+    if jb.n_recurrent_dropout:
+        mask_h = <const floating*> jb.recurrent_dropout_mask + 2 * bh
+        part = <floating*> scratch(rows * units, sizeof(floating), False)
+        if part == NULL:
+            return -1
     for s in range(timesteps - 1, -1, -1):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev = <const floating*> jb.h_states + s * bh
@@ -186,12 +202,16 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
             gru_step_grads(units, activation, recurrent_activation, reset_after,
                            g_s + b * width, u_s + b * units, h_prev + b * units,
                            d_h_new + b * units, dh + b * units, d_t, aux_t)
+            if mask_h != NULL and not reset_after:     # aux: r * h_prev * r_h
+                for j in range(units):
+                    aux_t[j] = aux_t[j] * mask_h[b * units + j]
         if not reset_after:
-            # d(r * h_prev) = da_h @ W_h[:, h]^T; then dr and the reset path into dh.
+            # d(r * h_prev) = da_h @ W_h[:, h]^T (times r_h); then dr and the
+            # reset path into dh.
             for j in range(b0 * units, b1 * units):
                 d_rh[j] = 0
-            times_wt(jb, rows, units, d_in + (b0 * timesteps + t) * width + 2 * units,
-                     timesteps * width, 2 * units, d_rh + b0 * units)
+            recurrent_grad(jb, b0, b1, d_in + (b0 * timesteps + t) * width + 2 * units,
+                           timesteps * width, 2 * units, units, d_rh + b0 * units, part)
             for b in range(b0, b1):
                 if not mask[b * timesteps + t]:
                     continue
@@ -202,11 +222,12 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
                     d_t[units + j] = dr * derivative(recurrent_activation, r)
                     dh[b * units + j] += d_rh[b * units + j] * r
         else:
-            times_wt(jb, rows, units, aux + (b0 * timesteps + t) * units, timesteps * units,
-                     2 * units, dh + b0 * units)
+            recurrent_grad(jb, b0, b1, aux + (b0 * timesteps + t) * units, timesteps * units,
+                           2 * units, units, dh + b0 * units, part)
         # Masked rows carried dh unchanged above; d_in is zero there.
-        times_wt(jb, rows, 2 * units, d_in + (b0 * timesteps + t) * width, timesteps * width,
-                 0, dh + b0 * units)
+        recurrent_grad(jb, b0, b1, d_in + (b0 * timesteps + t) * width, timesteps * width, 0,
+                       2 * units, dh + b0 * units, part)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)
+    free(part)
     return 0

@@ -18,6 +18,116 @@ cdef void* scratch(Py_ssize_t n, size_t itemsize, bint zero) noexcept nogil:
 
 
 # --------------------------------------------------------------------------
+# Dropout: the operands of the products under their masks
+# --------------------------------------------------------------------------
+# Keras's dropout masks multiply an operand of a product before it: the
+# input x_t (M masks, the kernel's columns in M equal groups, group k reading
+# x * dropout_mask[k]) and the previous state h_{t-1} (R = G masks, gate k's
+# columns of W_h reading h_{t-1} * recurrent_dropout_mask[k]). A call without
+# them (M = R = 0) runs the products exactly as before: one group, read from
+# x and h_{t-1} themselves.
+
+cdef inline Py_ssize_t input_groups(const Job* jb) noexcept nogil:
+    """The column groups of the input projection: M, or 1 without dropout."""
+    return jb.n_dropout if jb.n_dropout > 1 else 1
+
+
+cdef inline const floating* input_source(floating* dtype_tag, const Job* jb,
+                                         Py_ssize_t k) noexcept nogil:
+    """What column group k of the input projection reads, (B, T, D): x, or
+    x * dropout_mask[k] (``jb.x_masked``)."""
+    if jb.n_dropout == 0:
+        return <const floating*> jb.x
+    return <const floating*> jb.x_masked + k * jb.batch * jb.timesteps * jb.features
+
+
+cdef void mask_inputs(floating* dtype_tag, Job* jb) noexcept nogil:
+    """``x_masked[k, b, t] = x[b, t] * dropout_mask[k, b]`` for every k < M."""
+    cdef Py_ssize_t k, b, t, j, features = jb.features, timesteps = jb.timesteps
+    cdef const floating* x = <const floating*> jb.x
+    cdef const floating* m
+    cdef const floating* xr
+    cdef floating* out
+    for k in range(jb.n_dropout):
+        for b in range(jb.batch):
+            m = <const floating*> jb.dropout_mask + (k * jb.batch + b) * features
+            for t in range(timesteps):
+                xr = x + (b * timesteps + t) * features
+                out = <floating*> jb.x_masked + ((k * jb.batch + b) * timesteps + t) * features
+                for j in range(features):
+                    out[j] = xr[j] * m[j]
+
+
+cdef inline const floating* state_source(floating* dtype_tag, const Job* jb,
+                                         Py_ssize_t gate) noexcept nogil:
+    """What the weight gradient of W_h's gate block reads as the previous
+    states, (B*T, H) batch-major: ``h_prev_all``, or ``h_prev_all * r_gate``
+    (``jb.h_prev_masked``)."""
+    if jb.n_recurrent_dropout == 0:
+        return <const floating*> jb.h_prev_all
+    return <const floating*> jb.h_prev_masked + gate * jb.batch * jb.timesteps * jb.units
+
+
+cdef void mask_states(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
+                      Py_ssize_t b1) noexcept nogil:
+    """Rows [b0, b1) of ``h_prev_masked[g] = h_prev_all * recurrent_dropout_mask[g]``
+    (each row b*T + t under mask row b), once the slice's ``h_prev_all`` is in."""
+    cdef Py_ssize_t g, b, t, j, units = jb.units, timesteps = jb.timesteps
+    cdef const floating* h = <const floating*> jb.h_prev_all
+    cdef const floating* r
+    cdef floating* out
+    for g in range(jb.n_recurrent_dropout):
+        for b in range(b0, b1):
+            r = <const floating*> jb.recurrent_dropout_mask + (g * jb.batch + b) * units
+            for t in range(timesteps):
+                out = (<floating*> jb.h_prev_masked
+                       + ((g * jb.batch + b) * timesteps + t) * units)
+                for j in range(units):
+                    out[j] = h[(b * timesteps + t) * units + j] * r[j]
+
+
+cdef void recurrent_product(const Job* jb, Py_ssize_t b0, Py_ssize_t b1, const floating* a,
+                            Py_ssize_t col0, Py_ssize_t n, floating* c, Py_ssize_t ldc,
+                            floating* a_masked) noexcept nogil:
+    """``c[b0:b1, :n] += a[b0:b1] @ W_h[:, col0:col0 + n]``, ``a`` (rows, H) and
+    ``c`` pointing at row b0; under recurrent dropout gate g's columns read
+    ``a * recurrent_dropout_mask[g]`` (``a_masked``: rows x H scratch). ``col0``
+    and ``n`` are whole gate blocks."""
+    cdef Py_ssize_t units = jb.units, rows = b1 - b0, g, i
+    cdef const floating* r
+    if jb.n_recurrent_dropout == 0:
+        times_weights(rows, n, units, a, units, jb.recurrent_kernel, jb.recurrent_packed,
+                      jb.width, col0, c, ldc)
+        return
+    for g in range(col0 // units, (col0 + n) // units):
+        r = <const floating*> jb.recurrent_dropout_mask + (g * jb.batch + b0) * units
+        for i in range(rows * units):
+            a_masked[i] = a[i] * r[i]
+        times_weights(rows, units, units, a_masked, units, jb.recurrent_kernel,
+                      jb.recurrent_packed, jb.width, g * units, c + g * units - col0, ldc)
+
+
+cdef void recurrent_grad(const Job* jb, Py_ssize_t b0, Py_ssize_t b1, const floating* a,
+                         Py_ssize_t lda, Py_ssize_t col0, Py_ssize_t k, floating* c,
+                         floating* part) noexcept nogil:
+    """``c[b0:b1] += a[:, :k] @ W_h[:, col0:col0 + k].T``: the gradient reaching the
+    operand of ``recurrent_product`` from ``a``, that of its result (row stride
+    ``lda``; ``a`` and ``c`` pointing at row b0); under recurrent dropout gate
+    g's part times ``recurrent_dropout_mask[g]`` (``part``: rows x H scratch)."""
+    cdef Py_ssize_t units = jb.units, rows = b1 - b0, g, i
+    cdef const floating* r
+    if jb.n_recurrent_dropout == 0:
+        times_wt(jb, rows, k, a, lda, col0, c)
+        return
+    for g in range(col0 // units, (col0 + k) // units):
+        memset(part, 0, rows * units * sizeof(floating))
+        times_wt(jb, rows, units, a + g * units - col0, lda, g * units, part)
+        r = <const floating*> jb.recurrent_dropout_mask + (g * jb.batch + b0) * units
+        for i in range(rows * units):
+            c[i] += part[i] * r[i]
+
+
+# --------------------------------------------------------------------------
 # Forward: the input projection and the weights
 # --------------------------------------------------------------------------
 
@@ -45,8 +155,9 @@ cdef void project_up_front(floating* dtype_tag, Job* jb, floating* dest) noexcep
     then has nothing to do (``jb.projected``). Nothing with several slices:
     they project step by step, while the rows are hot in cache.
     ``dtype_tag`` only picks the specialisation."""
-    cdef Py_ssize_t b, i, timesteps = jb.timesteps, width = jb.width
+    cdef Py_ssize_t b, i, k, timesteps = jb.timesteps, width = jb.width
     cdef Py_ssize_t step = jb.batch * width        # dest's stride between steps
+    cdef Py_ssize_t groups = input_groups(jb), n = jb.width // groups
     cdef floating* c
     if jb.slices != 1:
         return
@@ -56,9 +167,11 @@ cdef void project_up_front(floating* dtype_tag, Job* jb, floating* dest) noexcep
         c = dest + b * width + (0 if step > 0 else (timesteps - 1) * jb.batch * width)
         for i in range(timesteps):
             memcpy(c + i * step, jb.bias, width * sizeof(floating))
-        times_weights(timesteps, width, jb.features,
-                      <const floating*> jb.x + b * timesteps * jb.features, jb.features,
-                      jb.kernel, jb.kernel_packed, width, 0, c, step)
+        for k in range(groups):
+            times_weights(timesteps, n, jb.features,
+                          input_source(dtype_tag, jb, k) + b * timesteps * jb.features,
+                          jb.features, jb.kernel, jb.kernel_packed, width, k * n, c + k * n,
+                          step)
     jb.projected = True
 
 
@@ -118,16 +231,38 @@ cdef void pack_weights(floating* dtype_tag, Job* jb) noexcept nogil:
             jb.recurrent_kernel = w
 
 
+cdef void pack_column_blocks(Py_ssize_t k, Py_ssize_t n, const floating* b, Py_ssize_t ldb,
+                             Py_ssize_t block, floating* out) noexcept nogil:
+    """``pack_b`` of B[k, n]'s column blocks [0, block), [block, 2 block), ... each
+    on its own (at ``out + c0 * k``), so that a product may start at any of them."""
+    cdef Py_ssize_t c0 = 0
+    while c0 < n:
+        pack_b(k, min(block, n - c0), b + c0, ldb, out + c0 * k)
+        c0 += block
+
+
+cdef void pack_row_blocks(Py_ssize_t k, Py_ssize_t n, const floating* b, Py_ssize_t ldb,
+                          Py_ssize_t block, floating* out) noexcept nogil:
+    """``pack_b`` of B[k, n]'s row blocks [0, block), [block, 2 block), ... each on
+    its own (at ``out + r0 * n``), so that a product may read any of them alone."""
+    cdef Py_ssize_t r0 = 0
+    while r0 < k:
+        pack_b(min(block, k - r0), n, b + r0 * ldb, ldb, out + r0 * n)
+        r0 += block
+
+
 cdef void pack_into(Job* jb, floating* w, floating* wx) noexcept nogil:
-    """The packing of ``pack_weights``, into ``w`` (units x G*H) and ``wx`` (features x G*H)."""
+    """The packing of ``pack_weights``, into ``w`` (units x G*H) and ``wx`` (features
+    x G*H): W_x in the projection's column groups, W_h whole, in the GRU's two
+    blocks (``jb.recurrent_split``), or under recurrent dropout per gate."""
     cdef Py_ssize_t units = jb.units, width = jb.width, split = jb.recurrent_split
-    pack_b(jb.features, width, <const floating*> jb.kernel, width, wx)
-    if split:
-        pack_b(units, split, <const floating*> jb.recurrent_kernel, width, w)
-        pack_b(units, width - split, <const floating*> jb.recurrent_kernel + split, width,
-               w + split * units)
-    else:
-        pack_b(units, width, <const floating*> jb.recurrent_kernel, width, w)
+    pack_column_blocks(jb.features, width, <const floating*> jb.kernel, width,
+                       width // input_groups(jb), wx)
+    if jb.n_recurrent_dropout:
+        split = units
+    elif not split:
+        split = width
+    pack_column_blocks(units, width, <const floating*> jb.recurrent_kernel, width, split, w)
     jb.kernel_packed, jb.recurrent_packed = wx, w
 
 
@@ -136,15 +271,17 @@ cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1,
     """``dest[b] = x[b, t] @ W_x + b_x`` for b in [b0, b1) (row stride ``jb.width``),
     one step at a time (the slices), unless ``project_up_front`` already put it
     there (``jb.projected``: calls on the calling thread alone)."""
-    cdef Py_ssize_t b, timesteps = jb.timesteps, features = jb.features, width = jb.width
+    cdef Py_ssize_t b, k, timesteps = jb.timesteps, features = jb.features, width = jb.width
+    cdef Py_ssize_t groups = input_groups(jb), n = width // groups
     if jb.projected:
         return
     for b in range(b0, b1):
         memcpy(dest + b * width, jb.bias, width * sizeof(floating))
-    times_weights(b1 - b0, width, features,
-                  <const floating*> jb.x + (b0 * timesteps + t) * features,
-                  timesteps * features, jb.kernel, jb.kernel_packed, width, 0,
-                  dest + b0 * width, width)
+    for k in range(groups):
+        times_weights(b1 - b0, n, features,
+                      input_source(dest, jb, k) + (b0 * timesteps + t) * features,
+                      timesteps * features, jb.kernel, jb.kernel_packed, width, k * n,
+                      dest + b0 * width + k * n, width)
 
 
 cdef void masked_outputs(const unsigned char* mask, Py_ssize_t s, Py_ssize_t t,
@@ -232,7 +369,9 @@ cdef void transpose_into(const floating* w, Py_ssize_t rows, Py_ssize_t cols,
 
 cdef void pack_transposed(floating* dtype_tag, Job* jb) noexcept nogil:
     """Pack the backward's ``wt`` (W_h.T; its rows as two blocks [0, split) and
-    [split, G*H) when ``jb.wt_split``) and ``kernel_t`` (W_x.T) for the products
+    [split, G*H) when ``jb.wt_split``, as one block per gate under recurrent
+    dropout) and ``kernel_t`` (W_x.T, in the input projection's column groups,
+    see ``input_grad_rows``) for the products
     (``pack_b``), as the forward packs its weights: their rows are read once per
     step (``times_wt``) or per slice (``input_grad_rows``), and rows 1-8 KB
     apart alias in L1. Sets ``jb.transposed_packed``; without the memory, or with
@@ -250,12 +389,12 @@ cdef void pack_transposed(floating* dtype_tag, Job* jb) noexcept nogil:
         free(wt_packed)
         free(kt_packed)
         return
-    if split:
-        pack_b(split, units, wt, units, wt_packed)
-        pack_b(width - split, units, wt + split * units, units, wt_packed + split * units)
-    else:
-        pack_b(width, units, wt, units, wt_packed)
-    pack_b(width, jb.features, kt, jb.features, kt_packed)
+    if jb.n_recurrent_dropout:
+        split = units       # per gate (recurrent_grad)
+    elif not split:
+        split = width
+    pack_row_blocks(width, units, wt, units, split, wt_packed)
+    pack_row_blocks(width, jb.features, kt, jb.features, width // input_groups(jb), kt_packed)
     free(jb.wt)
     free(jb.kernel_t)
     jb.wt, jb.kernel_t = wt_packed, kt_packed
@@ -274,22 +413,61 @@ cdef inline void times_wt(const Job* jb, Py_ssize_t m, Py_ssize_t k, const float
         mm_acc(m, units, k, a, lda, wt, units, c, units)
 
 
-cdef void input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
-                          Py_ssize_t b1) noexcept nogil:
-    """Rows [b0, b1) of ``dx = dz @ W_x^T``, once the slice's ``dz`` is complete."""
-    cdef Py_ssize_t rows = (b1 - b0) * jb.timesteps, features = jb.features
-    cdef floating* dx = <floating*> jb.dx + b0 * jb.timesteps * features
-    if rows * features == 0:
-        return
-    memset(dx, 0, rows * features * sizeof(floating))
+cdef inline void times_kernel_t(const Job* jb, Py_ssize_t rows, Py_ssize_t k,
+                                const floating* a, Py_ssize_t row0, floating* c) noexcept nogil:
+    """``c[rows, D] += a[rows, k] @ W_x[:, row0:row0 + k].T`` (row stride of ``a``:
+    G*H), from ``jb.kernel_t = W_x.T`` (packed: ``row0`` starts one of its
+    blocks and ``k`` is that block's rows)."""
+    cdef Py_ssize_t features = jb.features
+    cdef const floating* kt = <const floating*> jb.kernel_t + row0 * features
     if jb.transposed_packed:
-        mm_packed_acc(rows, features, jb.width,
-                      <const floating*> jb.dz + b0 * jb.timesteps * jb.width, jb.width,
-                      <const floating*> jb.kernel_t, dx, features)
+        mm_packed_acc(rows, features, k, a, jb.width, kt, c, features)
     else:
-        mm_acc(rows, features, jb.width,
-               <const floating*> jb.dz + b0 * jb.timesteps * jb.width, jb.width,
-               <const floating*> jb.kernel_t, features, dx, features)
+        mm_acc(rows, features, k, a, jb.width, kt, features, c, features)
+
+
+cdef int input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
+                         Py_ssize_t b1) noexcept nogil:
+    """Rows [b0, b1) of ``dx = dz @ W_x^T``, once the slice's ``dz`` is complete;
+    under dropout ``dx = sum_k (dz_k @ W_x[:, k]^T) * dropout_mask[k]`` over the
+    projection's column groups k. -1 if out of memory."""
+    cdef Py_ssize_t rows = (b1 - b0) * jb.timesteps, features = jb.features
+    cdef Py_ssize_t groups = input_groups(jb), n = jb.width // groups, k, b, i, j
+    cdef const floating* dz = <const floating*> jb.dz + b0 * jb.timesteps * jb.width
+    cdef floating* dx = <floating*> jb.dx + b0 * jb.timesteps * features
+    cdef floating* part
+    cdef floating* target
+    cdef floating* row
+    cdef const floating* m
+    if rows * features == 0:
+        return 0
+    memset(dx, 0, rows * features * sizeof(floating))
+    if jb.n_dropout == 0:
+        times_kernel_t(jb, rows, jb.width, dz, 0, dx)
+        return 0
+    part = dx
+    if groups > 1:
+        part = <floating*> scratch(rows * features, sizeof(floating), False)
+        if part == NULL:
+            return -1
+    for k in range(groups):
+        if groups > 1:
+            memset(part, 0, rows * features * sizeof(floating))
+        times_kernel_t(jb, rows, n, dz + k * n, k * n, part)
+        for b in range(b0, b1):
+            m = <const floating*> jb.dropout_mask + (k * jb.batch + b) * features
+            for i in range(jb.timesteps):
+                row = part + ((b - b0) * jb.timesteps + i) * features
+                target = dx + ((b - b0) * jb.timesteps + i) * features
+                if groups > 1:
+                    for j in range(features):
+                        target[j] += row[j] * m[j]
+                else:
+                    for j in range(features):
+                        target[j] = row[j] * m[j]
+    if groups > 1:
+        free(part)
+    return 0
 
 
 # --------------------------------------------------------------------------
@@ -339,8 +517,9 @@ cdef void weight_grads_block(const Job* jb, const floating* dz, Py_ssize_t c0,
     ``buf`` (and ``aux_buf``) are given: see ``weight_grads``."""
     cdef Py_ssize_t rows = jb.batch * jb.timesteps, features = jb.features
     cdef Py_ssize_t units = jb.units, width = jb.width, a0, a1, ld, ld_aux
-    cdef const floating* x = <const floating*> jb.x
-    cdef const floating* h_prev_all = <const floating*> jb.h_prev_all
+    # the inputs and previous states these columns read (their gate's, under dropout)
+    cdef const floating* x = input_source(buf, jb, c0 // (width // input_groups(jb)))
+    cdef const floating* h_prev_all = state_source(buf, jb, c0 // units)
     cdef const floating* d = columns_of(dz, rows, width, c0, c1, buf, &ld)
     cdef const floating* aux
     cdef floating* d_kernel = <floating*> jb.d_kernel
@@ -366,7 +545,7 @@ cdef void weight_grads_block(const Job* jb, const floating* dz, Py_ssize_t c0,
         if jb.reset_after:
             aux = columns_of(<const floating*> jb.aux, rows, units, a0 - 2 * units,
                              a1 - 2 * units, aux_buf, &ld_aux)
-            tn_columns(units, a1 - a0, rows, h_prev_all, units, aux, ld_aux,
+            tn_columns(units, a1 - a0, rows, state_source(buf, jb, 2), units, aux, ld_aux,
                        d_recurrent_kernel + a0, width)
             column_sums(aux, rows, a1 - a0, ld_aux, d_bias + width + a0)
         else:
@@ -387,8 +566,11 @@ cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
     (``packs``: LSTM of 256+ units), each group is first copied to a
     contiguous buffer (see "Packed B" in ``_smallgemm.h``). Same sums either
     way."""
-    cdef Py_ssize_t rows = jb.batch * jb.timesteps, cc
+    cdef Py_ssize_t rows = jb.batch * jb.timesteps, cc, end
     cdef Py_ssize_t group = min(<Py_ssize_t> COLUMN_GROUP, c1 - c0)
+    # under dropout a block's columns read one gate's masked operands
+    cdef Py_ssize_t gate_cut = (
+        jb.units if jb.n_dropout > 1 or jb.n_recurrent_dropout else jb.width)
     cdef floating* buf = NULL
     cdef floating* aux_buf = NULL
     if c1 <= c0:
@@ -400,7 +582,8 @@ cdef void weight_grads(const Job* jb, const floating* dz, Py_ssize_t c0,
             aux_buf = <floating*> scratch(rows * group, sizeof(floating), False)
     cc = c0
     while cc < c1:
-        weight_grads_block(jb, dz, cc, min(cc + group, c1), buf, aux_buf)
-        cc += group
+        end = min(cc + group, c1, (cc // gate_cut + 1) * gate_cut)
+        weight_grads_block(jb, dz, cc, end, buf, aux_buf)
+        cc = end
     free(buf)
     free(aux_buf)

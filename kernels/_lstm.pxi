@@ -4,7 +4,8 @@
 
 cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                            Py_ssize_t b1) noexcept nogil:
-    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
+    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``);
+    -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units
     cdef Py_ssize_t s, t, b, j
@@ -21,14 +22,19 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     cdef floating* hb
     cdef const floating* cp
     cdef bint fused = activation == TANH and recurrent_activation == SIGMOID
+    cdef floating* h_masked = NULL     # recurrent_product's scratch under dropout
+    if jb.n_recurrent_dropout:
+        h_masked = <floating*> scratch((b1 - b0) * units, sizeof(floating), False)
+        if h_masked == NULL:
+            return -1
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
         c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
         z = <floating*> jb.gates + s * batch * width
         input_rows(jb, t, b0, b1, z)
-        times_weights(b1 - b0, width, units, h_prev + b0 * units, units, jb.recurrent_kernel,
-                      jb.recurrent_packed, width, 0, z + b0 * width, width)
+        recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, width, z + b0 * width, width,
+                          h_masked)
         for b in range(b0, b1):
             zb = z + b * width
             cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
@@ -50,6 +56,7 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
                 memcpy(c_new + b * units, c_prev + b * units, units * sizeof(floating))
+    free(h_masked)
     return 0
 
 
@@ -119,11 +126,16 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
     cdef floating* dc = <floating*> jb.dc
     cdef floating* d_h_new = <floating*> jb.d_h_new
     cdef floating* act_row = <floating*> scratch(units, sizeof(floating), False)
+    cdef floating* part = NULL     # recurrent_grad's scratch under dropout
     cdef floating* dz_t
     cdef const floating* g_s
     cdef const floating* c_prev
     cdef const floating* c_new
-    if act_row == NULL:
+    if jb.n_recurrent_dropout:
+        part = <floating*> scratch((b1 - b0) * units, sizeof(floating), False)
+    if act_row == NULL or (jb.n_recurrent_dropout and part == NULL):
+        free(act_row)
+        free(part)
         return -1
     for s in range(timesteps - 1, -1, -1):
         t = time_index(s, timesteps, jb.go_backwards)
@@ -141,9 +153,10 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
             lstm_step_grads(units, activation, recurrent_activation, g_s + b * width, act_row,
                             c_prev + b * units, d_h_new + b * units, dh + b * units,
                             dc + b * units, dz_t)
-        times_wt(jb, b1 - b0, width, dz + (b0 * timesteps + t) * width, timesteps * width, 0,
-                 dh + b0 * units)
+        recurrent_grad(jb, b0, b1, dz + (b0 * timesteps + t) * width, timesteps * width, 0,
+                       width, dh + b0 * units, part)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)
     free(act_row)
+    free(part)
     return 0

@@ -40,6 +40,11 @@ cdef struct Job:
     # the contract's arrays
     const unsigned char* mask      # (B, T)
     const void* x                  # (B, T, D)
+    # dropout: M input masks (B, D) for the kernel's M column groups (M = 0,
+    # 1 or G), R recurrent masks (B, H), one per gate (R = 0 or G); NULL when 0
+    const void* dropout_mask            # (M, B, D)
+    const void* recurrent_dropout_mask  # (R, B, H)
+    Py_ssize_t n_dropout, n_recurrent_dropout    # M and R
     const void* kernel             # (D, G*H)
     const void* recurrent_kernel   # (H, G*H); forward: maybe an aligned copy
     const void* bias               # (G*H,); GRU (2, G*H)
@@ -66,6 +71,8 @@ cdef struct Job:
     void* weight_copies[2]         # what to free of the packed or aligned copies
     bint projected                 # x @ W_x + b of every step already in place
     # scratch buffers (allocate_scratch has the table)
+    void* x_masked
+    void* h_prev_masked
     void* u
     void* dz
     void* aux
@@ -122,7 +129,8 @@ cdef int slice_rows(const Job* jb, int phase, floating* dtype_tag, Py_ssize_t b0
     ``dtype_tag`` only picks the specialisation; -1 if out of memory.
 
     Backward slices also fill their rows of ``dx = dz @ W_x^T`` (rows of dz
-    map to rows of dx one to one); the weight gradients, which sum over
+    map to rows of dx one to one) and, under recurrent dropout, of the masked
+    previous states (``mask_states``); the weight gradients, which sum over
     every row, are left to the WEIGHT_GRADS phase.
     """
     cdef int status
@@ -134,7 +142,8 @@ cdef int slice_rows(const Job* jb, int phase, floating* dtype_tag, Py_ssize_t b0
         return forward_rows(jb, dtype_tag, b0, b1)
     status = backward_rows(jb, dtype_tag, b0, b1)
     if status == 0:
-        input_grad_rows(jb, dtype_tag, b0, b1)
+        mask_states(jb, dtype_tag, b0, b1)
+        status = input_grad_rows(jb, dtype_tag, b0, b1)
     return status
 
 

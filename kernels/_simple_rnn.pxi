@@ -3,20 +3,26 @@
 
 cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                                  Py_ssize_t b1) noexcept nogil:
-    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``)."""
+    """The time loop over batch rows [b0, b1) (input projection: see ``input_rows``);
+    -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t s, t, b
     cdef const unsigned char* mask = jb.mask
     cdef floating* outputs = <floating*> jb.outputs
     cdef floating* h_prev
     cdef floating* h_new
+    cdef floating* h_masked = NULL     # recurrent_product's scratch under dropout
+    if jb.n_recurrent_dropout:
+        h_masked = <floating*> scratch((b1 - b0) * units, sizeof(floating), False)
+        if h_masked == NULL:
+            return -1
     for s in range(timesteps):
         t = time_index(s, timesteps, jb.go_backwards)
         h_prev = h_states + s * batch * units
         h_new = h_prev + batch * units
         input_rows(jb, t, b0, b1, h_new)
-        times_weights(b1 - b0, units, units, h_prev + b0 * units, units, jb.recurrent_kernel,
-                      jb.recurrent_packed, units, 0, h_new + b0 * units, units)
+        recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, units, h_new + b0 * units, units,
+                          h_masked)
         for b in range(b0, b1):
             if mask[b * timesteps + t]:
                 activate_array(jb.activation, h_new + b * units, h_new + b * units, units)
@@ -25,13 +31,14 @@ cdef int simple_rnn_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b
         for b in range(b0, b1):
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
+    free(h_masked)
     return 0
 
 
 cdef int simple_rnn_backward_rows(const Job* jb, floating* da, Py_ssize_t b0,
                                   Py_ssize_t b1) noexcept nogil:
     """BPTT over batch rows [b0, b1): their rows of ``da`` (B*T, H), ``h_prev_all``
-    and ``dh`` (left holding d_h0)."""
+    and ``dh`` (left holding d_h0); -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t s, t, b, j
     cdef int activation = jb.activation
@@ -42,6 +49,11 @@ cdef int simple_rnn_backward_rows(const Job* jb, floating* da, Py_ssize_t b0,
     cdef floating* d_h_new = <floating*> jb.d_h_new
     cdef floating* da_t
     cdef const floating* h_new
+    cdef floating* part = NULL     # recurrent_grad's scratch under dropout
+    if jb.n_recurrent_dropout:
+        part = <floating*> scratch((b1 - b0) * units, sizeof(floating), False)
+        if part == NULL:
+            return -1
     for s in range(timesteps - 1, -1, -1):
         t = time_index(s, timesteps, jb.go_backwards)
         h_new = h_states + (s + 1) * batch * units
@@ -58,8 +70,9 @@ cdef int simple_rnn_backward_rows(const Job* jb, floating* da, Py_ssize_t b0,
                 for j in range(units):
                     da_t[j] = 0
         # dh_{s-1} = da @ W_h^T (+ dh itself on masked rows, kept above)
-        times_wt(jb, b1 - b0, units, da + (b0 * timesteps + t) * units, timesteps * units, 0,
-                 dh + b0 * units)
+        recurrent_grad(jb, b0, b1, da + (b0 * timesteps + t) * units, timesteps * units, 0,
+                       units, dh + b0 * units, part)
     gather_states(h_states, b0, b1, batch, timesteps, units, jb.go_backwards,
                   <floating*> jb.h_prev_all)
+    free(part)
     return 0

@@ -69,6 +69,8 @@ class Case:
     options: dict
     d_outputs: np.ndarray
     d_states: list = field(default_factory=list)
+    dropout_mask: np.ndarray | None = None
+    recurrent_dropout_mask: np.ndarray | None = None
 
     @property
     def params(self):
@@ -102,7 +104,39 @@ def as_float64(case):
         options=dict(case.options),
         d_outputs=up(case.d_outputs),
         d_states=[up(d) for d in case.d_states],
+        dropout_mask=None if case.dropout_mask is None else up(case.dropout_mask),
+        recurrent_dropout_mask=(
+            None if case.recurrent_dropout_mask is None else up(case.recurrent_dropout_mask)
+        ),
     )
+
+
+#: The dropout variants of :func:`make_case`: (input masks M, recurrent masks R)
+#: as counts, "G" for the cell's gate count. Keras draws "input" (dropout
+#: only), "recurrent" (recurrent_dropout only) and "both"; "input_per_gate"
+#: is valid for the kernels too.
+DROPOUT_VARIANTS = {
+    "none": (0, 0),
+    "input": (1, 0),
+    "recurrent": (0, "G"),
+    "both": ("G", "G"),
+    "input_per_gate": ("G", 0),
+}
+
+
+def dropout_masks(cell, dropout, batch, features, units, dtype, rng, rate=0.3):
+    """Keras-like masks (entries 0 or 1 / (1 - rate)) of a :data:`DROPOUT_VARIANTS`
+    variant: ``(dropout_mask, recurrent_dropout_mask)``, None where absent."""
+    gates = ops.CELLS[cell].gates
+    counts = [gates if n == "G" else n for n in DROPOUT_VARIANTS[dropout]]
+    masks = []
+    for count, size in zip(counts, (features, units)):
+        if count == 0:
+            masks.append(None)
+            continue
+        keep = rng.random((count, batch, size)) >= rate
+        masks.append((keep / (1 - rate)).astype(dtype))
+    return tuple(masks)
 
 
 def make_case(
@@ -120,10 +154,12 @@ def make_case(
     recurrent_activation="sigmoid",
     reset_after=True,
     scale=0.5,
+    dropout="none",
 ):
     """Build a random case.
 
     mask : {"none", "random", "leading", "all_masked_row", "trailing"}
+    dropout : a key of :data:`DROPOUT_VARIANTS`
     """
     rng = np.random.default_rng(seed)
     spec = ops.CELLS[cell]
@@ -159,7 +195,7 @@ def make_case(
         options["recurrent_activation"] = activations.get_code(recurrent_activation)
     if cell == "gru":
         options["reset_after"] = reset_after
-    return Case(
+    case = Case(
         cell=cell,
         x=x,
         mask=m,
@@ -171,6 +207,13 @@ def make_case(
         d_outputs=rand(batch, timesteps, units),
         d_states=[rand(batch, units) for _ in spec.state_names],
     )
+    if dropout != "none":
+        # drawn after everything else, so the other arrays are those of the
+        # same case without dropout
+        case.dropout_mask, case.recurrent_dropout_mask = dropout_masks(
+            cell, dropout, batch, features, units, dtype, rng
+        )
+    return case
 
 
 def forward(backend, case):
@@ -184,6 +227,8 @@ def forward(backend, case):
         case.recurrent_kernel,
         case.bias,
         **case.options,
+        dropout_mask=case.dropout_mask,
+        recurrent_dropout_mask=case.recurrent_dropout_mask,
     )
 
 

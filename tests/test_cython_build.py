@@ -91,6 +91,8 @@ def test_extension_rejects_other_dtypes():
         module.simple_rnn_forward(
             x,
             np.ones((1, 2), bool),
+            np.empty((0, 1, 3), np.float16),
+            np.empty((0, 1, 4), np.float16),
             h,
             np.zeros((3, 4), np.float16),
             np.zeros((4, 4), np.float16),
@@ -108,6 +110,8 @@ def _simple_rnn_arrays(dtype=np.float32, batch=2, timesteps=3, features=4, units
     return {
         "x": np.zeros((batch, timesteps, features), dtype),
         "mask": np.ones((batch, timesteps), bool),
+        "dropout_mask": np.empty((0, batch, features), dtype),
+        "recurrent_dropout_mask": np.empty((0, batch, units), dtype),
         "h0": np.zeros((batch, units), dtype),
         "kernel": np.zeros((features, units), dtype),
         "recurrent_kernel": np.zeros((units, units), dtype),
@@ -129,6 +133,10 @@ def _simple_rnn_arrays(dtype=np.float32, batch=2, timesteps=3, features=4, units
         ("bias", np.zeros((1, 5), np.float32)),  # wrong number of dimensions
         ("mask", np.ones((2, 3), np.float32)),  # not bool
         ("outputs", np.broadcast_to(np.float32(0), (2, 3, 5))),  # read-only output
+        ("dropout_mask", np.ones((2, 2, 4), np.float32)),  # 2 masks: SimpleRNN takes 0 or 1
+        ("dropout_mask", np.ones((1, 2, 5), np.float32)),  # not (M, batch, features)
+        ("recurrent_dropout_mask", np.ones((1, 3, 5), np.float32)),  # not (R, batch, units)
+        ("recurrent_dropout_mask", np.ones((2, 5), np.float32)),  # wrong number of dimensions
     ],
 )
 def test_extension_checks_the_arrays(name, bad):

@@ -31,6 +31,8 @@ def elementwise(code, values, dtype):
     cy.simple_rnn_forward(
         x,
         np.ones((n, 1), bool),
+        np.empty((0, n, 1), dtype),
+        np.empty((0, n, 1), dtype),
         np.zeros((n, 1), dtype),
         one,
         zero,

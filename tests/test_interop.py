@@ -57,7 +57,7 @@ def test_from_keras_model():
             keras.Input((7,)),
             keras.layers.Embedding(20, 4, mask_zero=True),
             keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True)),
-            keras.layers.LSTM(5),
+            keras.layers.LSTM(5, dropout=0.2, recurrent_dropout=0.1),
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
@@ -65,3 +65,5 @@ def test_from_keras_model():
     ids[:, -2:] = 0
     model = interop.from_keras(source)
     np.testing.assert_allclose(model(ids), np.asarray(source(ids)), rtol=1e-5, atol=1e-6)
+    lstm = model.layers[-2]
+    assert (lstm.dropout, lstm.recurrent_dropout) == (0.2, 0.1)

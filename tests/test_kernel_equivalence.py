@@ -11,7 +11,14 @@ import pytest
 
 import fastrnn.reference as reference
 from fastrnn.backends import resolve_backend
-from kernel_cases import CELL_VARIANTS, backward, forward, make_case, tolerance
+from kernel_cases import (
+    CELL_VARIANTS,
+    DROPOUT_VARIANTS,
+    backward,
+    forward,
+    make_case,
+    tolerance,
+)
 
 
 def assert_backend_matches_reference(backend_name, case):
@@ -117,6 +124,63 @@ def test_shapes(backend_name, global_dtype, cell, variant, shape):
         seed=13,
         mask="random",
         scale=scale,
+        **variant,
+    )
+    assert_backend_matches_reference(backend_name, case)
+
+
+#: The dropout variants with masks (see kernel_cases.DROPOUT_VARIANTS).
+DROPOUTS = [name for name in DROPOUT_VARIANTS if name != "none"]
+
+
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+@pytest.mark.parametrize("dropout", DROPOUTS)
+@pytest.mark.parametrize("mask", ["none", "all_masked_row"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_dropout(backend_name, global_dtype, cell, variant, dropout, mask, go_backwards):
+    case = make_case(
+        cell,
+        batch=3,
+        timesteps=7,
+        features=5,
+        units=4,
+        dtype=global_dtype,
+        seed=21,
+        mask=mask,
+        go_backwards=go_backwards,
+        dropout=dropout,
+        **variant,
+    )
+    assert_backend_matches_reference(backend_name, case)
+
+
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+@pytest.mark.parametrize("dropout", ["input", "recurrent", "both"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 1, 1, 1),  # T=1, batch=1, units=1, features=1
+        (4, 1, 3, 5),  # T=1
+        (1, 9, 4, 6),  # batch=1
+        (3, 6, 4, 1),  # units=1
+        (0, 4, 3, 5),  # batch 0
+        (5, 9, 33, 70),  # sizes that cross vector widths
+    ],
+)
+def test_dropout_shapes(backend_name, global_dtype, cell, variant, dropout, shape):
+    batch, timesteps, features, units = shape
+    scale = min(0.5, 1.5 / np.sqrt(features + units))  # see test_shapes
+    case = make_case(
+        cell,
+        batch=batch,
+        timesteps=timesteps,
+        features=features,
+        units=units,
+        dtype=global_dtype,
+        seed=17,
+        mask="random",
+        scale=scale,
+        dropout=dropout,
         **variant,
     )
     assert_backend_matches_reference(backend_name, case)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastrnn.reference as reference
-from kernel_cases import backward, forward, loss, make_case
+from kernel_cases import DROPOUT_VARIANTS, backward, forward, loss, make_case
 
 EPS = 1e-6
 RTOL = 1e-6
@@ -98,5 +98,25 @@ def test_gradients_edge_shapes(cell, shape):
     batch, timesteps, features, units = shape
     case = make_case(
         cell, batch=batch, timesteps=timesteps, features=features, units=units, seed=11
+    )
+    assert_matches_finite_differences(case)
+
+
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+@pytest.mark.parametrize("dropout", [name for name in DROPOUT_VARIANTS if name != "none"])
+@pytest.mark.parametrize("mask", ["none", "all_masked_row"])
+def test_gradients_under_dropout(cell, variant, dropout, mask):
+    """Inputs, initial states and every weight, with the dropout masks fixed."""
+    case = make_case(
+        cell,
+        batch=2,
+        timesteps=4,
+        features=3,
+        units=3,
+        seed=19,
+        mask=mask,
+        go_backwards=mask != "none",
+        dropout=dropout,
+        **variant,
     )
     assert_matches_finite_differences(case)

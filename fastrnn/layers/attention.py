@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import initializers
+from .._validation import check_rate
 from .base import FloatArray, Layer, Shape, ShapeTuple, as_float_array, check_bool, check_gradient
 
 __all__ = ["Attention", "AdditiveAttention"]
@@ -45,11 +46,7 @@ class _BaseAttention(Layer):
 
     def __init__(self, use_scale: bool, dropout: float = 0.0, seed=None, **kwargs: Any) -> None:
         self.use_scale = check_bool(use_scale, "use_scale")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
-            raise TypeError(f"`dropout` must be a number in [0, 1), got {dropout!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
-        self.dropout = float(dropout)
+        self.dropout = check_rate(dropout, "dropout")
         super().__init__(seed=seed, **kwargs)
         self._cache = None
 

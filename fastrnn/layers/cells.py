@@ -17,6 +17,12 @@
 
 Masking (Keras 3): at a masked step the states are carried over and the
 output is the previous step's (zeros with ``zero_output_for_mask``).
+
+Dropout (Keras 3's ``DropoutRNNCell``): a built-in cell made with
+``dropout`` / ``recurrent_dropout`` draws its masks at its first training
+call and reuses them at every call after, until ``reset_dropout_mask()`` /
+``reset_recurrent_dropout_mask()``; ``RNN`` resets them after each call, so
+that one sequence shares one set of masks, as the recurrent layers do.
 """
 
 from __future__ import annotations
@@ -60,6 +66,37 @@ class _BuiltinCell(Layer):
         super().__init__(name=name, dtype=self.layer.dtype)
         self.units = self.layer.units
         self._cache = None
+        # [input masks, recurrent masks] held over the steps (see the module docstring)
+        self._dropout_masks: list[FloatArray | None] = [None, None]
+
+    @property
+    def dropout(self) -> float:
+        return self.layer.dropout
+
+    @property
+    def recurrent_dropout(self) -> float:
+        return self.layer.recurrent_dropout
+
+    def reset_dropout_mask(self) -> None:
+        """Draw new input dropout masks at the next training call (Keras's name)."""
+        self._dropout_masks[0] = None
+
+    def reset_recurrent_dropout_mask(self) -> None:
+        """Draw new recurrent dropout masks at the next training call (Keras's name)."""
+        self._dropout_masks[1] = None
+
+    def _step_masks(self, batch: int, features: int):
+        """The dropout masks of a training call: the held ones, those missing (or
+        of another batch size) drawn anew; None without dropout."""
+        held = self._dropout_masks
+        if any(m is None or m.shape[1] != batch for m in held):
+            drawn = self.layer._dropout_masks(batch, features)
+            if drawn is None:
+                return None
+            for i, m in enumerate(held):
+                if m is None or m.shape[1] != batch:
+                    held[i] = drawn[i]
+        return tuple(held)
 
     @property
     def state_size(self) -> int | list[int]:
@@ -88,7 +125,13 @@ class _BuiltinCell(Layer):
     def __call__(self, inputs: npt.ArrayLike, states, training: bool = False):
         x = as_float_array(inputs, self.dtype, argument="inputs", ndim=2)
         states = list(states) if isinstance(states, (list, tuple)) else [states]
-        out, *new = self.layer(x[:, None, :], initial_state=states, training=training)
+        layer = self.layer
+        if training and (layer.dropout or layer.recurrent_dropout):
+            layer._held_dropout_masks = self._step_masks(*x.shape)
+        try:
+            out, *new = layer(x[:, None, :], initial_state=states, training=training)
+        finally:
+            layer._held_dropout_masks = None
         return out, new
 
     call = __call__
@@ -232,6 +275,16 @@ class StackedRNNCells(Layer):
         self.gradients = [g for cell in self.cells for g in (cell.gradients or [])]
         return d, [g for cell_grads in d_prev_all for g in cell_grads]
 
+    def reset_dropout_mask(self) -> None:
+        """Every cell's :meth:`_BuiltinCell.reset_dropout_mask`, where it has one."""
+        for cell in self.cells:
+            getattr(cell, "reset_dropout_mask", lambda: None)()
+
+    def reset_recurrent_dropout_mask(self) -> None:
+        """Every cell's :meth:`_BuiltinCell.reset_recurrent_dropout_mask`, where it has one."""
+        for cell in self.cells:
+            getattr(cell, "reset_recurrent_dropout_mask", lambda: None)()
+
     def _call_state(self) -> Any:
         return tuple(cell._call_state() for cell in self.cells)
 
@@ -324,7 +377,12 @@ class RNN(Layer):
             result = self._fast(x, training=training, mask=mask, initial_state=initial_state)
             self.gradients = None
             return result
-        return self._loop(x, training, mask, initial_state)
+        try:
+            return self._loop(x, training, mask, initial_state)
+        finally:
+            # One call, one set of dropout masks (Keras's RNN resets them after each call).
+            for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
+                getattr(self.cell, reset, lambda: None)()
 
     # -- the reference loop, for any cell ------------------------------------
     def _loop(self, x, training, mask, initial_state):

@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from .. import activations, initializers
 from .._row_gradients import RowGradient
-from .._validation import check_real
+from .._validation import check_rate, check_real
 from ..reference import core as kernels
 from .base import (
     ActivationSpec,
@@ -334,11 +334,7 @@ class Dropout(Layer):
         dtype: DTypeSpec = "float32",
         input_shape: Shape | None = None,
     ) -> None:
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)):
-            raise TypeError(f"`rate` must be a number in [0, 1), got {rate!r}")
-        if not 0 <= rate < 1:
-            raise ValueError(f"`rate` must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = check_rate(rate, "rate")
         super().__init__(name=name, dtype=dtype, input_shape=input_shape, seed=seed)
         self.built = True
         self._cache = None

@@ -2,6 +2,15 @@
 
 The layers check their input, own the weights in Keras's layout and order,
 and call the kernels of the chosen backend through :mod:`fastrnn.ops`.
+
+Dropout follows Keras 3 (``keras/src/layers/rnn/lstm.py``, ``gru.py``,
+``simple_rnn.py``): a call with ``training=True`` draws its masks once, from
+the layer's generator, and the kernels apply them at every step; entries are
+0 or ``1 / (1 - rate)``. With ``recurrent_dropout`` 0 the input has one mask
+(batch, features) for all gates; with ``recurrent_dropout`` > 0 (Keras's
+``implementation=1``) every gate has its own input mask (when ``dropout`` >
+0) and its own recurrent mask (batch, units). Calls without ``training`` and
+``step`` never drop.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import activations, backends, initializers, ops
+from .._validation import check_rate
 from .base import (
     ActivationSpec,
     DTypeSpec,
@@ -106,6 +116,13 @@ def _reset_after_check(layer: Any, value: Any) -> bool:
     return value
 
 
+def _keep_mask(rng: np.random.Generator, shape: tuple[int, ...], rate: float, dtype) -> FloatArray:
+    """Keras's dropout mask of ``shape``: each entry 0 with probability ``rate``,
+    else ``1 / (1 - rate)`` (rounded once to ``dtype``); empty when shape[0] is 0."""
+    scale = np.asarray(1.0 / (1.0 - rate), dtype)
+    return np.where(rng.random(shape) >= rate, scale, np.zeros((), dtype))
+
+
 class RNNBase(Layer):
     """What SimpleRNN, LSTM and GRU share. Subclasses set ``cell``."""
 
@@ -156,8 +173,12 @@ class RNNBase(Layer):
         *,
         recurrent_activation: ActivationSpec = None,
         zero_output_for_mask: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
     ) -> None:
         self.units = check_positive_int(units, "units")
+        self.dropout = check_rate(dropout, "dropout")
+        self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout")
         self.activation = activations.canonical_name(
             activation, "activation", activations.RECURRENT_ACTIVATION_NAMES
         )
@@ -190,6 +211,9 @@ class RNNBase(Layer):
         )
         self._states: list[FloatArray] | None = None  # kept between calls when stateful
         self._cache = None
+        # The masks a cell holding this layer reuses over its steps (set by the
+        # cell, layers/cells.py); None: each training call draws its own.
+        self._held_dropout_masks: tuple[FloatArray, FloatArray] | None = None
         if self._batch_input_shape is not None and self._batch_input_shape[-1] is not None:
             self.build(self._batch_input_shape)
 
@@ -375,7 +399,8 @@ class RNNBase(Layer):
         mask : array-like of bool, shape (batch, timesteps), optional
             Where False the step is skipped (state carried over).
         training : bool
-            Keep what :meth:`backward` needs.
+            Keep what :meth:`backward` needs, and apply ``dropout`` and
+            ``recurrent_dropout`` (masks drawn once for the call).
 
         Returns
         -------
@@ -409,7 +434,10 @@ class RNNBase(Layer):
         if plan is None or not plan.valid_for(x.shape):
             plan = self._call_plan = self._plan(x.shape)
         if training:
-            record = plan.record(x, mask, states, self._kernel_weights())
+            masks = self._held_dropout_masks
+            if masks is None:
+                masks = self._dropout_masks(batch, x.shape[2])
+            record = plan.record(x, mask, states, self._kernel_weights(), masks)
             self._cache = (record, given_as_list)
             final_states = [s.copy() for s in record.final_states]
             outputs = record.outputs
@@ -424,6 +452,28 @@ class RNNBase(Layer):
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def _dropout_masks(self, batch: int, features: int) -> tuple[FloatArray, FloatArray] | None:
+        """The dropout masks of one training call, as the kernels take them, or
+        None without dropout: ``(dropout_mask, recurrent_dropout_mask)`` of
+        shapes (M, batch, features) and (R, batch, units).
+
+        Keras's counts: M = 1 (``dropout`` only), or with ``recurrent_dropout``
+        one per gate, M = G when ``dropout`` > 0 (else 0) and R = G. Drawn from
+        the layer's generator, the input masks first; entries 0 or
+        ``1 / (1 - rate)``.
+        """
+        if not (self.dropout or self.recurrent_dropout):
+            return None
+        gates = self.gates
+        input_masks = (gates if self.recurrent_dropout else 1) if self.dropout else 0
+        recurrent_masks = gates if self.recurrent_dropout else 0
+        return (
+            _keep_mask(self._rng, (input_masks, batch, features), self.dropout, self.dtype),
+            _keep_mask(
+                self._rng, (recurrent_masks, batch, self.units), self.recurrent_dropout, self.dtype
+            ),
+        )
 
     def _result(self, outputs, final_states):
         """What a call returns, from what a planned forward returned."""
@@ -602,6 +652,8 @@ class RNNBase(Layer):
             backend=self.backend,
             seed=self.seed,
             zero_output_for_mask=self.zero_output_for_mask,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
         )
         return config
 

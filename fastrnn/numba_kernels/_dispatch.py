@@ -44,6 +44,11 @@ What a cell supplies
     ``d_bias`` and ``dx`` (SimpleRNN and LSTM share
     :func:`._math.weight_grads`).
 
+The dropout masks of a call without dropout (empty arrays, M = R = 0) reach
+the compiled functions as None (:func:`_no_empty_masks`): Numba compiles
+those calls' functions with every ``mask is None`` branch decided, so they
+run exactly the code of a kernel without dropout.
+
 ``opts`` is the options record, :data:`OPTIONS`: one tuple in the same order
 for every cell and every compiled function, which each unpacks in one place.
 Every other parameter is named after the contract argument it receives
@@ -177,6 +182,24 @@ def _compile_small_call(contract, calls, workspace=None):
     return namespace["small_call"]
 
 
+#: The contract's dropout mask arguments, which always follow ``x, mask``.
+_DROPOUT_MASKS = ("dropout_mask", "recurrent_dropout_mask")
+_FIRST_MASK = 2
+
+
+def _no_empty_masks(args):
+    """``args`` with None in place of each empty dropout mask (M = 0 or R = 0)."""
+    dropout_mask, recurrent_dropout_mask = args[_FIRST_MASK], args[_FIRST_MASK + 1]
+    if len(dropout_mask) and len(recurrent_dropout_mask):
+        return args
+    return (
+        *args[:_FIRST_MASK],
+        dropout_mask if len(dropout_mask) else None,
+        recurrent_dropout_mask if len(recurrent_dropout_mask) else None,
+        *args[_FIRST_MASK + 2 :],
+    )
+
+
 def _run_rows(rows, slices, batch, hand_max, opts, arrays):
     """Run ``rows`` over the whole batch (``slices`` 0 or 1) or the slices on threads."""
     if slices == 0:
@@ -207,6 +230,10 @@ class _Contract:
     def __init__(self, reference_function):
         self.signature = inspect.signature(reference_function)
         self.names = list(self.signature.parameters)
+        if tuple(self.names[_FIRST_MASK : _FIRST_MASK + 2]) != _DROPOUT_MASKS:
+            raise TypeError(
+                f"{reference_function.__name__} must take {_DROPOUT_MASKS} after x and mask"
+            )
         self.x = self.names.index("x")
         self.recurrent_kernel = self.names.index("recurrent_kernel")
         # The kernels pick the options out of ``args + _OPTION_DEFAULTS``: an
@@ -260,6 +287,7 @@ def forward_kernel(reference_function, rows):
     def kernel(*args, **kwargs):
         if kwargs or len(args) != arity:
             args = signature.bind(*args, **kwargs).args
+        args = _no_empty_masks(args)
         settings = _config.settings
         batch, timesteps, features = args[i_x].shape
         if 0 < batch < settings.slice_min_batch and timesteps:
@@ -316,6 +344,7 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
     def kernel(*args, **kwargs):
         if kwargs or len(args) != arity:
             args = signature.bind(*args, **kwargs).args
+        args = _no_empty_masks(args)
         settings = _config.settings
         batch, timesteps, features = args[i_x].shape
         if 0 < batch < settings.slice_min_batch and timesteps:

@@ -32,6 +32,14 @@ Two rules keep the loops here vectorized:
   the kernels take gate blocks as views that they index from 0
   (``gf = g[h1:h2]; gf[j]``), never as ``g[h1 + j]``.
 
+Dropout masks (the kernels' ``dropout_mask``, ``recurrent_dropout_mask``)
+reach the compiled functions as None when a call has none: Numba then
+compiles a version of each function with every ``mask is None`` branch
+decided, so a call without dropout runs the code it ran before masks
+existed. The ``masked_*`` products below take K masks and a weight in K
+column blocks (:func:`column_blocks`), block k reading its operand times
+mask k: the math of ``fastrnn/reference/_steps.py``.
+
 The activation of each element is one switch on the activation code
 (:func:`act`, :func:`times_dact`) inside the loop; the code is the same for
 the whole loop, so LLVM unswitches it into one vectorized loop per
@@ -74,6 +82,12 @@ __all__ = [
     "project_inputs",
     "backward_input_grads",
     "weight_grads",
+    "column_blocks",
+    "masked_time_major",
+    "masked_matmul_acc",
+    "masked_matmul_t_acc",
+    "masked_matmul_tn",
+    "masked_matmul_nt",
 ]
 
 
@@ -416,44 +430,223 @@ def column_sums(a, out):
 
 
 @njit(**JIT_OPTIONS)
-def project_inputs(b0, b1, hand_max, x, kernel, go_backwards, dest):
+def project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest):
     """``dest[s, b] = x[b, t(s)] @ kernel`` for the batch rows b in [b0, b1)
     and every step s (dest time-major, (T, B, W)): the input projection of a
-    forward call, which every forward rows function starts with.
+    forward call, which every forward rows function starts with. Under
+    ``dropout_mask`` (K, B, D), block k of dest's columns is
+    ``(x[b, t(s)] * dropout_mask[k, b]) @ kernel[:, block k]``.
 
     For the whole batch it is one product of (T*B, D) by (D, W), by hand up
     to ``hand_max`` or else by BLAS; for one slice of a sliced call, one hand
     product per step over the slice's rows, on the slice's thread. The hand
     product sums every element in the same order either way."""
     batch, timesteps, _ = x.shape
-    if b0 == 0 and b1 == batch:
+    if dropout_mask is not None:
+        _project_masked(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest)
+    elif b0 == 0 and b1 == batch:
         xt = time_major(x, go_backwards)
         matmul(xt, kernel, dest.reshape(timesteps * batch, dest.shape[2]), hand_max)
-        return
-    for s in range(timesteps):
-        t = timesteps - 1 - s if go_backwards else s
-        rows = dest[s, b0:b1]
-        rows[:, :] = 0
-        matmul_acc_hand(x[b0:b1, t], kernel, rows)
+    else:
+        for s in range(timesteps):
+            t = timesteps - 1 - s if go_backwards else s
+            rows = dest[s, b0:b1]
+            rows[:, :] = 0
+            matmul_acc_hand(x[b0:b1, t], kernel, rows)
 
 
 @njit(**JIT_OPTIONS)
-def backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel, hand_max):
-    """The bulk GEMMs on the input side: d_kernel = X^T dG, dx = dG W_x^T."""
+def _project_masked(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest):
+    """:func:`project_inputs` under ``dropout_mask`` (K, B, D): the same
+    products, one per column block, each of the masked inputs."""
+    batch, timesteps, features = x.shape
+    count = dropout_mask.shape[0]
+    width = dest.shape[2]
+    n = width // count
+    blocks = column_blocks(kernel, count)
+    if b0 == 0 and b1 == batch:
+        flat = dest.reshape(timesteps * batch, width)
+        part = flat if count == 1 else np.empty((timesteps * batch, n), dest.dtype)
+        for k in range(count):
+            matmul(masked_time_major(x, dropout_mask[k], go_backwards), blocks[k], part, hand_max)
+            if count > 1:
+                flat[:, k * n : (k + 1) * n] = part
+        return
+    rows = b1 - b0
+    xm = np.empty((rows, features), x.dtype)
+    part = np.empty((rows, n), x.dtype)
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        for k in range(count):
+            mk = dropout_mask[k]
+            for i in range(rows):
+                xi, mi, xmi = x[b0 + i, t], mk[b0 + i], xm[i]
+                for j in range(features):
+                    xmi[j] = xi[j] * mi[j]
+            part[:, :] = 0
+            matmul_acc_hand(xm, blocks[k], part)
+            dest[s, b0:b1, k * n : (k + 1) * n] = part
+
+
+@njit(**JIT_OPTIONS)
+def column_blocks(w, count):
+    """``w`` (K, W) as ``count`` equal column blocks, (count, K, W / count),
+    each C-contiguous (a view of ``w`` when count is 1)."""
+    k, width = w.shape
+    if count == 1:
+        return w.reshape(1, k, width)
+    n = width // count
+    out = np.empty((count, k, n), w.dtype)
+    for g in range(count):
+        out[g] = w[:, g * n : (g + 1) * n]
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def masked_time_major(x, m, go_backwards):
+    """x (B, T, D) times ``m`` (B, D) -> (T*B, D), row s*B + b holding
+    x[b, t(s)] * m[b] (always a new array)."""
+    batch, timesteps, features = x.shape
+    out = np.empty((timesteps * batch, features), x.dtype)
+    for s in range(timesteps):
+        t = timesteps - 1 - s if go_backwards else s
+        for b in range(batch):
+            row, xb, mb = out[s * batch + b], x[b, t], m[b]
+            for j in range(features):
+                row[j] = xb[j] * mb[j]
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def masked_matmul_acc(a, masks, b0, blocks, out, a_tmp, part, hand, hand_max):
+    """``out[:, block k] += (a * masks[k, b0:b0 + m]) @ blocks[k]`` for every
+    block k: a (m, K) times a weight in column blocks (:func:`column_blocks`),
+    each block reading ``a`` under its own mask; ``a_tmp`` (m, K) and
+    ``part`` (m, n) are scratch. Products by hand if ``hand``, else by size."""
+    rows, inner = a.shape
+    n = blocks.shape[2]
+    for k in range(blocks.shape[0]):
+        mk = masks[k]
+        for i in range(rows):
+            ai, mi, ti = a[i], mk[b0 + i], a_tmp[i]
+            for j in range(inner):
+                ti[j] = ai[j] * mi[j]
+        matmul_rows(a_tmp, blocks[k], part, hand, hand_max)
+        for i in range(rows):
+            pi = part[i]
+            oi = out[i, k * n : (k + 1) * n]  # a view indexed from 0
+            for j in range(n):
+                oi[j] += pi[j]
+
+
+@njit(**JIT_OPTIONS)
+def masked_matmul_t_acc(d, masks, b0, blocks_t, out, d_tmp, part, hand, hand_max):
+    """``out += sum_k (d[:, block k] @ blocks_t[k]) * masks[k, b0:b0 + m]``: the
+    gradient of :func:`masked_matmul_acc` with respect to ``a``, from the
+    gradient ``d`` (m, K*n) of its result (``blocks_t[k] = blocks[k].T``, (n,
+    K)); ``d_tmp`` (m, n) and ``part`` (m, K) are scratch."""
+    rows = d.shape[0]
+    n = blocks_t.shape[1]
+    inner = out.shape[1]
+    for k in range(blocks_t.shape[0]):
+        for i in range(rows):
+            di = d[i, k * n : (k + 1) * n]
+            ti = d_tmp[i]
+            for j in range(n):
+                ti[j] = di[j]
+        matmul_rows(d_tmp, blocks_t[k], part, hand, hand_max)
+        mk = masks[k]
+        for i in range(rows):
+            pi, mi, oi = part[i], mk[b0 + i], out[i]
+            for j in range(inner):
+                oi[j] += pi[j] * mi[j]
+
+
+@njit(**JIT_OPTIONS)
+def masked_matmul_tn(a, masks, d, out, hand_max):
+    """``out[:, block k] = (a * masks[k])^T @ d[:, block k]``, the weight
+    gradient of a masked product, over rows r = s*B + b of ``a`` (R, K) and
+    ``d`` (R, W) (time-major), row r reading ``masks[k, b]``."""
+    rows, inner = a.shape
+    count, batch, _ = masks.shape
+    width = d.shape[1]
+    n = width // count
+    am = np.empty((rows, inner), a.dtype)
+    dk = d if count == 1 else np.empty((rows, n), d.dtype)
+    part = out if count == 1 else np.empty((inner, n), d.dtype)
+    for k in range(count):
+        mk = masks[k]
+        for r in range(rows):
+            ar, mr, amr = a[r], mk[r % batch], am[r]
+            for j in range(inner):
+                amr[j] = ar[j] * mr[j]
+        if count > 1:
+            dk[:, :] = d[:, k * n : (k + 1) * n]
+        matmul_tn(am, dk, part, hand_max)
+        if count > 1:
+            out[:, k * n : (k + 1) * n] = part
+
+
+@njit(**JIT_OPTIONS)
+def masked_matmul_nt(d, masks, w, out, hand_max):
+    """``out = sum_k (d[:, block k] @ w[:, block k]^T) * masks[k]``, the
+    gradient with respect to the operand of a masked product with ``w`` (K,
+    W), over rows r = s*B + b of ``d`` (R, W) and ``out`` (R, K), row r
+    reading ``masks[k, b]``."""
+    rows, width = d.shape
+    count, batch, inner = masks.shape
+    n = width // count
+    blocks = column_blocks(w, count)
+    dk = d if count == 1 else np.empty((rows, n), d.dtype)
+    part = np.empty((rows, inner), d.dtype)
+    out[:, :] = 0
+    for k in range(count):
+        if count > 1:
+            dk[:, :] = d[:, k * n : (k + 1) * n]
+        matmul(dk, transpose(blocks[k]), part, hand_max)
+        mk = masks[k]
+        for r in range(rows):
+            pr, mr, outr = part[r], mk[r % batch], out[r]
+            for j in range(inner):
+                outr[j] += pr[j] * mr[j]
+
+
+@njit(**JIT_OPTIONS)
+def backward_input_grads(x, dropout_mask, dgates, kernel, go_backwards, dx, d_kernel, hand_max):
+    """The bulk GEMMs on the input side: d_kernel = X^T dG, dx = dG W_x^T
+    (under ``dropout_mask``: :func:`masked_matmul_tn`, :func:`masked_matmul_nt`)."""
     batch, timesteps, features = dx.shape
-    matmul_tn(xt, dgates, d_kernel, hand_max)
-    kernel_t = transpose(kernel)
+    xt = time_major(x, go_backwards)
+    if dropout_mask is None:
+        matmul_tn(xt, dgates, d_kernel, hand_max)
+    else:
+        masked_matmul_tn(xt, dropout_mask, dgates, d_kernel, hand_max)
     if batch == 1 and not go_backwards:
-        matmul(dgates, kernel_t, dx.reshape(timesteps, features), hand_max)
+        dxt = dx.reshape(timesteps, features)
     else:
         dxt = np.empty((timesteps * batch, features), dx.dtype)
-        matmul(dgates, kernel_t, dxt, hand_max)
+    if dropout_mask is None:
+        matmul(dgates, transpose(kernel), dxt, hand_max)
+    else:
+        masked_matmul_nt(dgates, dropout_mask, kernel, dxt, hand_max)
+    if batch != 1 or go_backwards:
         scatter_batch_major(dxt, go_backwards, dx)
 
 
 @njit(**JIT_OPTIONS)
 def weight_grads(
-    hand_max, opts, x, kernel, h_states, dx, d_kernel, d_recurrent_kernel, d_bias, dgates
+    hand_max,
+    opts,
+    x,
+    dropout_mask,
+    recurrent_dropout_mask,
+    kernel,
+    h_states,
+    dx,
+    d_kernel,
+    d_recurrent_kernel,
+    d_bias,
+    dgates,
 ):
     """The bulk GEMMs after a SimpleRNN or LSTM backward time loop.
 
@@ -461,15 +654,17 @@ def weight_grads(
     G*H) holds the gradients of the gate pre-activations, row s*B + b for
     step s of batch row b. Fills ``d_recurrent_kernel =
     H_prev^T dG``, ``d_bias = sum dG``, ``d_kernel = X^T dG`` and ``dx = dG
-    W_x^T``.
+    W_x^T`` (each operand under its dropout masks, if any).
     """
     saved_fp_mode = flush_denormals()  # see _fpmode.py
     _, _, _, go_backwards, _ = opts
     batch, timesteps, _ = x.shape
     units = h_states.shape[2]
     h_prev = h_states[:timesteps].reshape(timesteps * batch, units)
-    matmul_tn(h_prev, dgates, d_recurrent_kernel, hand_max)
+    if recurrent_dropout_mask is None:
+        matmul_tn(h_prev, dgates, d_recurrent_kernel, hand_max)
+    else:
+        masked_matmul_tn(h_prev, recurrent_dropout_mask, dgates, d_recurrent_kernel, hand_max)
     column_sums(dgates, d_bias)
-    xt = time_major(x, go_backwards)
-    backward_input_grads(xt, dgates, kernel, go_backwards, dx, d_kernel, hand_max)
+    backward_input_grads(x, dropout_mask, dgates, kernel, go_backwards, dx, d_kernel, hand_max)
     restore_denormals(saved_fp_mode)

@@ -7,6 +7,11 @@ GEMMs for the weight and input gradients (:func:`_weight_grads`); for
 ``reset_after=False`` the recurrent kernel's candidate block multiplies
 ``r * h_prev``, so its gradient needs its own buffers (``d_ah``, ``rh_all``).
 
+Under recurrent dropout each gate's recurrent product reads its own masked
+state (``_math.py``'s ``masked_*`` products; for reset_after=False the
+candidate's operand ``r * h_prev`` times its mask); a call without dropout
+compiles none of it (its masks are None, see ``_math.py``).
+
 Both time loops work on the batch rows ``[b0, b1)``; which rows, on which
 thread, and how the products are chosen is the driver's (``_dispatch.py``).
 """
@@ -21,15 +26,18 @@ from ._math import (
     activate,
     activate_inplace,
     backward_input_grads,
+    column_blocks,
     column_sums,
     hand_sized,
+    masked_matmul_acc,
+    masked_matmul_t_acc,
+    masked_matmul_tn,
     matmul_acc_rows,
     matmul_rows,
     matmul_tn,
     mul_dact,
     mul_dact_inplace,
     project_inputs,
-    time_major,
     transpose,
 )
 from .config import JIT_OPTIONS
@@ -58,6 +66,13 @@ def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for
 
 
 @njit(**JIT_OPTIONS)
+def _times_mask(a, m):
+    """a *= m (1-D arrays of one length)."""
+    for j in range(a.shape[0]):
+        a[j] *= m[j]
+
+
+@njit(**JIT_OPTIONS)
 def _recurrent_blocks(recurrent_kernel, reset_after):
     """For reset_after=False, contiguous copies of the (z, r) and candidate
     blocks of the recurrent kernel (H, 2H) and (H, H), which multiply
@@ -82,6 +97,8 @@ def _forward_rows(
     opts,
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     h0,
     kernel,
     recurrent_kernel,
@@ -100,9 +117,13 @@ def _forward_rows(
     rows = b1 - b0
     h1, h2, h3 = units, 2 * units, 3 * units
     h_states[0, b0:b1] = h0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, kernel, go_backwards, gates)
+    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, gates)
     hand = hand_sized(rows, units, h3, hand_max)
     w_zr, w_h = _recurrent_blocks(recurrent_kernel, reset_after)
+    if recurrent_dropout_mask is not None:
+        blocks = column_blocks(recurrent_kernel, 3)  # W_h's z, r and h blocks
+        h_tmp = np.empty((rows, units), gates.dtype)
+        part = np.empty((rows, units), gates.dtype)
     b_in = bias[0]
     b_rec = bias[1]
     b_in_h, b_rec_h = b_in[h2:], b_rec[h2:]  # candidate blocks, as views indexed from 0
@@ -112,7 +133,13 @@ def _forward_rows(
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
             h_prev = h_states[s, b0:b1]
-            matmul_rows(h_prev, recurrent_kernel, u, hand, hand_max)
+            if recurrent_dropout_mask is None:
+                matmul_rows(h_prev, recurrent_kernel, u, hand, hand_max)
+            else:
+                u[:, :] = 0
+                masked_matmul_acc(
+                    h_prev, recurrent_dropout_mask, b0, blocks, u, h_tmp, part, hand, hand_max
+                )
             for i in range(rows):
                 b = b0 + i
                 g = gates[s, b]
@@ -137,7 +164,13 @@ def _forward_rows(
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
             h_prev = h_states[s, b0:b1]
-            matmul_rows(h_prev, w_zr, u, hand, hand_max)
+            if recurrent_dropout_mask is None:
+                matmul_rows(h_prev, w_zr, u, hand, hand_max)
+            else:
+                u[:, :] = 0
+                masked_matmul_acc(
+                    h_prev, recurrent_dropout_mask, b0, blocks[:2], u, h_tmp, part, hand, hand_max
+                )
             for i in range(rows):
                 g = gates[s, b0 + i]
                 ub = u[i]
@@ -149,6 +182,10 @@ def _forward_rows(
                 gr = g[h1:h2]
                 for j in range(units):
                     rb[j] = gr[j] * hp[j]
+                if recurrent_dropout_mask is not None:
+                    rm = recurrent_dropout_mask[2, b0 + i]  # the candidate's mask
+                    for j in range(units):
+                        rb[j] *= rm[j]
             matmul_rows(rh, w_h, uh_all, hand, hand_max)
             for i in range(rows):
                 b = b0 + i
@@ -213,6 +250,7 @@ def _backward_rows(
     hand_max,
     opts,
     mask,
+    recurrent_dropout_mask,
     recurrent_kernel,
     h_states,
     gates,
@@ -238,6 +276,11 @@ def _backward_rows(
     h1, h2, h3 = units, 2 * units, 3 * units
     hand = hand_sized(rows, units, h3, hand_max)
     rk_t, w_zr_t, w_h_t = _transposed_blocks(recurrent_kernel, reset_after)
+    if recurrent_dropout_mask is not None:
+        # W_h[:, block k].T for k = z, r, h (reset_after=False: z and r)
+        blocks_t = rk_t.reshape(3, units, units) if reset_after else w_zr_t.reshape(2, units, units)
+        d_tmp = np.empty((rows, units), gates.dtype)
+        part = np.empty((rows, units), gates.dtype)
     dh = d_h0  # the gradient reaching h_s, carried back through the steps
     dh[b0:b1] = d_h_last[b0:b1]
     d_prev_out = np.zeros((rows, units), gates.dtype)
@@ -287,6 +330,8 @@ def _backward_rows(
                     for j in range(units):
                         ah[j] = dhh[j]
                         rhb[j] = gr[j] * hp[j]
+                    if recurrent_dropout_mask is not None:
+                        _times_mask(rhb, recurrent_dropout_mask[2, b])
             else:
                 for j in range(units):
                     v = dout[j] + dpo[j]
@@ -302,10 +347,22 @@ def _backward_rows(
                     rhb = rh_all[lo + i]
                     for j in range(units):
                         rhb[j] = gr[j] * hp[j]
+                    if recurrent_dropout_mask is not None:
+                        _times_mask(rhb, recurrent_dropout_mask[2, b])
+        d_rec_s = d_rec[lo:hi]
         if reset_after:
-            matmul_acc_rows(d_rec[lo:hi], rk_t, dh_rows, tmp, hand, hand_max)
+            if recurrent_dropout_mask is None:
+                matmul_acc_rows(d_rec_s, rk_t, dh_rows, tmp, hand, hand_max)
+            else:
+                r_masks = recurrent_dropout_mask
+                masked_matmul_t_acc(
+                    d_rec_s, r_masks, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+                )
         else:
             matmul_rows(d_ah[lo:hi], w_h_t, d_rh, hand, hand_max)
+            if recurrent_dropout_mask is not None:  # d(r * h_prev) = (da_h @ W_h_h^T) * r_h
+                for i in range(rows):
+                    _times_mask(d_rh[i], recurrent_dropout_mask[2, b0 + i])
             for i in range(rows):
                 b = b0 + i
                 row = d_in[lo + i]
@@ -322,7 +379,13 @@ def _backward_rows(
                     mul_dact(row[h1:], dz, g[h1:], 0, units, recurrent_activation)
                 for j in range(h2):
                     rrow[j] = row[j]
-            matmul_acc_rows(d_rec[lo:hi], w_zr_t, dh_rows, tmp, hand, hand_max)
+            if recurrent_dropout_mask is None:
+                matmul_acc_rows(d_rec_s, w_zr_t, dh_rows, tmp, hand, hand_max)
+            else:
+                r_masks = recurrent_dropout_mask
+                masked_matmul_t_acc(
+                    d_rec_s, r_masks, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+                )
     restore_denormals(saved_fp_mode)
 
 
@@ -331,6 +394,8 @@ def _weight_grads(
     hand_max,
     opts,
     x,
+    dropout_mask,
+    recurrent_dropout_mask,
     kernel,
     h_states,
     dx,
@@ -342,7 +407,9 @@ def _weight_grads(
     d_ah,
     rh_all,
 ):
-    """The bulk GEMMs after the time loop: dW_h, both bias rows, dW_x and dx."""
+    """The bulk GEMMs after the time loop: dW_h, both bias rows, dW_x and dx
+    (each operand under its dropout masks, if any; ``rh_all`` holds the
+    candidate's masked operand already)."""
     saved_fp_mode = flush_denormals()  # see _fpmode.py
     _, _, reset_after, go_backwards, _ = opts
     batch, timesteps, _ = x.shape
@@ -350,19 +417,24 @@ def _weight_grads(
     h2 = 2 * units
     h_prev = h_states[:timesteps].reshape(timesteps * batch, units)
     if reset_after:
-        matmul_tn(h_prev, d_rec, d_recurrent_kernel, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_tn(h_prev, d_rec, d_recurrent_kernel, hand_max)
+        else:
+            masked_matmul_tn(h_prev, recurrent_dropout_mask, d_rec, d_recurrent_kernel, hand_max)
         column_sums(d_rec, d_bias[1])
     else:
         part = np.empty((units, h2), x.dtype)
-        matmul_tn(h_prev, d_rec, part, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_tn(h_prev, d_rec, part, hand_max)
+        else:
+            masked_matmul_tn(h_prev, recurrent_dropout_mask[:2], d_rec, part, hand_max)
         d_recurrent_kernel[:, :h2] = part
         part_h = np.empty((units, units), x.dtype)
         matmul_tn(rh_all, d_ah, part_h, hand_max)
         d_recurrent_kernel[:, h2:] = part_h
         column_sums(d_in, d_bias[1])
     column_sums(d_in, d_bias[0])
-    xt = time_major(x, go_backwards)
-    backward_input_grads(xt, d_in, kernel, go_backwards, dx, d_kernel, hand_max)
+    backward_input_grads(x, dropout_mask, d_in, kernel, go_backwards, dx, d_kernel, hand_max)
     restore_denormals(saved_fp_mode)
 
 

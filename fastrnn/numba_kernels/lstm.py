@@ -7,6 +7,11 @@ bias and the gate nonlinearities in place, then the cell update. Backward
 carries ``dh``/``dc`` only; ``dW_x``, ``dW_h``, ``db`` and ``dx`` are bulk
 GEMMs after the loop (:func:`._math.weight_grads`).
 
+Under dropout the products read their operands under the masks
+(``_math.py``'s ``masked_*`` products: the input side in the projection and
+the epilogue, the recurrent side in each step); a call without dropout
+compiles none of it (its masks are None, see ``_math.py``).
+
 Both time loops work on the batch rows ``[b0, b1)``; which rows, on which
 thread, and how the products are chosen is the driver's (``_dispatch.py``).
 """
@@ -20,7 +25,10 @@ from ._fpmode import flush_denormals, restore_denormals
 from ._math import (
     activate,
     activate_inplace,
+    column_blocks,
     hand_sized,
+    masked_matmul_acc,
+    masked_matmul_t_acc,
     matmul_acc_rows,
     mul_dact_inplace,
     project_inputs,
@@ -38,6 +46,8 @@ def _forward_rows(
     opts,
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     h0,
     c0,
     kernel,
@@ -57,16 +67,25 @@ def _forward_rows(
     h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
     h_states[0, b0:b1] = h0[b0:b1]
     c_states[0, b0:b1] = c0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, kernel, go_backwards, gates)
+    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, gates)
     hand = hand_sized(b1 - b0, units, h4, hand_max)
     act_c = np.empty(units, gates.dtype)
     tmp = np.empty((b1 - b0, h4), gates.dtype)
+    if recurrent_dropout_mask is not None:
+        blocks = column_blocks(recurrent_kernel, 4)
+        h_tmp = np.empty((b1 - b0, units), gates.dtype)
+        part = np.empty((b1 - b0, units), gates.dtype)
     for s in range(timesteps):
         t = timesteps - 1 - s if go_backwards else s
         h_prev = h_states[s, b0:b1]
         c_prev = c_states[s, b0:b1]
         cur = gates[s, b0:b1]
-        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+        else:
+            masked_matmul_acc(
+                h_prev, recurrent_dropout_mask, b0, blocks, cur, h_tmp, part, hand, hand_max
+            )
         for i in range(b1 - b0):
             b = b0 + i
             g = cur[i]
@@ -106,6 +125,7 @@ def _backward_rows(
     hand_max,
     opts,
     mask,
+    recurrent_dropout_mask,
     recurrent_kernel,
     h_states,
     c_states,
@@ -128,6 +148,10 @@ def _backward_rows(
     rows = b1 - b0
     hand = hand_sized(rows, units, h4, hand_max)
     rk_t = transpose(recurrent_kernel)
+    if recurrent_dropout_mask is not None:
+        blocks_t = rk_t.reshape(4, units, units)  # W_h[:, block k].T, k = i, f, c, o
+        d_tmp = np.empty((rows, units), gates.dtype)
+        part = np.empty((rows, units), gates.dtype)
     dh, dc = d_h0, d_c0  # the gradients reaching h_s and c_s, carried back
     dh[b0:b1] = d_h_last[b0:b1]
     dc[b0:b1] = d_c_last[b0:b1]
@@ -183,7 +207,12 @@ def _backward_rows(
                 for j in range(h4):
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
-        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+        else:
+            masked_matmul_t_acc(
+                dg, recurrent_dropout_mask, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+            )
     restore_denormals(saved_fp_mode)
 
 

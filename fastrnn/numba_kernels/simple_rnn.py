@@ -20,6 +20,8 @@ from ._fpmode import flush_denormals, restore_denormals
 from ._math import (
     activate_inplace,
     hand_sized,
+    masked_matmul_acc,
+    masked_matmul_t_acc,
     matmul_acc_rows,
     mul_dact_inplace,
     project_inputs,
@@ -31,7 +33,20 @@ from .config import JIT_OPTIONS
 
 @njit(**JIT_OPTIONS)
 def _forward_rows(
-    b0, b1, hand_max, opts, x, mask, h0, kernel, recurrent_kernel, bias, outputs, h_states
+    b0,
+    b1,
+    hand_max,
+    opts,
+    x,
+    mask,
+    dropout_mask,
+    recurrent_dropout_mask,
+    h0,
+    kernel,
+    recurrent_kernel,
+    bias,
+    outputs,
+    h_states,
 ):
     """The forward time loop over batch rows [b0, b1): fills their rows of
     ``outputs`` and ``h_states``."""
@@ -40,14 +55,22 @@ def _forward_rows(
     timesteps = h_states.shape[0] - 1
     units = h_states.shape[2]
     h_states[0, b0:b1] = h0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, kernel, go_backwards, h_states[1:])
+    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, h_states[1:])
     hand = hand_sized(b1 - b0, units, units, hand_max)
     tmp = np.empty((b1 - b0, units), h_states.dtype)
+    if recurrent_dropout_mask is not None:
+        blocks = recurrent_kernel.reshape(1, units, units)
+        h_tmp = np.empty((b1 - b0, units), h_states.dtype)
     for s in range(timesteps):
         t = timesteps - 1 - s if go_backwards else s
         h_prev = h_states[s, b0:b1]
         cur = h_states[s + 1, b0:b1]
-        matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+        else:
+            masked_matmul_acc(
+                h_prev, recurrent_dropout_mask, b0, blocks, cur, h_tmp, tmp, hand, hand_max
+            )
         for i in range(b1 - b0):
             b = b0 + i
             row = cur[i]
@@ -69,7 +92,18 @@ def _forward_rows(
 
 @njit(**JIT_OPTIONS)
 def _backward_rows(
-    b0, b1, hand_max, opts, mask, recurrent_kernel, h_states, d_outputs, d_h_last, d_h0, dgates
+    b0,
+    b1,
+    hand_max,
+    opts,
+    mask,
+    recurrent_dropout_mask,
+    recurrent_kernel,
+    h_states,
+    d_outputs,
+    d_h_last,
+    d_h0,
+    dgates,
 ):
     """BPTT over batch rows [b0, b1): fills their rows of ``dgates`` (T*B, H)
     and leaves ``d_h0`` (B, H) holding the gradient into h0 there."""
@@ -81,6 +115,9 @@ def _backward_rows(
     rows = b1 - b0
     hand = hand_sized(rows, units, units, hand_max)
     rk_t = transpose(recurrent_kernel)
+    if recurrent_dropout_mask is not None:
+        blocks_t = rk_t.reshape(1, units, units)
+        d_tmp = np.empty((rows, units), h_states.dtype)
     dh = d_h0  # the gradient reaching h_s, carried back through the steps
     dh[b0:b1] = d_h_last[b0:b1]
     d_prev_out = np.zeros((rows, units), h_states.dtype)
@@ -107,7 +144,12 @@ def _backward_rows(
                     dpo[j] = 0 if zero_output_for_mask else v
                     row[j] = 0
         # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
-        matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+        if recurrent_dropout_mask is None:
+            matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+        else:
+            masked_matmul_t_acc(
+                dg, recurrent_dropout_mask, b0, blocks_t, dh_rows, d_tmp, tmp, hand, hand_max
+            )
     restore_denormals(saved_fp_mode)
 
 

@@ -24,6 +24,13 @@ argument                  shape               meaning
 ========================  ==================  ====================================
 ``x``                     (B, T, D)           the input sequence, batch-major
 ``mask``                  (B, T)              False where a step is skipped
+``dropout_mask``          (M, B, D)           multiplies the input ``x_t`` at
+                                              every step: M = 0 (no dropout),
+                                              1 (one mask for every gate) or
+                                              G (mask k for gate k's columns)
+``recurrent_dropout_mask``  (R, B, H)         multiplies ``h_{s-1}`` in the
+                                              recurrent product of gate k:
+                                              R = 0 (no dropout) or G
 ``h0``, ``c0``            (B, H)              initial states
 ``kernel``                (D, G*H)            Keras ``kernel``
 ``recurrent_kernel``      (H, G*H)            Keras ``recurrent_kernel``
@@ -43,6 +50,10 @@ argument                  shape               meaning
                                               ``h_prev @ U_h + b_h`` (reset_after)
 ========================  ==================  ====================================
 
+Every kernel takes ``x, mask, dropout_mask, recurrent_dropout_mask`` first,
+in that order; the forward then the initial states and the weights, the
+backward the weights (see :mod:`fastrnn.ops` for the whole pattern).
+
 Options shared by every kernel (not forked per backend):
 
 * ``activation``, ``recurrent_activation``: codes from
@@ -54,6 +65,13 @@ Options shared by every kernel (not forked per backend):
   before the first valid step) or, when ``zero_output_for_mask`` is True,
   zeros (what Keras's Bidirectional asks of its layers when returning
   sequences).
+
+* dropout masks (Keras's ``dropout`` and ``recurrent_dropout``): the
+  masks of one call, the same at every step, multiply an operand of the
+  products before the product (``reference/_steps.py``,
+  ``masked_product``); any values are allowed (Keras's are 0 and
+  ``1 / (1 - rate)``). With M = R = 0 the kernels compute exactly what they
+  compute without dropout.
 
 Backward kernels take the forward's inputs and recorded buffers, the
 gradients ``d_outputs`` (B, T, H) of the loss with respect to ``outputs``

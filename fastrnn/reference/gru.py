@@ -22,6 +22,18 @@ Where the step is masked, ``h_s = h_{s-1}``. ``recurrent_candidate`` holds
 the recurrent term of the candidate: ``u_h`` (reset_after) or
 ``(r_s * h_{s-1}) @ W_h_h + b_rec_h``.
 
+Dropout (the same masks at every step; :func:`._steps.masked_product`):
+with one input mask ``m`` (B, D), ``x_t`` becomes ``x_t * m``; with one per
+gate, ``m_k`` and recurrent masks ``r_k`` (B, H) for k = z, r, h, each
+product reads its gate's masked operand::
+
+    xz_k = (x_t * m_k) @ W_x[:, k] + b_in_k
+    reset_after=True:   u_k = (h_{s-1} * r_k) @ W_h[:, k] + b_rec_k
+    reset_after=False:  z, r as u_k above; the candidate's product is
+                        ((r_s * h_{s-1}) * r_h) @ W_h_h + b_rec_h
+
+while ``h_s = z_s * h_{s-1} + ...`` keeps the unmasked ``h_{s-1}``.
+
 Backward, with ``dh`` the gradient flowing into ``h_s``::
 
     dz  = dh * (h_{s-1} - hh)          dhh = dh * (1 - z_s)
@@ -32,17 +44,36 @@ Backward, with ``dh`` the gradient flowing into ``h_s``::
         d(r*h) = da_h @ W_h_h^T        dr = d(r*h) * h_{s-1}
     da_z = dz * rec_act'(z_s)          da_r = dr * rec_act'(r_s)
     dh_{s-1} = dh * z_s + (recurrent terms) @ W_h^T
+
+and under dropout each product's gradients are those of
+:func:`._steps.masked_product_grads`, per gate k (one input mask: ``m_k = m``)::
+
+    dW_x[:, k] += (x_t * m_k)^T @ da_k         dx_t = sum_k (da_k @ W_x[:, k]^T) * m_k
+    dW_h[:, k] += (h_{s-1} * r_k)^T @ du_k     dh_{s-1} += sum_k (du_k @ W_h[:, k]^T) * r_k
+    reset_after=False: d(r*h) = (da_h @ W_h_h^T) * r_h,
+                       dW_h_h += ((r_s * h_{s-1}) * r_h)^T @ da_h
+
+(``du_k`` the gradient of gate k's recurrent pre-activation: ``da_z``,
+``da_r``, and ``du_h`` or ``da_h``).
 """
 
 import numpy as np
 
 from ..activations import apply, derivative_from_output
-from ._steps import masked_output, masked_output_grad, time_order
+from ._steps import (
+    masked_output,
+    masked_output_grad,
+    masked_product,
+    masked_product_grads,
+    time_order,
+)
 
 
 def gru_forward(
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     h0,
     kernel,
     recurrent_kernel,
@@ -63,6 +94,12 @@ def gru_forward(
     ----------
     x : ndarray of shape (batch, timesteps, features)
     mask : ndarray of bool, shape (batch, timesteps)
+    dropout_mask : ndarray of shape (M, batch, features), M = 0, 1 or 3
+        Multiplies ``x_t`` at every step: M = 1 for all gates, M = 3 one per
+        gate (M = 0: no dropout).
+    recurrent_dropout_mask : ndarray of shape (R, batch, units), R = 0 or 3
+        ``recurrent_dropout_mask[k]`` multiplies the operand of gate k's
+        recurrent product (R = 0: no dropout).
     h0 : ndarray of shape (batch, units)
     kernel : ndarray of shape (features, 3 * units)
     recurrent_kernel : ndarray of shape (units, 3 * units)
@@ -84,19 +121,21 @@ def gru_forward(
         h_prev = h_states[s]
         step_mask = mask[:, t, None]
 
-        xz = x[:, t] @ kernel + bias[0]
+        xz = masked_product(x[:, t], dropout_mask, kernel) + bias[0]
         if reset_after:
-            u = h_prev @ recurrent_kernel + bias[1]
+            u = masked_product(h_prev, recurrent_dropout_mask, recurrent_kernel) + bias[1]
             zr_pre = xz[:, zr] + u[:, zr]
             u_h = u[:, hs]
         else:
-            zr_pre = xz[:, zr] + h_prev @ recurrent_kernel[:, zr] + bias[1, zr]
+            u_zr = masked_product(h_prev, recurrent_dropout_mask[:2], recurrent_kernel[:, zr])
+            zr_pre = xz[:, zr] + u_zr + bias[1, zr]
         z = apply(recurrent_activation, zr_pre[:, :units])
         r = apply(recurrent_activation, zr_pre[:, units:])
         if reset_after:
             hh = apply(activation, xz[:, hs] + r * u_h)
         else:
-            u_h = (r * h_prev) @ recurrent_kernel[:, hs] + bias[1, hs]
+            u_h = masked_product(r * h_prev, recurrent_dropout_mask[2:], recurrent_kernel[:, hs])
+            u_h = u_h + bias[1, hs]
             hh = apply(activation, xz[:, hs] + u_h)
         h_new = z * h_prev + (1 - z) * hh
 
@@ -110,6 +149,8 @@ def gru_forward(
 def gru_backward(
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     kernel,
     recurrent_kernel,
     activation,
@@ -132,8 +173,8 @@ def gru_backward(
 
     Parameters
     ----------
-    x, mask, kernel, recurrent_kernel, activation, recurrent_activation,
-    reset_after, go_backwards, zero_output_for_mask
+    x, mask, dropout_mask, recurrent_dropout_mask, kernel, recurrent_kernel, activation,
+    recurrent_activation, reset_after, go_backwards, zero_output_for_mask
         As given to :func:`gru_forward`.
     h_states, gates, recurrent_candidate
         As filled by :func:`gru_forward`.
@@ -170,7 +211,9 @@ def gru_backward(
             du_h = da_h * r
             dr = da_h * u_h
         else:
-            d_rh = da_h @ recurrent_kernel[:, hs].T
+            d_rh, d_recurrent_h = masked_product_grads(
+                r * h_prev, recurrent_dropout_mask[2:], recurrent_kernel[:, hs], da_h
+            )
             dr = d_rh * h_prev
             dh_prev = dh_prev + d_rh * r
         da_z = dz * derivative_from_output(recurrent_activation, z)
@@ -179,17 +222,24 @@ def gru_backward(
 
         if reset_after:
             d_recurrent = np.concatenate([da_z, da_r, du_h], axis=1)  # d(h_prev @ W_h + b_rec)
-            d_recurrent_kernel += h_prev.T @ d_recurrent
-            dh_prev = dh_prev + d_recurrent @ recurrent_kernel.T
+            dh_rec, d_recurrent_t = masked_product_grads(
+                h_prev, recurrent_dropout_mask, recurrent_kernel, d_recurrent
+            )
+            d_recurrent_kernel += d_recurrent_t
+            dh_prev = dh_prev + dh_rec
         else:
             d_recurrent = d_input
-            d_recurrent_kernel[:, zr] += h_prev.T @ d_input[:, zr]
-            d_recurrent_kernel[:, hs] += (r * h_prev).T @ da_h
-            dh_prev = dh_prev + d_input[:, zr] @ recurrent_kernel[:, zr].T
+            dh_rec, d_recurrent_zr = masked_product_grads(
+                h_prev, recurrent_dropout_mask[:2], recurrent_kernel[:, zr], d_input[:, zr]
+            )
+            d_recurrent_kernel[:, zr] += d_recurrent_zr
+            d_recurrent_kernel[:, hs] += d_recurrent_h
+            dh_prev = dh_prev + dh_rec
 
-        d_kernel += x[:, t].T @ d_input
+        dx_t, d_kernel_t = masked_product_grads(x[:, t], dropout_mask, kernel, d_input)
+        d_kernel += d_kernel_t
         d_bias[0] += d_input.sum(axis=0)
         d_bias[1] += d_recurrent.sum(axis=0)
-        dx[:, t] = d_input @ kernel.T
+        dx[:, t] = dx_t
         dh = dh_prev + np.where(step_mask, 0, dh)
     d_h0[...] = dh

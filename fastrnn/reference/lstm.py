@@ -12,6 +12,16 @@ for each processing step ``s`` reading input position ``t``::
 (``act`` is tanh and ``rec_act`` sigmoid by default.) Where the step is
 masked both states are carried: ``h_s = h_{s-1}``, ``c_s = c_{s-1}``.
 
+Dropout (the same masks at every step; :func:`._steps.masked_product`):
+with one input mask ``m`` (B, D), ``x_t`` becomes ``x_t * m``; with one
+per gate, ``m_k`` for gate k = i, f, c, o, and per-gate recurrent masks
+``r_k`` (B, H), gate k's pre-activation is::
+
+    z_k = (x_t * m_k) @ W_x[:, k] + (h_{s-1} * r_k) @ W_h[:, k] + b_k
+
+(``W[:, k]`` the gate's H columns). A product without masks is the plain
+one above.
+
 Backward, with ``dh``, ``dc`` the gradients flowing into ``h_s``, ``c_s``::
 
     do   = dh * act(c_s)
@@ -21,17 +31,30 @@ Backward, with ``dh``, ``dc`` the gradients flowing into ``h_s``, ``c_s``::
     dW_x += x_t^T @ dz      dW_h += h_{s-1}^T @ dz  db += sum_b dz
     dx_t  = dz @ W_x^T
     dh_{s-1} = dz @ W_h^T   dc_{s-1} = dc * f_s
+
+and under dropout, per gate k (one input mask: ``m_k = m`` for every k)::
+
+    dW_x[:, k] += (x_t * m_k)^T @ dz_k          dx_t = sum_k (dz_k @ W_x[:, k]^T) * m_k
+    dW_h[:, k] += (h_{s-1} * r_k)^T @ dz_k      dh_{s-1} = sum_k (dz_k @ W_h[:, k]^T) * r_k
 """
 
 import numpy as np
 
 from ..activations import apply, derivative_from_output
-from ._steps import masked_output, masked_output_grad, time_order
+from ._steps import (
+    masked_output,
+    masked_output_grad,
+    masked_product,
+    masked_product_grads,
+    time_order,
+)
 
 
 def lstm_forward(
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     h0,
     c0,
     kernel,
@@ -52,6 +75,12 @@ def lstm_forward(
     ----------
     x : ndarray of shape (batch, timesteps, features)
     mask : ndarray of bool, shape (batch, timesteps)
+    dropout_mask : ndarray of shape (M, batch, features), M = 0, 1 or 4
+        Multiplies ``x_t`` at every step: M = 1 for all gates, M = 4 one per
+        gate (M = 0: no dropout).
+    recurrent_dropout_mask : ndarray of shape (R, batch, units), R = 0 or 4
+        ``recurrent_dropout_mask[k]`` multiplies ``h_{s-1}`` in gate k's
+        recurrent product (R = 0: no dropout).
     h0, c0 : ndarray of shape (batch, units)
     kernel : ndarray of shape (features, 4 * units)
     recurrent_kernel : ndarray of shape (units, 4 * units)
@@ -72,7 +101,11 @@ def lstm_forward(
         h_prev, c_prev = h_states[s], c_states[s]
         step_mask = mask[:, t, None]
 
-        z = x[:, t] @ kernel + h_prev @ recurrent_kernel + bias
+        z = (
+            masked_product(x[:, t], dropout_mask, kernel)
+            + masked_product(h_prev, recurrent_dropout_mask, recurrent_kernel)
+            + bias
+        )
         i = apply(recurrent_activation, z[:, 0 * units : 1 * units])
         f = apply(recurrent_activation, z[:, 1 * units : 2 * units])
         g = apply(activation, z[:, 2 * units : 3 * units])
@@ -90,6 +123,8 @@ def lstm_forward(
 def lstm_backward(
     x,
     mask,
+    dropout_mask,
+    recurrent_dropout_mask,
     kernel,
     recurrent_kernel,
     activation,
@@ -113,8 +148,8 @@ def lstm_backward(
 
     Parameters
     ----------
-    x, mask, kernel, recurrent_kernel, activation, recurrent_activation,
-    go_backwards, zero_output_for_mask
+    x, mask, dropout_mask, recurrent_dropout_mask, kernel, recurrent_kernel, activation,
+    recurrent_activation, go_backwards, zero_output_for_mask
         As given to :func:`lstm_forward`.
     h_states, c_states, gates
         As filled by :func:`lstm_forward`.
@@ -164,11 +199,15 @@ def lstm_backward(
             axis=1,
         )
 
-        d_kernel += x[:, t].T @ dz
-        d_recurrent_kernel += h_prev.T @ dz
+        dx_t, d_kernel_t = masked_product_grads(x[:, t], dropout_mask, kernel, dz)
+        dh_prev, d_recurrent_t = masked_product_grads(
+            h_prev, recurrent_dropout_mask, recurrent_kernel, dz
+        )
+        d_kernel += d_kernel_t
+        d_recurrent_kernel += d_recurrent_t
         d_bias += dz.sum(axis=0)
-        dx[:, t] = dz @ kernel.T
-        dh = dz @ recurrent_kernel.T + np.where(step_mask, 0, dh)
+        dx[:, t] = dx_t
+        dh = dh_prev + np.where(step_mask, 0, dh)
         dc = d_c_new * f + np.where(step_mask, 0, dc)
     d_h0[...] = dh
     d_c0[...] = dc
