@@ -412,3 +412,19 @@ def test_concurrent_calls_of_one_plan_give_the_single_threaded_results():
     for w, g in zip(want, got):
         for a, b in zip(w, g):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", None])
+@pytest.mark.parametrize("return_state", [False, True])
+def test_bidirectional_output_shape_with_a_backward_layer_of_other_units(merge_mode, return_state):
+    layer = Bidirectional(
+        LSTM(3, return_sequences=True, return_state=return_state),
+        backward_layer=LSTM(5, return_sequences=True, return_state=return_state, go_backwards=True),
+        merge_mode=merge_mode,
+    )
+    x = np.zeros((2, 4, 6), np.float32)
+    outputs = layer(x)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    shapes = layer.compute_output_shape(x.shape)
+    shapes = shapes if isinstance(shapes, list) else [shapes]
+    assert [tuple(s) for s in shapes] == [o.shape for o in outputs]

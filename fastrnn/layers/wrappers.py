@@ -148,13 +148,14 @@ class Bidirectional(Layer):
     # -- shapes and masks ----------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> ShapeTuple | list[ShapeTuple]:
         shape: Any = self.forward_layer.compute_output_shape(input_shape)
+        backward: Any = self.backward_layer.compute_output_shape(input_shape)
         states: list[ShapeTuple] = []
         if self.return_state:
-            backward_shapes: Any = self.backward_layer.compute_output_shape(input_shape)
-            shape, states = shape[0], shape[1:] + backward_shapes[1:]
+            shape, backward, states = shape[0], backward[0], shape[1:] + backward[1:]
         if self.merge_mode == "concat":
-            shape = (*shape[:-1], shape[-1] * 2)
-        out = [shape, shape] if self.merge_mode is None else [shape]
+            # the two directions' units, which a backward_layer given may set apart
+            shape = (*shape[:-1], shape[-1] + backward[-1])
+        out = [shape, backward] if self.merge_mode is None else [shape]
         if self.return_state or self.merge_mode is None:
             return out + states
         return shape
