@@ -486,6 +486,8 @@ class TrainingMixin:
         class_weight: Mapping[int, float] | None = None,
         sample_weight: ArrayLike | None = None,
         steps_per_epoch: int | None = None,
+        client: Any = None,
+        gradient_accumulation_steps: int = 1,
     ) -> History:
         """Train for ``epochs`` epochs; returns a :class:`~fastrnn.callbacks.History`.
 
@@ -496,7 +498,21 @@ class TrainingMixin:
         again and again; an epoch that reaches the end of a pass stops there.
         A model with several inputs or outputs takes ``x`` and ``y`` as lists
         (or dicts keyed by name); ``sample_weight`` then weighs every output.
+
+        Dask arrays (or ``client=``, ``gradient_accumulation_steps=``) train
+        data-parallel on a dask.distributed cluster: :func:`fastrnn.distributed.fit`.
         """
+        from . import distributed as _distributed
+
+        if _distributed.requested(
+            x,
+            y,
+            validation_data,
+            sample_weight,
+            client=client,
+            accumulation=gradient_accumulation_steps,
+        ):
+            return _distributed.fit(self, **_distributed.arguments(locals()))
         self._require_compiled("fit")
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         epochs = check_int(epochs, "epochs", 0)
@@ -731,9 +747,15 @@ class TrainingMixin:
         return_dict: bool = False,
         callbacks: Callback | Sequence[Callback] | None = None,
         sample_weight: ArrayLike | None = None,
+        client: Any = None,
     ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]``, or a dict;
-        ``sample_weight`` weighs them as in :meth:`fit`."""
+        ``sample_weight`` weighs them as in :meth:`fit`. Dask arrays (or
+        ``client=``): :func:`fastrnn.distributed.evaluate`."""
+        from . import distributed as _distributed
+
+        if _distributed.requested(x, y, sample_weight, client=client):
+            return _distributed.evaluate(self, **_distributed.arguments(locals()))
         self._require_compiled("evaluate")
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
@@ -764,8 +786,15 @@ class TrainingMixin:
         batch_size: int | None = 32,
         verbose: str | int = "auto",
         callbacks: Callback | Sequence[Callback] | None = None,
+        client: Any = None,
     ) -> np.ndarray | list[np.ndarray]:
-        """The model's outputs on ``x``, computed in batches (``training=False``)."""
+        """The model's outputs on ``x``, computed in batches (``training=False``).
+        A dask array (or ``client=``) gives a lazy dask array:
+        :func:`fastrnn.distributed.predict`."""
+        from . import distributed as _distributed
+
+        if _distributed.requested(x, client=client):
+            return _distributed.predict(self, **_distributed.arguments(locals()))
         batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
         verbose = _check_verbose(verbose)
         cb_list = callbacks_module.check_callbacks(callbacks)
