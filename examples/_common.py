@@ -23,9 +23,16 @@ PEERS = ("keras", "torch")
 
 
 def base_parser(description, default_data, default_epochs):
-    """The options every example takes: --data, --epochs, --seed, --compare."""
+    """The options every example takes: --data, --epochs, --seed, --compare.
+
+    ``default_data=None`` leaves out ``--data``, for an example that
+    generates its data.
+    """
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--data", default=default_data, help="path to the data (default: %(default)s)")
+    if default_data is not None:
+        p.add_argument(
+            "--data", default=default_data, help="path to the data (default: %(default)s)"
+        )
     p.add_argument(
         "--epochs", type=int, default=default_epochs, help="training epochs (default: %(default)s)"
     )
@@ -50,6 +57,14 @@ def base_parser(description, default_data, default_epochs):
         help="fastrnn backend: auto, numpy, numba or cython (default: %(default)s)",
     )
     return p
+
+
+def require_at_least_one(parser, args, *names):
+    """``parser.error`` for the first option of ``names`` (attribute names) set below 1."""
+    for name in names:
+        value = getattr(args, name)
+        if value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
 
 
 def use_fastrnn_backend(name):
@@ -210,12 +225,24 @@ def epoch_summary(times):
 
 
 def fit_timed(
-    model, x, y, *, epochs, batch_size, verbose, label="fastrnn", validation_data=None, seed=None
+    model,
+    x,
+    y,
+    *,
+    epochs,
+    batch_size,
+    verbose,
+    label="fastrnn",
+    validation_data=None,
+    seed=None,
+    callbacks=None,
 ):
     """Train a Keras-style model one epoch at a time, timing each ``fit`` call.
 
     Works for fastrnn and Keras models alike (both keep optimizer state across
-    ``fit`` calls). Returns (per-epoch seconds, merged history dict).
+    ``fit`` calls). Each call is ``fit(epochs=epoch + 1, initial_epoch=epoch)``,
+    so ``callbacks`` such as ``LearningRateScheduler`` see the true epoch
+    number. Returns (per-epoch seconds, merged history dict).
     """
     times, history = [], {}
     for epoch in range(epochs):
@@ -228,10 +255,12 @@ def fit_timed(
                 x,
                 y,
                 batch_size=batch_size,
-                epochs=1,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
                 shuffle=True,
                 verbose=verbose,
                 validation_data=validation_data,
+                callbacks=callbacks,
                 **extra,
             )
         times.append(t.seconds)
@@ -261,14 +290,16 @@ def _fmt(c):
     return str(c)
 
 
-def result_row(name, times, metric, extra=""):
+def result_row(name, times, metric, extras=(), note=""):
     first, median = epoch_summary(times)
-    return [name, first, median, metric, extra]
+    return [name, first, median, metric, *extras, note]
 
 
-def compare_table(metric_name, rows):
+def compare_table(metric_name, rows, extra_names=()):
     print()
-    print_table(["framework", "first epoch s", "s/epoch (median)", metric_name, "note"], rows)
+    print_table(
+        ["framework", "first epoch s", "s/epoch (median)", metric_name, *extra_names, "note"], rows
+    )
 
 
 # --------------------------------------------------------------------------
@@ -352,24 +383,69 @@ def torch_batches(n, batch_size, shuffle, rng):
         yield order[start : start + batch_size]
 
 
+def namespace_runners(build_model, train_and_report):
+    """``run_comparison`` runners for an example whose model code names a namespace.
+
+    ``build_model(k, args)`` builds and compiles the model for ``k``, the
+    ``fastrnn`` or ``keras`` module; ``train_and_report(k, model, data, args,
+    label)`` trains and evaluates it and returns what a runner returns. Each
+    runner seeds its framework from ``--seed`` first (``set_random_seed``:
+    weights and shuffling).
+    """
+
+    def run_fastrnn(data, args):
+        import fastrnn
+
+        fastrnn.utils.set_random_seed(args.seed)
+        model = build_model(fastrnn, args)
+        model.summary()
+        return train_and_report(fastrnn, model, data, args, "fastrnn")
+
+    def run_keras(data, args):
+        keras = import_keras()
+        seed_peer("keras", args.seed)
+        model = build_model(keras, args)
+        return train_and_report(keras, model, data, args, "keras")
+
+    return {"fastrnn": run_fastrnn, "keras": run_keras}
+
+
 def run_comparison(args, data, runners, metric_name):
     """Train fastrnn, then each requested peer, and print the side-by-side table.
 
     ``runners`` maps "fastrnn", "keras" and "torch" to functions
-    ``(data, args) -> (epoch_seconds, metric)``. Returns a dict of results.
+    ``(data, args) -> (epoch_seconds, metric)`` or
+    ``(epoch_seconds, metric, extras)``, where ``extras`` is a dict of further
+    results by column name (the same names for every framework), shown as
+    more columns. A requested peer that is not installed, or that the example
+    has no runner for, is reported as skipped. Returns a dict of results.
     """
-    times, value = runners["fastrnn"](data, args)
-    print(f"fastrnn {metric_name}: {value:.4f}")
-    rows = [result_row("fastrnn", times, value)]
-    results = {"fastrnn": {"test_accuracy": value, "epoch_seconds": times}}
+    names = []
+    rows, results = [], {}
+
+    def record(name, outcome):
+        times, value, *rest = outcome
+        extras = rest[0] if rest else {}
+        for key in extras:
+            if key not in names:
+                names.append(key)
+        print(f"{name} {metric_name}: {value:.4f}")
+        results[name] = {"test_accuracy": value, "epoch_seconds": times, "extras": extras}
+        rows.append((name, times, value, extras, ""))
+
+    record("fastrnn", runners["fastrnn"](data, args))
     for peer in requested_peers(args.compare):
-        if not peer_available(peer):
+        if peer not in runners:
+            print(f"{peer}: this example has no {peer} version, skipped")
+            rows.append((peer, [], float("nan"), {}, "no version of this example"))
+        elif not peer_available(peer):
             print(f"{peer}: not installed here, skipped")
-            rows.append([peer, float("nan"), float("nan"), float("nan"), "not installed"])
-            continue
-        p_times, p_value = runners[peer](data, args)
-        print(f"{peer} {metric_name}: {p_value:.4f}")
-        rows.append(result_row(peer, p_times, p_value))
-        results[peer] = {"test_accuracy": p_value, "epoch_seconds": p_times}
-    compare_table(metric_name, rows)
+            rows.append((peer, [], float("nan"), {}, "not installed"))
+        else:
+            record(peer, runners[peer](data, args))
+    table = [
+        result_row(name, times, value, [extras.get(k, float("nan")) for k in names], note)
+        for name, times, value, extras, note in rows
+    ]
+    compare_table(metric_name, table, names)
     return results

@@ -5,11 +5,13 @@ and trains a tiny model for one short epoch on the NumPy reference backend
 (no JIT compilation, no torch/tensorflow, no /work/shared data).
 """
 
+import datetime
 import importlib.util
 import math
 import os
 import random
 
+import numpy as np
 import pytest
 
 import fastrnn
@@ -175,3 +177,182 @@ def test_conllu_reader_skips_comments_multiword_and_empty_nodes(tmp_path):
         assert len(words) == len(tags)
         assert "don't" not in words and "gone" not in words
         assert all(t.isupper() for t in tags)
+
+
+def test_addition_seq2seq_runs(capsys):
+    argv = "--training-size 200 --digits 2 --epochs 2 --hold-epochs 1 --units 8".split()
+    argv += "--backend numpy --verbose 0 --show 3".split()
+    results = load_example("addition_seq2seq").main(argv)
+    out = capsys.readouterr().out
+    assert "fastrnn val per-char accuracy:" in out
+    assert out.count(" → ") == 3
+    assert "exact match" in out and "learning_rate=0.0042" in out  # 6e-3 * 0.7 in epoch 2
+    fastrnn_results = results["fastrnn"]
+    assert 0.0 <= fastrnn_results["test_accuracy"] <= 1.0
+    assert 0.0 <= fastrnn_results["extras"]["exact match"] <= fastrnn_results["test_accuracy"]
+    assert len(fastrnn_results["epoch_seconds"]) == 2
+
+
+def test_addition_learning_rate_is_held_then_decayed():
+    example = load_example("addition_seq2seq")
+    args = example.parse_args(
+        ["--learning-rate", "0.01", "--hold-epochs", "2", "--lr-decay", "0.5"]
+    )
+    rates = [example.learning_rate(epoch, args) for epoch in range(5)]
+    assert rates == pytest.approx([0.01, 0.01, 0.005, 0.0025, 0.00125], rel=1e-12)
+    keras_io = example.parse_args(["--lr-decay", "1", "--learning-rate", "1e-3"])
+    assert {example.learning_rate(epoch, keras_io) for epoch in range(30)} == {1e-3}
+
+
+def test_addition_data_is_distinct_padded_reversed_and_one_hot(capsys):
+    example = load_example("addition_seq2seq")
+    pairs = example.make_questions(300, 2, random.Random(0))
+    assert len({(min(a, b), max(a, b)) for a, b in pairs}) == 300
+    assert all(0 <= a < 100 and 0 <= b < 100 for a, b in pairs)
+    assert pairs == example.make_questions(300, 2, random.Random(0))  # same data for every peer
+
+    data = example.prepare(example.parse_args(["--training-size", "50"]))
+    assert data["x_train"].shape == (45, 7, 12) and data["y_val"].shape == (5, 4, 12)
+    assert data["x_train"].dtype == bool and (data["x_val"].sum(axis=-1) == 1).all()
+    table = data["table"]
+    assert table.chars == sorted("0123456789+ ")  # the keras.io CharacterTable's columns
+    for x, y, question, answer in zip(
+        data["x_val"], data["y_val"], data["val_questions"], data["val_answers"]
+    ):
+        assert len(question) == 7 and len(answer) == 4
+        assert table.decode(x.argmax(axis=-1)) == question[::-1]  # reversed, as keras.io
+        a, b = map(int, question.split("+"))
+        assert table.decode(y.argmax(axis=-1)) == answer == str(a + b).ljust(4)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "bidirectional"])
+def test_date_translator_runs(encoder, capsys):
+    argv = "--training-size 160 --held-out 40 --epochs 1 --backend numpy --verbose 0".split()
+    argv += "--embed-dim 4 --units 8 --batch-size 32 --show 3".split()
+    results = load_example("date_translator").main(
+        argv + (["--bidirectional"] if encoder == "bidirectional" else [])
+    )
+    out = capsys.readouterr().out
+    assert "fastrnn held-out exact match:" in out
+    assert out.count(" → ") >= 3
+    fastrnn_results = results["fastrnn"]
+    assert 0.0 <= fastrnn_results["test_accuracy"] <= fastrnn_results["extras"]["per-char accuracy"]
+    # the inference models (encoder model + one-step decoder model made of the
+    # trained layers) fed the true previous characters give the training model's output
+    assert float(fastrnn_results["extras"]["step check max |dp|"]) < 1e-5
+    assert len(fastrnn_results["epoch_seconds"]) == 1
+
+
+def test_date_data_names_one_date_per_input_and_keeps_held_out_days_apart(capsys):
+    example = load_example("date_translator")
+    written = {}
+    for year in (1900, 1949, 1950, 1979, 2000, 2049, 2050, 2079, 2099):
+        day = datetime.date(year, 1, 1)
+        while day.year == year:
+            for _, write, _ in example.formats_for(day):
+                text = write(day)
+                assert written.setdefault(text, day) == day, text  # no input names two days
+                assert set(text) <= set(example.INPUT_CHARS)
+            day += datetime.timedelta(days=1)
+    may_3 = datetime.date(1979, 5, 3)
+    assert {write(may_3) for _, write, _ in example.FORMATS} == {
+        name for name, _, _ in example.FORMATS
+    }
+    assert len(example.formats_for(datetime.date(2050, 1, 1))) < len(example.FORMATS)
+
+    args = example.parse_args(["--training-size", "300", "--held-out", "50"])
+    data = example.prepare(args)
+    again = example.prepare(args)  # the same data for every framework
+    np.testing.assert_array_equal(data["x_train"][0], again["x_train"][0])
+    x_train, decoder_in = data["x_train"]
+    assert x_train.shape[0] == 300 and data["x_test"].shape[0] == 50
+    assert x_train.dtype == np.int32 and decoder_in.shape == data["y_train"].shape == (300, 10)
+    assert (decoder_in[:, 0] == example.START).all()
+    np.testing.assert_array_equal(decoder_in[:, 1:], data["y_train"][:, :-1])  # teacher forcing
+    assert (x_train[:, -1] > 0).all()  # pre-padded: every input ends at the last step
+    train_days = set(example.decode_outputs(data["y_train"]))
+    test_days = example.decode_outputs(data["y_test"])
+    assert len(train_days) == 300 and not train_days & set(test_days)
+    for text, iso in zip(data["texts_test"], test_days):
+        assert written.get(text, datetime.date.fromisoformat(iso)).isoformat() == iso
+    capsys.readouterr()
+
+
+def test_date_formats_cover_the_leap_day_and_name_it_only():
+    example = load_example("date_translator")
+    leap_day = datetime.date(2000, 2, 29)
+    texts = {write(leap_day) for _, write, _ in example.formats_for(leap_day)}
+    assert len(texts) == len(example.FORMATS)  # 2000 takes the two-digit-year formats too
+    assert {"29 Feb 00", "02/29/00", "29.2.00", "20000229", "Tuesday, February 29 2000"} <= texts
+
+
+@pytest.mark.parametrize(
+    ("name", "argv", "message"),
+    [
+        ("addition_seq2seq", ["--training-size", "5"], "--training-size must be between 10"),
+        ("addition_seq2seq", ["--digits", "1", "--training-size", "56"], "and 55"),
+        ("addition_seq2seq", ["--digits", "0"], "--digits must be at least 1, got 0"),
+        ("addition_seq2seq", ["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        ("addition_seq2seq", ["--hold-epochs", "-1"], "--hold-epochs must be at least 0"),
+        ("addition_seq2seq", ["--lr-decay", "1.5"], "--lr-decay in (0, 1]"),
+        ("date_translator", ["--held-out", "0"], "--held-out must be at least 1, got 0"),
+        ("date_translator", ["--training-size", "73000"], "got 73000 + 2000"),
+        ("date_translator", ["--bidirectional", "--units", "7"], "even --units"),
+    ],
+)
+def test_generated_data_examples_reject_bad_arguments(name, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        load_example(name).parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_run_comparison_adds_extra_columns_and_reports_missing_peers(monkeypatch, capsys):
+    common = load_example("_common")
+    monkeypatch.setattr(common, "peer_available", lambda name: name == "keras")
+    runners = {
+        "fastrnn": lambda data, args: ([2.0, 1.0, 1.5], 0.75, {"exact match": 0.5}),
+        "keras": lambda data, args: ([3.0, 2.0], 0.7, {"exact match": 0.25}),
+    }
+    args = common.base_parser("test", default_data=None, default_epochs=1).parse_args(
+        ["--compare", "all"]
+    )
+    assert not hasattr(args, "data")
+    results = common.run_comparison(args, None, runners, "accuracy")
+    out = capsys.readouterr().out
+    assert results["fastrnn"] == {
+        "test_accuracy": 0.75,
+        "epoch_seconds": [2.0, 1.0, 1.5],
+        "extras": {"exact match": 0.5},
+    }
+    assert set(results) == {"fastrnn", "keras"}
+    assert "torch: this example has no torch version, skipped" in out
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")]
+    header, *body = [[cell.strip() for cell in row] for row in rows]
+    assert header[3:] == ["accuracy", "exact match", "note"]
+    assert body[0][:5] == ["fastrnn", "2.0000", "1.2500", "0.7500", "0.5000"]
+    assert body[1][4] == "0.2500" and body[2] == [
+        "torch",
+        "-",
+        "-",
+        "-",
+        "-",
+        "no version of this example",
+    ]
+
+
+def test_fit_timed_passes_the_true_epoch_to_callbacks():
+    common = load_example("_common")
+    seen = []
+
+    class Recorder(fastrnn.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(epoch)
+
+    model = fastrnn.Sequential([fastrnn.Input(shape=(3,)), fastrnn.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.zeros((8, 3), dtype="float32")
+    times, history = common.fit_timed(
+        model, x, x[:, :1], epochs=3, batch_size=4, verbose=0, callbacks=[Recorder()]
+    )
+    assert seen == [0, 1, 2] and len(times) == 3 and len(history["loss"]) == 3
