@@ -8,9 +8,10 @@ user's guide.
 
 What every worker task runs is the local model's own code: the model
 travels as its model file (``model.save``: architecture, weights, compile
-configuration, no pickled model object), scattered to every worker once per
-call and rebuilt there once per call and worker thread (a small cache keyed
-by the call's token); a task then calls ``predict``, or the forward pass,
+configuration, no pickled model object), sent to every worker once per
+call (one task holds it and is replicated to every worker; the tasks only
+name it) and rebuilt there once per call and worker thread (a small cache
+keyed by the call's token); a task then calls ``predict``, or the forward pass,
 the loss and ``backward`` that the local ``fit`` calls on a batch.
 
 ``predict`` is one task per chunk of ``x`` along the batch axis, each the
@@ -764,13 +765,30 @@ def _join_occurrences(pairs):
 # --------------------------------------------------------------------------
 # the driver's side
 # --------------------------------------------------------------------------
+def _identity(value):
+    return value
+
+
+def _submit_quietly(client, *args, **kwargs):
+    """``client.submit``, without distributed's warning about a large task:
+    the model file and a step's weights are large on purpose, and each
+    travels once per call (per step)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ll]arge", category=UserWarning)
+        return client.submit(*args, **kwargs)
+
+
 def _share(client, spec: _ModelSpec):
-    """``spec`` for the tasks: scattered to every worker, or one node of the
-    graph on dask's default scheduler."""
-    if client is not None:
-        return client.scatter(spec, broadcast=True, hash=False)
-    dask, _ = _import_dask()
-    return dask.delayed(spec, name=f"fastrnn-model-{spec.token}")
+    """``spec`` for the tasks. With a client: one task that holds it,
+    replicated to every worker, so each worker receives it once, and the
+    scheduler can make it again if every copy is lost (scattered data could
+    not be). Without: one node of the graph on dask's default scheduler."""
+    if client is None:
+        dask, _ = _import_dask()
+        return dask.delayed(spec, name=f"fastrnn-model-{spec.token}")
+    future = _submit_quietly(client, _identity, spec, key=f"fastrnn-model-{spec.token}")
+    client.replicate([future])
+    return future
 
 
 def _build_if_needed(model, xs):
@@ -798,7 +816,7 @@ def predict(model, x, batch_size=32, verbose="auto", callbacks=None, client=None
     callbacks : None
         A lazy result runs no callbacks; giving some is an error.
     client : dask.distributed.Client, optional
-        The cluster to scatter the model to (default: the active client; with
+        The cluster to send the model to (default: the active client; with
         none, the graph holds the model once, for dask's default scheduler).
 
     Returns
@@ -1111,7 +1129,8 @@ class _Trainer:
     def _submit(self, plans, weights, serial, totals, where):
         for attempt in range(MAX_STEP_ATTEMPTS):
             futures = [
-                self.client.submit(
+                _submit_quietly(
+                    self.client,
                     _train_group,
                     self.shared,
                     weights,
@@ -1132,8 +1151,6 @@ class _Trainer:
                 if attempt + 1 == MAX_STEP_ATTEMPTS:
                     raise
                 self.note_losses(where)
-                if self.shared.status != "finished":  # every copy of the model file was lost
-                    self.shared = _share(self.client, self.spec)
                 time.sleep(0.25 * 2**attempt)  # the scheduler may not have seen the loss yet
                 continue
             if any(r["worker"] != self.hints[g] for r, g in zip(results, plans)):
@@ -1146,7 +1163,6 @@ class _Trainer:
         each group's hint to where its chunks are now."""
         try:
             now = set(_worker_info(self.client))
-            who = self.client.who_has(self.packs)
         except Exception:  # a scheduler that cannot answer has no news to give
             return
         lost, joined = sorted(self.workers - now), sorted(now - self.workers)
@@ -1160,9 +1176,12 @@ class _Trainer:
                 RuntimeWarning,
                 stacklevel=5,
             )
+        try:
+            who = self.client.who_has(self.packs)
+        except Exception:  # the hints are preferences only
+            who = {}
         for g, hint in enumerate(self.hints):
-            members = np.flatnonzero(self.group_of == g)
-            holders = who.get(self.packs[members[0]].key) or []
+            holders = who.get(self.packs[int(np.argmax(self.group_of == g))].key) or []
             if hint not in now:
                 self.hints[g] = min(holders) if holders else min(now, default=hint)
 
