@@ -18,30 +18,22 @@ needs_proc = pytest.mark.skipif(
 )
 
 
+#: The LSTM rows of the tiny shape, three samples each: the smallest run.
+MINIMAL = ["--cells", "lstm", "--shapes", "tiny", "--repeat", "3", "--no-cold-start", "--no-chart"]
+
+
+def run_bench(out, *extra):
+    """``fastrnn bench`` on the minimal grid with ``extra`` options, writing to ``out``."""
+    assert main(["bench", *MINIMAL, "--out", str(out), *extra]) == 0
+    return json.loads((out / "bench.json").read_text())
+
+
 def test_bench_minimal_grid_writes_json(tmp_path, capsys):
     out = tmp_path / "results"
-    code = main(
-        [
-            "bench",
-            "--cells",
-            "lstm",
-            "--shapes",
-            "tiny",
-            "--repeat",
-            "3",
-            "--no-peers",
-            "--no-cold-start",
-            "--no-chart",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    data = run_bench(out, "--no-peers")
     printed = capsys.readouterr().out
     assert "| LSTM | tiny | forward |" in printed
     assert "skipped torch" in printed
-
-    data = json.loads((out / "bench.json").read_text())
     assert (out / "bench.md").exists()
     backends = ["auto", *fastrnn.available_backends()]  # "auto" first: the headline
     assert data["fastrnn_backends"] == backends
@@ -220,3 +212,64 @@ def test_a_peer_that_skips_a_mode_reads_n_a_in_the_table():
     }
     line = report.results_table(data).splitlines()[-1]
     assert "| n/a |" in line and "error" not in line
+
+
+#: fastrnn.torch and torch.nn beside one backend, on one thread (steadier when busy).
+TORCH_ROWS = [
+    "--peers",
+    "torch",
+    "--backends",
+    "numba",
+    "--threads",
+    "1",
+    "--warmup",
+    "1",
+    "--no-step",
+]
+
+
+def test_torch_rows_beside_torch_nn(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    from fastrnn.bench import grid
+
+    # the packed row on a small batch: what is checked is its plumbing
+    small = dict(batch=4, timesteps=9, input_dim=3, units=5, min_length=2)
+    monkeypatch.setattr(grid, "PACKED_SHAPE", small)
+    data = run_bench(tmp_path / "results", *TORCH_ROWS)
+    printed = capsys.readouterr().out
+    names = [s["name"] for s in data["systems"]]
+    assert names == ["numba", "fastrnn.torch", "torch"]
+    assert data["systems"][1]["kind"] == "fastrnn.torch"
+    assert "fastrnn.torch" in data["versions"]
+    for row in data["results"]:
+        assert row["errors"] == {}
+        assert {"fastrnn.torch", "torch"} <= set(row["medians_s"])
+        medians = row["medians_s"]
+        assert row["torch_module_speedup"] == medians["torch"] / medians["fastrnn.torch"]
+        assert row["best_peer"] == "torch" and row["best_fastrnn"] == "numba"
+    assert "| speed-up vs best peer | fastrnn.torch vs torch.nn | GEMM bound |" in printed
+
+    packed = data["packed"]
+    assert packed["shape"] == small
+    lengths = packed["lengths"]
+    assert len(lengths) == 4 and min(lengths) == 2 and max(lengths) == 9
+    assert lengths != sorted(lengths, reverse=True)  # unsorted, as real data
+    assert [r["mode"] for r in packed["rows"]] == ["forward", "train"]
+    for row in packed["rows"]:
+        assert row["errors"] == {}
+        assert set(row["medians_s"]) == {"fastrnn.torch", "torch"}
+        assert row["speedup"] > 0
+    assert "packed LSTM, B=4 T=9 (lengths 2-9) D=3 H=5" in printed
+
+
+def test_torch_rows_are_skipped_with_a_note_without_torch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    data = run_bench(tmp_path / "results", *TORCH_ROWS)
+    printed = capsys.readouterr().out
+    assert [s["name"] for s in data["systems"]] == ["numba"]
+    assert "not installed" in data["skipped"]["torch"]
+    assert data["skipped"]["fastrnn.torch"].startswith("runs beside the torch peer")
+    assert data["packed"]["skipped"].startswith("needs torch and fastrnn.torch")
+    assert "skipped fastrnn.torch" in printed
+    assert "Packed LSTM skipped: needs torch and fastrnn.torch" in printed
+    assert all(r["torch_module_speedup"] is None for r in data["results"])

@@ -94,6 +94,11 @@ def build_parser(parser=None):
         "for the worker threads the previous system left busy to go idle",
     )
     p.add_argument("--no-step", action="store_true", help="skip the single-step benchmark")
+    p.add_argument(
+        "--no-packed",
+        action="store_true",
+        help="skip the packed variable-length LSTM (fastrnn.torch against torch.nn)",
+    )
     p.add_argument("--no-cold-start", action="store_true", help="skip the cold-start runs")
     p.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
     p.add_argument("--out", default="bench-results", help="output directory (bench-results/)")
@@ -177,7 +182,7 @@ def _run(args, notes):
     cells, shapes, modes = _grid(args)
     backends, skipped = _fastrnn_backends(args)
     notes += limit_runtime_threads(args.threads)
-    fast, peers = _systems(args, backends, skipped)
+    fast, bridges, peers = _systems(args, backends, skipped)
 
     load_start = _loadavg()
     if load_start and load_start[0] > (os.cpu_count() or 1):
@@ -193,9 +198,11 @@ def _run(args, notes):
         f"median {gemm['gflops']:.1f}"
     )
 
-    data = _document(args, fast, peers, backends, skipped, notes, gemm)
+    data = _document(args, fast, bridges, peers, backends, skipped, notes, gemm)
     settle = None if args.no_settle else runner.settle
-    _measure_grid(data, args, cells, shapes, modes, fast, peers, settle)
+    _measure_grid(data, args, cells, shapes, modes, fast, bridges, peers, settle)
+    if not args.no_packed:
+        data["packed"] = _packed(bridges, peers, modes, args, settle, skipped)
     if not args.no_step:
         data["step"] = _step(fast + peers, args, settle)
     if not args.no_cold_start:
@@ -239,7 +246,8 @@ def _fastrnn_backends(args):
 
 
 def _systems(args, backends, skipped):
-    """The fastrnn systems and the peers that load; adds the others to ``skipped``."""
+    """The fastrnn backends, fastrnn.torch (beside the torch peer) and the peers
+    that load; adds the others to ``skipped``."""
     from . import systems as sysmod
 
     fast = [sysmod.FastrnnSystem(b) for b in backends]
@@ -256,12 +264,21 @@ def _systems(args, backends, skipped):
         _log("loading peers: " + ", ".join(wanted))
         peers, peer_skipped = sysmod.load_peers(wanted, args.threads)
         skipped.update(peer_skipped)
+    bridges = []
+    if any(p.name == "torch" for p in peers):
+        try:
+            bridges.append(sysmod.FastrnnTorchSystem(args.threads))
+        except Exception as exc:  # a broken install must not end the benchmark
+            skipped["fastrnn.torch"] = f"failed to initialize: {type(exc).__name__}: {exc}"
+    else:
+        why = skipped.get("torch", "torch not in --peers")
+        skipped["fastrnn.torch"] = f"runs beside the torch peer, which is skipped ({why})"
     for name, why in skipped.items():
         _log(f"skipped {name}: {why}")
-    return fast, peers
+    return fast, bridges, peers
 
 
-def _document(args, fast, peers, backends, skipped, notes, gemm):
+def _document(args, fast, bridges, peers, backends, skipped, notes, gemm):
     """The JSON document before the measurements: the machine, the build, the settings."""
     from fastrnn._info import machine_line, show_config
 
@@ -275,7 +292,7 @@ def _document(args, fast, peers, backends, skipped, notes, gemm):
         "machine": _machine(),
         "machine_line": machine_line(config),
         "config": config,
-        "versions": _versions(peers),
+        "versions": _versions(bridges + peers),
         "threads": args.threads,
         "thread_env": {
             k: os.environ.get(k)
@@ -301,7 +318,7 @@ def _document(args, fast, peers, backends, skipped, notes, gemm):
                 "kind": s.kind,
                 "threads": getattr(s, "threads", None),
             }
-            for s in fast + peers
+            for s in fast + bridges + peers
         ],
         "fastrnn_backends": backends,
         "skipped": skipped,
@@ -311,13 +328,13 @@ def _document(args, fast, peers, backends, skipped, notes, gemm):
     }
 
 
-def _measure_grid(data, args, cells, shapes, modes, fast, peers, settle):
+def _measure_grid(data, args, cells, shapes, modes, fast, bridges, peers, settle):
     """Time every system at every grid point; append the rows to ``data["results"]``."""
     from . import report, runner
     from . import systems as sysmod
 
     peak = data["gemm"]["best_gflops"] * 1e9  # re-measured at the end; the bound uses the best
-    all_systems = fast + peers
+    all_systems = fast + bridges + peers
     total = len(cells) * len(shapes) * len(modes)
     i = 0
     for cell in cells:
@@ -420,11 +437,7 @@ def _row(cell, shape, mode, res, errors, fast, peers, peak):
         "flops": flops,
         "bound_s": bound,
         "medians_s": med,
-        "first_call_s": {n: r["first_call_s"] for n, r in res.items()},
-        "inner": {n: r["inner"] for n, r in res.items()},
-        "samples_s": {n: r["samples_s"] for n, r in res.items()},
-        "settle_s": {n: r["settle_s"] for n, r in res.items()},
-        "settle_capped": {n: r["settle_capped"] for n, r in res.items()},
+        **_timings(res),
         "errors": errors,
         "best_peer": best_peer,
         "best_peer_s": peer_t.get(best_peer),
@@ -432,13 +445,72 @@ def _row(cell, shape, mode, res, errors, fast, peers, peak):
         "best_fastrnn_s": fast_t.get(best_fast),
         "speedup": (peer_t[best_peer] / fast_t[best_fast]) if best_peer and best_fast else None,
         "bound_ratio": (fast_t[best_fast] / bound) if best_fast else None,
+        "torch_module_speedup": _torch_module_speedup(med),
     }
 
 
+#: What ``runner.interleaved`` reports of each system, kept per row.
+_TIMING_FIELDS = ("first_call_s", "inner", "samples_s", "settle_s", "settle_capped")
+
+
+def _timings(res):
+    """``runner.interleaved``'s results as ``{field: {system: value}}``."""
+    return {field: {n: r[field] for n, r in res.items()} for field in _TIMING_FIELDS}
+
+
+def _torch_module_speedup(medians):
+    """torch.nn's median / fastrnn.torch's (> 1: the twin is faster), or None."""
+    if medians.get("torch") and medians.get("fastrnn.torch"):
+        return medians["torch"] / medians["fastrnn.torch"]
+    return None
+
+
+def _packed(bridges, peers, modes, args, settle, skipped):
+    """The packed variable-length LSTM, fastrnn.torch against torch.nn, in ``modes``."""
+    from . import report, runner
+    from .grid import PACKED_SHAPE, packed_lengths
+
+    systems = bridges + [p for p in peers if p.name == "torch"]
+    if len(systems) < 2:
+        why = skipped.get("fastrnn.torch") or skipped.get("torch", "torch not measured")
+        return {"skipped": f"needs torch and fastrnn.torch: {why}"}
+    lengths = packed_lengths()
+    out = {"shape": dict(PACKED_SHAPE), "lengths": lengths.tolist(), "rows": []}
+    for mode in modes:
+        fns, errors = {}, {}
+        for s in systems:
+            try:
+                fns[s.name] = s.make_packed(mode)
+            except Exception as exc:
+                errors[s.name] = f"setup: {type(exc).__name__}: {exc}"
+        res, run_errors = runner.interleaved(
+            fns, repeat=args.repeat, warmup=args.warmup, budget=args.budget, settle=settle
+        )
+        errors.update(run_errors)
+        medians = {n: r["median_s"] for n, r in res.items() if r.get("median_s") is not None}
+        out["rows"].append(
+            {
+                "mode": mode,
+                "medians_s": medians,
+                **_timings(res),
+                "errors": errors,
+                "speedup": _torch_module_speedup(medians),
+            }
+        )
+        _log(
+            f"packed LSTM {mode}: "
+            + ", ".join(f"{n} {report.fmt_us(v)}" for n, v in medians.items())
+            + "".join(f"; {n} ERROR {e}" for n, e in errors.items())
+        )
+    return out
+
+
 def _settle_total(data):
-    """Seconds ``settle`` waited before the samples, over the grid and the step."""
+    """Seconds ``settle`` waited before the samples, over the grid, the packed
+    rows and the step."""
     grid = sum(sum(r["settle_s"].values()) for r in data["results"])
-    return grid + sum(r.get("settle_s", 0.0) for r in data.get("step", {}).values())
+    packed = sum(sum(r["settle_s"].values()) for r in data.get("packed", {}).get("rows", []))
+    return grid + packed + sum(r.get("settle_s", 0.0) for r in data.get("step", {}).values())
 
 
 def _step(all_systems, args, settle):
@@ -482,6 +554,14 @@ def _text(data):
     def headed(table):
         return ["", data["machine_line"], "", table]
 
+    def section(label, result, table):
+        """A measured section's table, or the reason it was skipped (nothing if not run)."""
+        if not result:
+            return []
+        if "skipped" in result:
+            return ["", f"{label} skipped: {result['skipped']}"]
+        return headed(table(result))
+
     parts = [
         f"fastrnn bench: {data['threads']} threads, "
         f"median of up to {data['repeat']} interleaved samples; times in µs unless marked; "
@@ -499,14 +579,10 @@ def _text(data):
     ]
     if errs:
         parts += ["", "Errors:"] + [f"- {c} {s} {m} {n}: {e}" for c, s, m, n, e in errs]
+    parts += section("Packed LSTM", data.get("packed"), report.packed_table)
     if "step" in data:
         parts += headed(report.step_table(data["step"]))
-    cold = data.get("cold_start")
-    if cold:
-        if "skipped" in cold:
-            parts += ["", f"Cold start skipped: {cold['skipped']}"]
-        else:
-            parts += headed(report.cold_table(cold))
+    parts += section("Cold start", data.get("cold_start"), report.cold_table)
     if data["notes"]:
         parts += ["", "Notes: " + "; ".join(data["notes"])]
     return "\n".join(parts)

@@ -16,6 +16,11 @@ MODES = ("forward", "train")
 #: The single-step benchmark: one LSTM step, batch 1, input 32, units 64.
 STEP_SHAPE = dict(batch=1, input_dim=32, units=64)
 
+#: The packed variable-length benchmark (fastrnn.torch against torch.nn): an
+#: LSTM over a PackedSequence of ``batch`` sequences whose lengths spread
+#: evenly over ``min_length``..``timesteps`` (:func:`packed_lengths`).
+PACKED_SHAPE = dict(batch=32, timesteps=100, input_dim=64, units=128, min_length=10)
+
 _CELL_ALIASES = {
     "simple_rnn": "simple_rnn",
     "simplernn": "simple_rnn",
@@ -50,3 +55,25 @@ def forward_flops(cell, shape):
 def mode_flops(cell, shape, mode):
     """FLOPs of one call in ``mode``; ``train`` counts as 3x forward."""
     return forward_flops(cell, shape) * (3 if mode == "train" else 1)
+
+
+def packed_lengths(shape=None, seed=0):
+    """The sequence lengths of the packed benchmark, in a shuffled (unsorted) order.
+
+    Parameters
+    ----------
+    shape : dict, optional
+        ``batch``, ``timesteps`` and ``min_length``; default :data:`PACKED_SHAPE`.
+    seed : int
+
+    Returns
+    -------
+    ndarray of int64, shape (batch,)
+        Evenly spread over ``min_length``..``timesteps`` (both included).
+    """
+    import numpy as np
+
+    s = PACKED_SHAPE if shape is None else shape
+    lengths = np.linspace(s["min_length"], s["timesteps"], s["batch"]).round().astype(np.int64)
+    np.random.default_rng(seed).shuffle(lengths)
+    return lengths

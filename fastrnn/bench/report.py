@@ -34,10 +34,13 @@ def results_table(data):
     systems = data["systems"]
     labels = {s["name"]: s["label"] for s in systems}
     names = [s["name"] for s in systems]
+    twin = "fastrnn.torch" in names and "torch" in names
     header = (
         ["cell", "shape", "mode"]
         + [labels[n] for n in names]
-        + ["best peer", "speed-up vs best peer", "GEMM bound", "fastrnn / bound", "others' load"]
+        + ["best peer", "speed-up vs best peer"]
+        + (["fastrnn.torch vs torch.nn"] if twin else [])
+        + ["GEMM bound", "fastrnn / bound", "others' load"]
     )
     rows = []
     for r in data["results"]:
@@ -59,6 +62,9 @@ def results_table(data):
             row.append(f"{r['speedup']:.2f}x ({r['best_fastrnn']})")
         else:
             row.append("-")
+        if twin:
+            ratio = r.get("torch_module_speedup")
+            row.append("-" if ratio is None else f"{ratio:.2f}x")
         row.append(fmt_us(r["bound_s"]))
         row.append(
             f"{r['bound_ratio']:.1f}x ({r['best_fastrnn']})"
@@ -69,6 +75,29 @@ def results_table(data):
         row.append("?" if others is None else f"{others:.1f}")
         rows.append(row)
     return _table(header, rows, ["l"] * 3 + ["r"] * (len(header) - 3))
+
+
+def packed_table(packed):
+    """Markdown table of the packed variable-length LSTM rows (``data["packed"]``)."""
+    s = packed["shape"]
+    title = (
+        f"packed LSTM, B={s['batch']} T={s['timesteps']} (lengths {s['min_length']}-"
+        f"{s['timesteps']}) D={s['input_dim']} H={s['units']}"
+    )
+    rows = []
+    for r in packed["rows"]:
+        med = r["medians_s"]
+        ratio = r["speedup"]
+        rows.append(
+            [
+                r["mode"],
+                fmt_us(med.get("fastrnn.torch")),
+                fmt_us(med.get("torch")),
+                "-" if ratio is None else f"{ratio:.2f}x",
+            ]
+        )
+    header = [title, "fastrnn.torch", "torch.nn", "fastrnn.torch vs torch.nn"]
+    return _table(header, rows, ["l", "r", "r", "r"])
 
 
 def step_table(step):
@@ -132,7 +161,7 @@ def write_chart(data, path):
                 if v is not None:
                     xs.append(j + (i - (len(systems) - 1) / 2) * width)
                     ys.append(v * 1e6)
-            ax.bar(xs, ys, width, label=s["label"], hatch="" if s["kind"] == "fastrnn" else "//")
+            ax.bar(xs, ys, width, label=s["label"], hatch="//" if s["kind"] == "peer" else "")
         for j, r in enumerate(rows):
             if r["bound_s"]:
                 ax.hlines(r["bound_s"] * 1e6, j - 0.45, j + 0.45, colors="k", linestyles=":")

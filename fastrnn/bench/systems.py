@@ -3,7 +3,8 @@
 Each system turns a (cell, shape, mode) into a zero-argument callable that
 does one complete call (setup, weight creation and tracing happen before);
 the runner times the callables. Peers (PyTorch, TensorFlow/Keras, JAX) are
-imported only when available and never required.
+imported only when available and never required. ``fastrnn.torch`` (torch's
+modules on fastrnn's kernels) is measured beside PyTorch when it loads.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ import fastrnn
 from fastrnn.layers import GRU, LSTM, SimpleRNN
 from fastrnn.ops import CELLS as CELL_SPECS
 
+from . import grid
 from .grid import SHAPES, STEP_SHAPE
 from .threads import THREADS
 
@@ -125,33 +127,63 @@ class TorchSystem:
             "inter_op": torch.get_num_interop_threads(),
         }
 
+    def module(self, cell, input_dim, units):
+        """The batch-first ``torch.nn`` module of ``cell``, seeded (the same weights each time)."""
+        nn = self.torch.nn
+        self.torch.manual_seed(0)
+        kind = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        return kind(input_dim, units, batch_first=True)
+
     def make(self, cell, shape, mode, x):
-        torch, nn = self.torch, self.torch.nn
         s = _shape(shape)
-        d, h = s["input_dim"], s["units"]
-        torch.manual_seed(0)
-        model = {
-            "simple_rnn": lambda: nn.RNN(d, h, batch_first=True, nonlinearity="tanh"),
-            "lstm": lambda: nn.LSTM(d, h, batch_first=True),
-            "gru": lambda: nn.GRU(d, h, batch_first=True),
-        }[cell]()
-        xt = torch.from_numpy(x)
+        model = self.module(cell, s["input_dim"], s["units"])
+        return self._call(model, mode, self.torch.from_numpy(x))
+
+    def make_packed(self, mode):
+        """One call of the packed benchmark (:data:`~fastrnn.bench.grid.PACKED_SHAPE`):
+        an LSTM over a ``PackedSequence`` of unsorted lengths, packed once;
+        ``train`` also backpropagates the sum of the packed output to its data."""
+        torch = self.torch
+        from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+        s = grid.PACKED_SHAPE
+        model = self.module("lstm", s["input_dim"], s["units"])
+        lengths = torch.from_numpy(grid.packed_lengths(s))
+        padded = torch.from_numpy(make_input(s))
+        packed = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+        _, batch_sizes, sorted_indices, unsorted_indices = packed
+
+        def wrap(data):
+            return PackedSequence(data, batch_sizes, sorted_indices, unsorted_indices)
+
+        return self._call(model, mode, packed.data, wrap, lambda output: output.data)
+
+    def _call(self, model, mode, x, wrap=None, data_of=None):
+        """A zero-argument callable that runs ``model`` on ``wrap(x)`` (default
+        ``x``): under ``torch.inference_mode()`` (``forward``), or a training
+        step that backpropagates the sum of ``data_of(output)`` (default the
+        output) to a copy of ``x`` requiring grad (``train``)."""
+        torch = self.torch
+        wrap = wrap or (lambda tensor: tensor)
+        data_of = data_of or (lambda output: output)
         if mode == "forward":
             model.eval()
+            given = wrap(x)
 
             def forward():
                 with torch.inference_mode():
-                    return model(xt)[0]
+                    return model(given)[0]
 
             return forward
-        xg = xt.clone().requires_grad_(True)
+        leaf = x.clone().requires_grad_(True)
+        given = wrap(leaf)
 
         def train():
             model.zero_grad(set_to_none=True)
-            xg.grad = None
-            y, _ = model(xg)
-            y.sum().backward()
-            return xg.grad
+            leaf.grad = None
+            output, _ = model(given)
+            data_of(output).sum().backward()
+            return leaf.grad
 
         return train
 
@@ -169,6 +201,32 @@ class TorchSystem:
                 return cell(x, (h, c))
 
         return step
+
+
+# --------------------------------------------------------------- fastrnn.torch
+class FastrnnTorchSystem(TorchSystem):
+    """``fastrnn.torch``'s RNN, LSTM and GRU: ``torch.nn``'s modules on fastrnn's
+    kernels (the default backend, ``"auto"``), made from the same seeded
+    ``torch.nn`` module by :func:`fastrnn.torch.convert` and driven exactly as
+    :class:`TorchSystem` drives ``torch.nn``."""
+
+    kind = "fastrnn.torch"
+    name = "fastrnn.torch"
+    label = "fastrnn.torch"
+
+    def __init__(self, threads=THREADS):
+        super().__init__(threads)
+        import fastrnn.torch as ft
+
+        self.convert = ft.convert
+        self.version = f"fastrnn {fastrnn.__version__} on torch {self.torch.__version__}"
+        self.threads = {**self.threads, "fastrnn": fastrnn.get_num_threads()}
+
+    def module(self, cell, input_dim, units):
+        return self.convert(super().module(cell, input_dim, units))
+
+    def make_step(self):
+        raise SkipSystem("no single-step module (torch.nn.LSTMCell has no twin)")
 
 
 # ----------------------------------------------------------------- tf / keras
