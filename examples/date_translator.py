@@ -434,7 +434,7 @@ def evaluate_translations(model, encoder_model, decoder_model, data, args, label
     for i in [*shown, *misses]:
         verdict = "✓" if exact[i] else f"✗ (expected {truths[i]})"
         print(f"  {data['texts_test'][i]!r:>32} → {answers[i]} {verdict}")
-    extras = {"per-char accuracy": per_char, "step check max |dp|": f"{gap:.1e}"}
+    extras = {"per-char accuracy": per_char, "step check max dp": f"{gap:.1e}"}
     return float(exact.mean()), extras
 
 
