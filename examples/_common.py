@@ -272,8 +272,9 @@ def fit_timed(
 
 
 def print_table(headers, rows):
-    """A plain fixed-width table (also valid Markdown)."""
+    """A plain fixed-width table (also valid Markdown: a ``|`` in a cell is escaped)."""
     cells = [[str(h) for h in headers]] + [[_fmt(c) for c in r] for r in rows]
+    cells = [[c.replace("|", "\\|") for c in r] for r in cells]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     print(line(cells[0]))

@@ -10,6 +10,7 @@ import importlib.util
 import math
 import os
 import random
+import re
 
 import numpy as np
 import pytest
@@ -341,6 +342,14 @@ def test_run_comparison_adds_extra_columns_and_reports_missing_peers(monkeypatch
     ]
 
 
+def test_print_table_escapes_pipes_so_it_stays_markdown(capsys):
+    load_example("_common").print_table(["max |dp|", "s"], [["1e-07 | 2e-07", 1.5]])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert all(len(re.split(r"(?<!\\)\|", line)) == 4 for line in lines)  # 2 cells each
+    assert "max \\|dp\\|" in lines[0]
+
+
 def test_fit_timed_passes_the_true_epoch_to_callbacks():
     common = load_example("_common")
     seen = []
@@ -356,3 +365,26 @@ def test_fit_timed_passes_the_true_epoch_to_callbacks():
         model, x, x[:, :1], epochs=3, batch_size=4, verbose=0, callbacks=[Recorder()]
     )
     assert seen == [0, 1, 2] and len(times) == 3 and len(history["loss"]) == 3
+
+
+TINY_TWIN_RUNS = {
+    "addition_seq2seq": "--training-size 200 --digits 2 --units 8 --show 1",
+    "date_translator": "--training-size 160 --held-out 40 --embed-dim 4 --units 8 --show 1",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY_TWIN_RUNS))
+def test_generated_data_examples_build_their_keras_twin(name, capsys):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    argv = TINY_TWIN_RUNS[name].split()
+    argv += "--epochs 1 --batch-size 32 --backend numpy --verbose 0 --compare keras".split()
+    results = load_example(name).main(argv)
+    out = capsys.readouterr().out
+    assert set(results) == {"fastrnn", "keras"}
+    assert results["keras"]["extras"].keys() == results["fastrnn"]["extras"].keys()
+    assert 0.0 <= results["keras"]["test_accuracy"] <= 1.0
+    assert "| keras " in out
+    if name == "date_translator":  # Keras's inference models reproduce its training model too
+        assert float(results["keras"]["extras"]["step check max dp"]) < 1e-5
