@@ -119,11 +119,10 @@ def torch_gradients(
     -------
     list of ndarray
         ``[d_weight_ih (G*H, features), d_weight_hh (G*H, H)]`` and, with
-        ``bias``, ``d_bias_ih, d_bias_hh`` (G*H,). SimpleRNN and LSTM sum the
-        two biases, so both get the bias gradient (two arrays). The weight
-        gradients of SimpleRNN and LSTM are transposed views of the kernels'
-        (no copy: whoever stores them copies them into their own layout);
-        GRU's are new arrays, its gate blocks reordered.
+        ``bias``, ``d_bias_ih, d_bias_hh`` (G*H,), C-contiguous new arrays
+        (so torch keeps them as the parameters' ``.grad`` without another
+        copy). SimpleRNN and LSTM sum the two biases, so both get the bias
+        gradient.
     """
     d_kernel, d_recurrent, d_bias = d_weights
     if cell == "gru":
@@ -131,7 +130,7 @@ def torch_gradients(
         if bias:
             grads += [_swap_rows(d_bias[0], units), _swap_rows(d_bias[1], units)]
         return grads
-    grads = [d_kernel.T, d_recurrent.T]
+    grads = [np.ascontiguousarray(d_kernel.T), np.ascontiguousarray(d_recurrent.T)]
     if bias:
         grads += [d_bias, d_bias.copy()]
     return grads

@@ -264,7 +264,7 @@ class _FastRecurrent:
             The states after each sequence's last valid step, shaped like ``hx``.
         """
         owner = self._owner
-        params = [getattr(self, name) for name in self._flat_weights_names]
+        params = self._parameter_tensors()
         weights = self._kernel_weights(params)
         dtype = weights.dtype
         batch_dim = 0 if self.batch_first else 1
@@ -336,6 +336,15 @@ class _FastRecurrent:
             h_n = tuple(h.squeeze(1) for h in h_n)
         return output, (h_n if run.cell == "lstm" else h_n[0])
 
+    def _parameter_tensors(self) -> list[torch.Tensor]:
+        """The weights in ``_flat_weights_names`` order, as they are now (also
+        under ``torch.func.functional_call``, which swaps them in ``_parameters``)."""
+        registered = self._parameters
+        try:
+            return [registered[name] for name in self._flat_weights_names]
+        except KeyError:  # one is no longer a registered parameter (a parametrization)
+            return [getattr(self, name) for name in self._flat_weights_names]
+
     def flatten_parameters(self) -> None:
         """Drop the kernel-layout copy of the weights (and do what torch's does).
 
@@ -352,12 +361,7 @@ class _FastRecurrent:
     def _kernel_weights(self, params: list[torch.Tensor]) -> _KernelWeights:
         """The parameters in the kernels' layout: the kept copy while it is current."""
         kept = self.__dict__.get("_fastrnn_weights")
-        if (
-            kept is not None
-            and kept.stamps is not None
-            and all(ref() is p for ref, p in zip(kept.refs, params))
-            and _stamps(params) == kept.stamps
-        ):
+        if kept is not None and kept.current(params):
             return kept
         _check_parameters(self, params, self._owner)
         cell = _MODES[self.mode][0]
@@ -501,11 +505,20 @@ class _KernelWeights(NamedTuple):
     numpy_dtype: type
     arrays: list
 
+    def current(self, params: list[torch.Tensor]) -> bool:
+        """Whether ``params`` are the tensors converted, unchanged since."""
+        if self.stamps is None:
+            return False
+        for ref, (version, address), param in zip(self.refs, self.stamps, params):
+            if ref() is not param or param._version != version or param.data_ptr() != address:
+                return False
+        return True
+
 
 def _stamps(params: list[torch.Tensor]) -> tuple | None:
     """What changes when a parameter is changed in place or its data replaced."""
     try:
-        return tuple((p._version, p.data_ptr()) for p in params)
+        return tuple([(p._version, p.data_ptr()) for p in params])
     except RuntimeError:  # an inference tensor has no version counter
         return None
 
@@ -592,13 +605,6 @@ def _run_forward(run, x, states, record):
     return tuple(results)
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    """``array`` as a tensor sharing its memory (a copy only of negative strides)."""
-    if any(stride < 0 for stride in array.strides):
-        array = np.ascontiguousarray(array)
-    return torch.from_numpy(array)
-
-
 class _StackFunction(torch.autograd.Function):
     """A whole stacked module's forward and backward on fastrnn's kernels.
 
@@ -626,12 +632,13 @@ class _StackFunction(torch.autograd.Function):
     def backward(ctx, d_output, d_h_n, d_c_n=None):
         _ = ctx.saved_tensors  # raises if the input was changed in place since
         run = ctx.run
-        dx, d_h0, d_c0, d_weights = run.backward(_numpy(d_output), _numpy(d_h_n), _numpy(d_c_n))
+        # (once_differentiable: the gradients require no grad, so no detach)
+        dx, d_h0, d_c0, d_weights = run.backward(
+            *(None if d is None else d.numpy() for d in (d_output, d_h_n, d_c_n))
+        )
         needs = ctx.needs_input_grad
-        # Gradients go back as views where they are transposes of the kernels'
-        # (torch copies them into the parameters' layout as it accumulates).
         grads: list[torch.Tensor | None] = [None, None]
-        grads.append(_tensor(dx) if needs[2] else None)
+        grads.append(torch.from_numpy(np.ascontiguousarray(dx)) if needs[2] else None)
         grads.append(torch.from_numpy(d_h0) if needs[3] else None)
         grads.append(torch.from_numpy(d_c0) if needs[4] and d_c0 is not None else None)
         per = 4 if ctx.bias else 2
@@ -641,7 +648,7 @@ class _StackFunction(torch.autograd.Function):
                 grads += [None] * per
                 continue
             for want, g in zip(wanted, _stack.torch_gradients(run.cell, run.units, d_w, ctx.bias)):
-                grads.append(_tensor(g) if want else None)
+                grads.append(torch.from_numpy(g) if want else None)
         return tuple(grads)
 
 
