@@ -191,8 +191,14 @@ def test_packed_sequence_unsorted_lengths(kind, dtype_name, backend_name):
     for layers, bidirectional, with_states, batch_first in itertools.product(
         (1, 2), (False, True), (False, True), (False, True)
     ):
+        # batch_first, which a packed input ignores, as the data was packed
         reference, twin = make_pair(
-            kind, dtype, backend_name, num_layers=layers, bidirectional=bidirectional
+            kind,
+            dtype,
+            backend_name,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
         )
         padded = torch.randn(len(lengths), 6, INPUT, generator=gen, dtype=dtype)
         padded.requires_grad_()
@@ -296,16 +302,25 @@ def test_gradcheck(kind, backend_name):
     assert torch.autograd.gradcheck(call_inputs, (x, *states), eps=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("layout", ["time_major", "batch_first", "packed"])
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
-def test_dropout_draws_what_torch_draws(kind, packed, backend_name):
+def test_dropout_draws_what_torch_draws(kind, layout, backend_name):
     """In training mode a seeded run drops the same units as torch.nn's."""
     dtype = torch.float64
+    batch_first = layout == "batch_first"
     reference, twin = make_pair(
-        kind, dtype, backend_name, num_layers=3, dropout=0.4, bidirectional=True
+        kind,
+        dtype,
+        backend_name,
+        num_layers=3,
+        dropout=0.4,
+        bidirectional=True,
+        batch_first=batch_first,
     )
     gen = torch.Generator().manual_seed(6)
-    x = torch.randn(STEPS, BATCH, INPUT, generator=gen, dtype=dtype, requires_grad=True)
+    shape = (BATCH, STEPS, INPUT) if batch_first else (STEPS, BATCH, INPUT)
+    x = torch.randn(shape, generator=gen, dtype=dtype, requires_grad=True)
+    packed = layout == "packed"
     source = pack_padded_sequence(x, torch.tensor([2, 6, 4]), enforce_sorted=False) if packed else x
     outputs = []
     for module in (reference, twin):
@@ -318,13 +333,15 @@ def test_dropout_draws_what_torch_draws(kind, packed, backend_name):
     assert_close(outputs[1][0], outputs[0][0], dtype, "output")
     for i, (a, b) in enumerate(zip(outputs[1][1], outputs[0][1])):
         assert_close(a, b, dtype, f"gradient {i}")
-    # the next draw of the generator is the same too: both drew as many numbers
-    torch.manual_seed(11)
-    twin(source)
-    after_twin = torch.rand(1)
-    torch.manual_seed(11)
-    reference(source)
-    assert torch.equal(after_twin, torch.rand(1))
+    # without gradients (still training): the same draws, and the next draw
+    # of the generator is the same too, as both drew as many numbers
+    results = []
+    for module in (twin, reference):
+        torch.manual_seed(11)
+        with torch.no_grad():
+            results.append((data_of(module(source)[0]), torch.rand(1)))
+    assert_close(results[0][0], results[1][0], dtype, "output without gradients")
+    assert torch.equal(results[0][1], results[1][1])
     # eval mode: no dropout, deterministic
     twin.eval()
     reference.eval()

@@ -169,8 +169,13 @@ class Layout:
         raise NotImplementedError
 
     def noise(self, noise: np.ndarray) -> np.ndarray:
-        """torch's dropout noise of a layer's output, (B, T, K) batch-major."""
-        raise NotImplementedError
+        """torch's dropout noise of a layer's output as (B, T, K), batch-major.
+
+        torch runs the layers of an unpacked input time-major whatever
+        ``batch_first`` says, so it draws the noise as (T, B, K): this is
+        its transpose (a view). :class:`Packed` overrides it.
+        """
+        return noise.transpose(1, 0, 2)
 
 
 class BatchFirst(Layout):
@@ -201,9 +206,6 @@ class BatchFirst(Layout):
     def d_input(self, dx):
         return dx
 
-    def noise(self, noise):
-        return noise
-
 
 class TimeMajor(Layout):
     """``(T, B, F)`` arrays, torch's default (``batch_first=False``)."""
@@ -233,9 +235,6 @@ class TimeMajor(Layout):
 
     def d_input(self, dx):
         return dx.transpose(1, 0, 2)
-
-    def noise(self, noise):
-        return noise.transpose(1, 0, 2)
 
 
 class Packed(Layout):
