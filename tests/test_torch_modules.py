@@ -145,15 +145,8 @@ def test_equal_to_torch_nn(kind, dtype_name, backend_name):
     dtype = DTYPES[dtype_name]
     gen = torch.Generator().manual_seed(0)
     for layers, bidirectional, batch_first, with_states, bias in CONFIGS:
-        reference, twin = make_pair(
-            kind,
-            dtype,
-            backend_name,
-            num_layers=layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            bias=bias,
-        )
+        options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+        reference, twin = make_pair(kind, dtype, backend_name, bias=bias, **options)
         shape = (BATCH, STEPS, INPUT) if batch_first else (STEPS, BATCH, INPUT)
         x = torch.randn(shape, generator=gen, dtype=dtype).requires_grad_()
         leaves, hx = [x], None
@@ -192,14 +185,8 @@ def test_packed_sequence_unsorted_lengths(kind, dtype_name, backend_name):
         (1, 2), (False, True), (False, True), (False, True)
     ):
         # batch_first, which a packed input ignores, as the data was packed
-        reference, twin = make_pair(
-            kind,
-            dtype,
-            backend_name,
-            num_layers=layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-        )
+        options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+        reference, twin = make_pair(kind, dtype, backend_name, **options)
         padded = torch.randn(len(lengths), 6, INPUT, generator=gen, dtype=dtype)
         padded.requires_grad_()
         source = padded if batch_first else padded.transpose(0, 1)
