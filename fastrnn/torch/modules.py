@@ -7,7 +7,9 @@ differs. It runs the whole stack (every layer and direction) as one
 :class:`torch.autograd.Function` whose forward and backward are NumPy calls
 of :mod:`fastrnn.ops` (:mod:`fastrnn.torch._stack`), one kernel call per
 layer and direction. Without gradients (``torch.no_grad()``, inference
-mode, nothing requiring grad) it skips autograd altogether.
+mode, nothing requiring grad) it skips autograd altogether. The weights are
+converted to the kernels' layout once and kept until a parameter changes
+(:meth:`~_FastRecurrent.flatten_parameters` says which changes are seen).
 """
 
 from __future__ import annotations
