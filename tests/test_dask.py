@@ -14,7 +14,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -569,7 +568,6 @@ def test_spam_example_runs_with_dask(tmp_path, capsys):
         lines.append(f"{label}\t{text} {i}")
     path = tmp_path / "sms.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    start = time.perf_counter()
     load_example("spam_classifier").main(
         ["--data", str(path), "--epochs", "1", "--backend", "numpy", "--verbose", "0"]
         + ["--embed-dim", "4", "--units", "4", "--maxlen", "8", "--batch-size", "8"]
@@ -578,4 +576,3 @@ def test_spam_example_runs_with_dask(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dask: LocalCluster of 2 workers" in out
     assert "distributed predict" in out
-    assert time.perf_counter() - start < 120
