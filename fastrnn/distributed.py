@@ -70,16 +70,18 @@ from . import backends
 from . import callbacks as callbacks_module
 from ._random import new_generator
 from ._row_gradients import RowGradient
-from ._validation import check_int, check_seed
+from ._validation import check_int
 from .config import set_num_threads
 from .threads import limit_blas_threads_in_loops
 from .training import (
-    NonFiniteLossError,
     _as_data,
     _BatchStream,
     _check_verbose,
     _Progress,
     _sample_weights,
+    check_finite_loss,
+    check_fit_arguments,
+    run_fit_epochs,
 )
 
 __all__ = [
@@ -1215,26 +1217,6 @@ def _combine_step(model, results, normalized):
     return values, grads, sum(r["rows"] for r in results)
 
 
-def _check_fit_arguments(batch_size, epochs, verbose, shuffle, seed, split, steps, accumulation):
-    """The local ``fit``'s checks of its scalar arguments, and of
-    ``gradient_accumulation_steps``."""
-    batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
-    epochs = check_int(epochs, "epochs", 0)
-    verbose = _check_verbose(verbose)
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    seed = check_seed(seed)
-    if isinstance(split, (bool, np.bool_)) or not isinstance(
-        split, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"validation_split must be a float in [0, 1), got {split!r}")
-    if not 0.0 <= float(split) < 1.0:
-        raise ValueError(f"validation_split must be a float in [0, 1), got {split!r}")
-    steps = check_int(steps, "steps_per_epoch", 1, allow_none=True)
-    accumulation = check_int(accumulation, "gradient_accumulation_steps", 1)
-    return batch_size, epochs, verbose, seed, steps, accumulation
-
-
 def _validation(model, train, validation_data, validation_split, parts):
     """``fit``'s training data and its validation data: ``(train, on_cluster,
     local)``, where ``on_cluster`` is ``(xs, ys, sw)`` of dask arrays (dask
@@ -1357,16 +1339,10 @@ def fit(
     """
     _import_dask()
     model._require_compiled("fit")
-    batch_size, epochs, verbose, seed, steps_per_epoch, accumulation = _check_fit_arguments(
-        batch_size,
-        epochs,
-        verbose,
-        shuffle,
-        seed,
-        validation_split,
-        steps_per_epoch,
-        gradient_accumulation_steps,
+    batch_size, epochs, verbose, seed, steps_per_epoch = check_fit_arguments(
+        batch_size, epochs, verbose, shuffle, seed, validation_split, steps_per_epoch
     )
+    accumulation = check_int(gradient_accumulation_steps, "gradient_accumulation_steps", 1)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
     user_callbacks = callbacks_module.check_callbacks(callbacks)
     client = _resolve_client(client, True, "fit")
@@ -1429,81 +1405,49 @@ def _fit_loop(
     steps_per_epoch,
     verbose,
 ):
-    """The local ``fit``'s epochs, steps, logs, callbacks and progress bar,
+    """The local ``fit``'s epochs (:func:`fastrnn.training.run_fit_epochs`),
     with each step's gradients from ``trainer``."""
-    batches_per_pass = math.ceil(stream.n / stream.batch_size)
-    steps = batches_per_pass if steps_per_epoch is None else steps_per_epoch
-    outputs = len(model._losses)
-    model.stop_training = False
+    state = {"serial": 0, "where": {"epoch": initial_epoch, "step": 0}, "metrics": None}
+
+    def start_epoch():
+        state["metrics"] = None
+
+    def train_step(epoch, step, steps, idx):
+        micro = [idx[k : k + batch_size] for k in range(0, len(idx), batch_size)]
+        state["where"] = where = {"epoch": epoch, "step": step}
+        results, normalized = trainer.step(micro, state["serial"], where)
+        state["serial"] += 1
+        values, grads, rows = _combine_step(model, results, normalized)
+        value = _weighted(model, values)
+        check_finite_loss(value, epoch, step, steps)
+        model.optimizer.apply_gradients(grads, model.trainable_weights)
+        state["metrics"] = _add_metrics(state["metrics"], [r["metrics"] for r in results])
+        return value, values, rows, state["metrics"]
+
+    def validate():
+        if val_data is not None:
+            return val_data.run(model.get_weights(), 0)
+        if val_local is not None:
+            vxs, vys, vsw = val_local
+            return model._evaluate_arrays(vxs, vys, batch_size, verbose=0, sample_weight=vsw)
+        return None
+
     history = callbacks_module.History()
     history.distributed = trainer.record
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
-    cbs = callbacks_module.CallbackList(user_callbacks + [history], model, params)
-    model.history = history
-    serial, epoch_logs, where = 0, {}, {"epoch": initial_epoch, "step": 0}
-    cbs.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        cbs.on_epoch_begin(epoch)
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        progress = _Progress(verbose, steps)
-        if steps_per_epoch is None:
-            stream.new_pass()  # every epoch is one pass, reshuffled
-        totals, seen, metric_objs, logs = [0.0] * (outputs + 1), 0, None, {}
-        try:
-            for step in range(steps):
-                idx = stream.next_batch()
-                if idx is None:  # steps_per_epoch reached the end of a pass
-                    warnings.warn(
-                        f"fit: the data ran out after {step} of steps_per_epoch="
-                        f"{steps_per_epoch} batches in epoch {epoch + 1}; the next epoch starts "
-                        f"a new pass (make steps_per_epoch divide {batches_per_pass}, the "
-                        f"batches of one pass, to avoid this)",
-                        stacklevel=4,
-                    )
-                    break
-                micro = [idx[k : k + batch_size] for k in range(0, len(idx), batch_size)]
-                cbs.on_train_batch_begin(step)
-                where = {"epoch": epoch, "step": step}
-                results, normalized = trainer.step(micro, serial, where)
-                serial += 1
-                values, grads, rows = _combine_step(model, results, normalized)
-                value = _weighted(model, values)
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"Training stopped: the loss became {value} at epoch {epoch + 1}, step "
-                        f"{step + 1} (of {steps}). The weights are those from before this "
-                        f"step. Check the data for NaN/inf, or lower the learning rate / use "
-                        f"clipnorm= or clipvalue= on the optimizer."
-                    )
-                model.optimizer.apply_gradients(grads, model.trainable_weights)
-                metric_objs = _add_metrics(metric_objs, [r["metrics"] for r in results])
-                for i, v in enumerate([value, *values] if outputs > 1 else [value]):
-                    totals[i] += v * rows
-                seen += rows
-                logs = model._logs(totals, seen, metric_objs)
-                cbs.on_train_batch_end(step, dict(logs))
-                progress.update(logs)
-                if model.stop_training:
-                    break
-        except BaseException:
-            progress.abort()
-            raise
-        if steps_per_epoch is not None and stream.exhausted():
-            stream.new_pass()
-        epoch_logs = dict(logs)
-        val_logs = None
-        if val_data is not None:
-            val_logs = val_data.run(model.get_weights(), 0)
-        elif val_local is not None:
-            vxs, vys, vsw = val_local
-            val_logs = model._evaluate_arrays(vxs, vys, batch_size, verbose=0, sample_weight=vsw)
-        if val_logs is not None:
-            epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
-        progress.close(epoch_logs)
-        cbs.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    trainer.note_losses(where)  # a worker lost after the last step
-    cbs.on_train_end(epoch_logs)
-    return history
+    return run_fit_epochs(
+        model,
+        stream,
+        start_epoch,
+        train_step,
+        validate,
+        batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        verbose=verbose,
+        user_callbacks=user_callbacks,
+        history=history,
+        # a worker lost after the last step
+        before_train_end=lambda: trainer.note_losses(state["where"]),
+        stacklevel=4,
+    )

@@ -233,6 +233,124 @@ def _per_output(value, names, argument, default=None):
     return [value] * len(names)
 
 
+def check_fit_arguments(batch_size, epochs, verbose, shuffle, seed, validation_split, steps):
+    """``fit``'s checks of its scalar arguments; returns ``(batch_size, epochs,
+    verbose, seed, steps_per_epoch)`` as ``fit`` uses them."""
+    batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
+    epochs = check_int(epochs, "epochs", 0)
+    verbose = _check_verbose(verbose)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    seed = check_seed(seed)
+    if isinstance(validation_split, (bool, np.bool_)) or not isinstance(
+        validation_split, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+    if not 0.0 <= float(validation_split) < 1.0:
+        raise ValueError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
+    steps = check_int(steps, "steps_per_epoch", 1, allow_none=True)
+    return batch_size, epochs, verbose, seed, steps
+
+
+def check_finite_loss(value: float, epoch: int, step: int, steps: int) -> None:
+    """Raise :class:`NonFiniteLossError` for a NaN/inf batch loss, before the
+    step changes any weight."""
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"Training stopped: the loss became {value} at epoch {epoch + 1}, step "
+            f"{step + 1} (of {steps}). The weights are those from before this step. Check "
+            f"the data for NaN/inf, or lower the learning rate / use clipnorm= or clipvalue= "
+            f"on the optimizer."
+        )
+
+
+def run_fit_epochs(
+    model,
+    stream: _BatchStream,
+    start_epoch,
+    train_step,
+    validate,
+    *,
+    batch_size: int,
+    epochs: int,
+    initial_epoch: int,
+    steps_per_epoch: int | None,
+    verbose: int,
+    user_callbacks: list,
+    history: History,
+    before_train_end=None,
+    stacklevel: int = 3,
+) -> History:
+    """The epochs of ``fit``: steps, logs, callbacks, progress bar, validation.
+
+    What one step computes is ``train_step``'s: ``train_step(epoch, step,
+    steps, idx)`` trains on the rows ``idx`` of the stream's next batch (step
+    ``step`` of the epoch's ``steps``) and returns ``(value, values, rows,
+    metric_objs)``: the weighted loss, the per-output losses, the batch's
+    weight in the epoch's running means and the metrics so far.
+    ``start_epoch()`` starts an epoch's metrics; ``validate()`` returns the
+    validation logs of the weights now, or None.
+    The local ``fit`` and :func:`fastrnn.distributed.fit` share this loop.
+    """
+    batches_per_pass = math.ceil(stream.n / stream.batch_size)
+    steps = batches_per_pass if steps_per_epoch is None else steps_per_epoch
+    outputs = len(model._losses)
+    model.stop_training = False
+    params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
+    cbs = callbacks_module.CallbackList(user_callbacks + [history], model, params)
+    model.history = history
+    epoch_logs: dict = {}
+    cbs.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        progress = _Progress(verbose, steps)
+        if steps_per_epoch is None:
+            stream.new_pass()  # every epoch is one pass, reshuffled
+        totals, seen, logs = [0.0] * (outputs + 1), 0, {}
+        start_epoch()
+        try:
+            for step in range(steps):
+                idx = stream.next_batch()
+                if idx is None:  # steps_per_epoch reached the end of a pass
+                    warnings.warn(
+                        f"fit: the data ran out after {step} of steps_per_epoch="
+                        f"{steps_per_epoch} batches in epoch {epoch + 1}; the next epoch starts "
+                        f"a new pass (make steps_per_epoch divide {batches_per_pass}, the "
+                        f"batches of one pass, to avoid this)",
+                        stacklevel=stacklevel,
+                    )
+                    break
+                cbs.on_train_batch_begin(step)
+                value, values, rows, metric_objs = train_step(epoch, step, steps, idx)
+                for i, v in enumerate([value, *values] if outputs > 1 else [value]):
+                    totals[i] += v * rows
+                seen += rows
+                logs = model._logs(totals, seen, metric_objs)
+                cbs.on_train_batch_end(step, dict(logs))
+                progress.update(logs)
+                if model.stop_training:
+                    break
+        except BaseException:
+            progress.abort()
+            raise
+        if steps_per_epoch is not None and stream.exhausted():
+            stream.new_pass()
+        epoch_logs = dict(logs)
+        val_logs = validate()
+        if val_logs is not None:
+            epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
+        progress.close(epoch_logs)
+        cbs.on_epoch_end(epoch, epoch_logs)
+        if model.stop_training:
+            break
+    if before_train_end is not None:
+        before_train_end()
+    cbs.on_train_end(epoch_logs)
+    return history
+
+
 class TrainingMixin:
     """``compile`` / ``fit`` / ``evaluate`` / ``predict`` for the models.
 
@@ -514,23 +632,11 @@ class TrainingMixin:
         ):
             return _distributed.fit(self, **_distributed.arguments(locals()))
         self._require_compiled("fit")
-        batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", 1)
-        epochs = check_int(epochs, "epochs", 0)
+        batch_size, epochs, verbose, seed, steps_per_epoch = check_fit_arguments(
+            batch_size, epochs, verbose, shuffle, seed, validation_split, steps_per_epoch
+        )
         initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
-        verbose = _check_verbose(verbose)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-        seed = check_seed(seed)
-        if isinstance(validation_split, (bool, np.bool_)) or not isinstance(
-            validation_split, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"validation_split must be a float in [0, 1), got {validation_split!r}")
-        if not 0.0 <= float(validation_split) < 1.0:
-            raise ValueError(
-                f"validation_split must be a float in [0, 1), got {validation_split!r}"
-            )
         user_callbacks = callbacks_module.check_callbacks(callbacks)
-        steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", 1, allow_none=True)
         xs, ys = self._check_xy(x, y)
         single = self._single_output()
         if class_weight is not None and not single:
@@ -593,95 +699,56 @@ class TrainingMixin:
         if val is not None:
             self._check_dataset(self._pack_x(val[0]), "validation x")
 
-        n = len(xs[0])
-        batches_per_pass = int(math.ceil(n / batch_size))
-        steps = batches_per_pass if steps_per_epoch is None else steps_per_epoch
-        rng = new_generator(seed)
-        stream = _BatchStream(n, batch_size, shuffle, rng)
-        self.stop_training = False
-        history = callbacks_module.History()
-        params = {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size}
-        cbs = callbacks_module.CallbackList(user_callbacks + [history], self, params)
-        self.history = history
-        outputs = len(ys)
-
-        cbs.on_train_begin()
-        epoch_logs = {}
+        stream = _BatchStream(len(xs[0]), batch_size, shuffle, new_generator(seed))
         metric_objs = None
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            progress = _Progress(verbose, steps)
-            if steps_per_epoch is None:
-                stream.new_pass()  # every epoch is one pass, reshuffled
-            totals, seen = [0.0] * (outputs + 1), 0
-            if metric_objs is not None:
-                for objs in metric_objs:
-                    for m in objs:
-                        m.reset_state()
-            logs = {}
-            try:
-                for step in range(steps):
-                    idx = stream.next_batch()
-                    if idx is None:  # steps_per_epoch reached the end of a pass
-                        warnings.warn(
-                            f"fit: the data ran out after {step} of steps_per_epoch="
-                            f"{steps_per_epoch} batches in epoch {epoch + 1}; the next epoch "
-                            f"starts a new pass (make steps_per_epoch divide "
-                            f"{batches_per_pass}, the batches of one pass, to avoid this)",
-                            stacklevel=2,
-                        )
-                        break
-                    xb = [a[idx] for a in xs]
-                    yb = [a[idx] for a in ys]
-                    swb = None if sw is None else sw[idx]
-                    cbs.on_train_batch_begin(step)
-                    outs, masks = self._forward(xb, training=True)
-                    if metric_objs is None:
-                        # First batch: all labels are checked against the output before any update.
-                        self._check_all_labels(ys, outs)
-                        if val is not None:
-                            self._check_all_labels(val[1], outs)
-                        metric_objs = self._make_metrics(yb, outs)
-                    value, values, dys = self._batch_losses(yb, outs, masks, swb, True)
-                    if not math.isfinite(value):
-                        raise NonFiniteLossError(
-                            f"Training stopped: the loss became {value} at epoch {epoch + 1}, "
-                            f"step {step + 1} (of {steps}). The weights are those from before "
-                            f"this step. Check the data for NaN/inf, or lower the learning rate "
-                            f"/ use clipnorm= or clipvalue= on the optimizer."
-                        )
-                    self.backward(self._pack_dy(dys))
-                    self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
-                    for objs, y_b, out, mask in zip(metric_objs, yb, outs, masks):
-                        for m in objs:
-                            m.update_state(y_b, out, mask, sample_weight=swb)
-                    for i, v in enumerate([value, *values] if outputs > 1 else [value]):
-                        totals[i] += v * len(idx)
-                    seen += len(idx)
-                    logs = self._logs(totals, seen, metric_objs)
-                    cbs.on_train_batch_end(step, dict(logs))
-                    progress.update(logs)
-                    if self.stop_training:
-                        break
-            except BaseException:
-                progress.abort()
-                raise
-            if steps_per_epoch is not None and stream.exhausted():
-                stream.new_pass()
-            epoch_logs = dict(logs)
-            if val is not None:
-                val_logs = self._evaluate_arrays(
-                    val[0], val[1], batch_size, verbose=0, sample_weight=val[2]
-                )
-                epoch_logs.update(("val_" + k, v) for k, v in val_logs.items())
-            progress.close(epoch_logs)
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end(epoch_logs)
-        return history
+
+        def start_epoch():
+            for objs in metric_objs or ():
+                for m in objs:
+                    m.reset_state()
+
+        def train_step(epoch, step, steps, idx):
+            nonlocal metric_objs
+            xb = [a[idx] for a in xs]
+            yb = [a[idx] for a in ys]
+            swb = None if sw is None else sw[idx]
+            outs, masks = self._forward(xb, training=True)
+            if metric_objs is None:
+                # First batch: all labels are checked against the output before any update.
+                self._check_all_labels(ys, outs)
+                if val is not None:
+                    self._check_all_labels(val[1], outs)
+                metric_objs = self._make_metrics(yb, outs)
+            value, values, dys = self._batch_losses(yb, outs, masks, swb, True)
+            check_finite_loss(value, epoch, step, steps)
+            self.backward(self._pack_dy(dys))
+            self.optimizer.apply_gradients(self.gradients, self.trainable_weights)
+            for objs, y_b, out, mask in zip(metric_objs, yb, outs, masks):
+                for m in objs:
+                    m.update_state(y_b, out, mask, sample_weight=swb)
+            return value, values, len(idx), metric_objs
+
+        def validate():
+            if val is None:
+                return None
+            return self._evaluate_arrays(
+                val[0], val[1], batch_size, verbose=0, sample_weight=val[2]
+            )
+
+        return run_fit_epochs(
+            self,
+            stream,
+            start_epoch,
+            train_step,
+            validate,
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            verbose=verbose,
+            user_callbacks=user_callbacks,
+            history=callbacks_module.History(),
+        )
 
     def _check_xy(self, x, y, where="x", label="y"):
         """``x`` and ``y`` as lists of arrays (one per input / output), one length."""
