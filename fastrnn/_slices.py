@@ -6,7 +6,8 @@ couples time steps, never batch rows, so the slices need no synchronisation
 until the end, and the compiled code releases the GIL, so the threads truly
 run in parallel. This module holds what the backends share: one small,
 persistent thread pool (threads are started once, not per call) and the
-driver that runs a fixed set of slices on it.
+driver that runs a fixed set of slices on it, cut where the rows' work
+(under the call's mask) is shared evenly.
 
 Users: the Numba driver (``fastrnn/numba_kernels/_dispatch.py``) and the
 Cython one (``kernels/_runtime.pxi``), each running as many slices as the
@@ -16,6 +17,8 @@ slicing rule of :mod:`fastrnn.config` gives, one per thread.
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
+
+import numpy as np
 
 _pool = None
 _pool_size = 0
@@ -45,22 +48,68 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def slice_bounds(n, batch):
-    """The n slices ``[c * batch // n, (c + 1) * batch // n)`` of the batch."""
-    return [(c * batch // n, (c + 1) * batch // n) for c in range(n)]
+def slice_bounds(n, batch, mask=None):
+    """The n contiguous slices ``[(b0, b1), ...]`` of the batch.
+
+    Without ``mask``, ``[c * batch // n, (c + 1) * batch // n)``. With it,
+    the slices share the rows' work (:func:`row_work`) as evenly as
+    contiguous slices can, each of at least one row: slice c ends at the
+    last row where the work before it is at most ``c / n`` of the whole.
+    Equal work per row gives the slices without a mask.
+
+    Parameters
+    ----------
+    n : int
+        1 <= n <= batch.
+    batch : int
+    mask : ndarray of bool, shape (batch, timesteps), optional
+        The call's mask.
+    """
+    if mask is None or n == 1 or np.all(mask):
+        return [(c * batch // n, (c + 1) * batch // n) for c in range(n)]
+    before = np.zeros(batch + 1, np.int64)  # before[k]: the work of rows [0, k)
+    np.cumsum(row_work(mask), out=before[1:])
+    total = int(before[-1])
+    if total == 0:
+        return slice_bounds(n, batch)
+    ends = np.searchsorted(before * n, np.arange(1, n) * total, side="right") - 1
+    cuts = [0]
+    for c, end in enumerate(ends.tolist(), start=1):
+        cuts.append(min(max(end, cuts[-1] + 1), batch - (n - c)))
+    cuts.append(batch)
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
-def run_fixed_slices(n, batch, fn, threads):
-    """Call ``fn(b0, b1)`` once for each of the n slices of ``slice_bounds(n, batch)``.
+def row_work(mask):
+    """The steps at which each row of a slice is computed, ``(batch,)`` int64.
+
+    A time loop computes, at each step, the rows of its slice up to the last
+    one valid there (the kernels' ``computed_end``), so row b is computed at
+    the steps where it or a later row is valid (exactly so in the last slice,
+    at most so in the others). In a batch sorted by length (a
+    ``PackedSequence``) that is the row's length.
+    """
+    valid = np.asarray(mask, dtype=bool)
+    batch = valid.shape[0]
+    valid_somewhere = valid.any(axis=0)
+    # each step's last valid row, then per row the steps whose last is at or after it
+    last = batch - 1 - np.argmax(valid[::-1], axis=0)
+    steps_ending_at = np.bincount(last[valid_somewhere], minlength=batch)
+    return np.cumsum(steps_ending_at[::-1])[::-1]
+
+
+def run_fixed_slices(n, batch, fn, threads, mask=None):
+    """Call ``fn(b0, b1)`` once for each of the n slices of ``slice_bounds(n, batch, mask)``.
 
     Up to ``threads`` threads run them, the calling thread included: thread
     g takes a contiguous group of slices, in order. The slices themselves
-    depend on ``n`` and ``batch`` only, so a kernel whose rows are computed
-    the same way in any slice gives the same bits whatever ``threads`` is.
+    depend on ``n``, ``batch`` and ``mask`` only, so a kernel whose rows are
+    computed the same way in any slice gives the same bits whatever
+    ``threads`` is, and whatever the slices are.
     Returns once every slice has finished (even if one raised), then
     re-raises the first error: callers may free shared buffers at once.
     """
-    bounds = slice_bounds(n, batch)
+    bounds = slice_bounds(n, batch, mask)
     threads = max(1, min(threads, n))
     if threads == 1:
         for b0, b1 in bounds:

@@ -45,6 +45,7 @@ states, the backward the final states' gradients, and it zero-fills the
 weight gradients.
 """
 cimport cython
+from cpython.object cimport PyObject
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
                              PyBuffer_Release, PyObject_GetBuffer)
 from libc.stdlib cimport calloc, free, malloc

@@ -304,6 +304,7 @@ cdef _Call begin(int cell, x, mask, dropout_mask, recurrent_dropout_mask, kernel
     jb.x = call.take(x, 3, FIRST, shape)
     jb.batch, jb.timesteps, jb.features = shape[0], shape[1], shape[2]
     jb.mask = <const unsigned char*> call.take(mask, 2, MASK)
+    jb.mask_array = <PyObject*> mask
     masks = call.take(dropout_mask, 3, INPUT, dropout_shape)
     recurrent_masks = call.take(recurrent_dropout_mask, 3, INPUT, recurrent_shape)
     jb.kernel = call.take(kernel, 2, INPUT)

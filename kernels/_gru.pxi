@@ -2,7 +2,8 @@
 # recurrent part, with the reset gate applied after the recurrent product
 # (reset_after, Keras's default: hh = act(x_h + r * (h_{t-1} @ U_h + b_h))) or
 # before it (hh = act(x_h + (r * h_{t-1}) @ U_h + b_h));
-# h_t = z * h_{t-1} + (1 - z) * hh.
+# h_t = z * h_{t-1} + (1 - z) * hh. Each step computes the rows up to the last
+# valid one (``computed_end``).
 # Included by _cython_kernels.pyx; the driver (_driver.pxi) calls these.
 
 cdef inline void new_state(Py_ssize_t units, const floating* gates, const floating* h_prev,
@@ -21,7 +22,7 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
-    cdef Py_ssize_t s, t, b, j
+    cdef Py_ssize_t s, t, b, j, end
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef const unsigned char* mask = jb.mask
     cdef const floating* recurrent_kernel = <const floating*> jb.recurrent_kernel
@@ -47,13 +48,14 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         u_h = <floating*> jb.recurrent_candidate + s * bh
         # x_t @ W_x + b_x goes into the gate rows (projected up front, or
         # here); the steps below add to it in place.
-        input_rows(jb, t, b0, b1, g)
+        end = computed_end(mask, t, b0, b1, timesteps)
+        input_rows(jb, t, b0, end, g)
         if jb.reset_after:
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 memcpy(u + b * width, b_rec, width * sizeof(floating))
-            recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, width, u + b0 * width, width,
+            recurrent_product(jb, b0, end, h_prev + b0 * units, 0, width, u + b0 * width, width,
                               h_masked)
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 gb, ub = g + b * width, u + b * width
                 if floating is float:
                     if fused:   # the same bits as the loops below, in one pass
@@ -69,21 +71,21 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
                 activate_array(activation, gb + 2 * units, gb + 2 * units, units)  # hh
                 new_state(units, gb, h_prev + b * units, h_new + b * units)
         else:
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 gb = g + b * width
                 for j in range(2 * units):
                     gb[j] = gb[j] + b_rec[j]
-            recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, 2 * units, g + b0 * width,
+            recurrent_product(jb, b0, end, h_prev + b0 * units, 0, 2 * units, g + b0 * width,
                               width, h_masked)
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 activate_array(recurrent_activation, g + b * width, g + b * width, 2 * units)
                 for j in range(units):
                     u[b * units + j] = g[b * width + units + j] * h_prev[b * units + j]
                     u_h[b * units + j] = b_rec[2 * units + j]
             # the candidate's operand r * h_prev (under dropout, times its mask)
-            recurrent_product(jb, b0, b1, u + b0 * units, 2 * units, units, u_h + b0 * units,
+            recurrent_product(jb, b0, end, u + b0 * units, 2 * units, units, u_h + b0 * units,
                               units, h_masked)
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 gb = g + b * width
                 for j in range(units):
                     gb[2 * units + j] = gb[2 * units + j] + u_h[b * units + j]
@@ -94,6 +96,8 @@ cdef int gru_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         for b in range(b0, b1):
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
+        clear_masked_rows(mask, t, b0, b1, timesteps, g, width)
+        clear_masked_rows(mask, t, b0, b1, timesteps, u_h, units)
     free(h_masked)
     return 0
 
@@ -159,7 +163,7 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
     ``h_prev_all`` and ``dh`` (left holding d_h0); -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units, rows = b1 - b0
-    cdef Py_ssize_t s, t, b, j
+    cdef Py_ssize_t s, t, b, j, end
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef bint reset_after = jb.reset_after
     cdef const unsigned char* mask = jb.mask
@@ -189,6 +193,9 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
         u_s = <const floating*> jb.recurrent_candidate + s * bh
         output_grad(mask, s, t, b0, b1, timesteps, units, jb.zero_output_for_mask,
                     <const floating*> jb.d_outputs, <floating*> jb.d_prev_output, d_h_new)
+        # The products below run over the rows computed at this step (the
+        # gradients are 0 after them).
+        end = computed_end(mask, t, b0, b1, timesteps)
         # Pass 1: dz (stored raw in the z block), da_h, du_h, and dh_prev's direct part.
         for b in range(b0, b1):
             d_t = d_in + (b * timesteps + t) * width
@@ -208,11 +215,11 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
         if not reset_after:
             # d(r * h_prev) = da_h @ W_h[:, h]^T (times r_h); then dr and the
             # reset path into dh.
-            for j in range(b0 * units, b1 * units):
+            for j in range(b0 * units, end * units):
                 d_rh[j] = 0
-            recurrent_grad(jb, b0, b1, d_in + (b0 * timesteps + t) * width + 2 * units,
+            recurrent_grad(jb, b0, end, d_in + (b0 * timesteps + t) * width + 2 * units,
                            timesteps * width, 2 * units, units, d_rh + b0 * units, part)
-            for b in range(b0, b1):
+            for b in range(b0, end):
                 if not mask[b * timesteps + t]:
                     continue
                 d_t = d_in + (b * timesteps + t) * width
@@ -222,10 +229,10 @@ cdef int gru_backward_rows(const Job* jb, floating* d_in, Py_ssize_t b0,
                     d_t[units + j] = dr * derivative(recurrent_activation, r)
                     dh[b * units + j] += d_rh[b * units + j] * r
         else:
-            recurrent_grad(jb, b0, b1, aux + (b0 * timesteps + t) * units, timesteps * units,
+            recurrent_grad(jb, b0, end, aux + (b0 * timesteps + t) * units, timesteps * units,
                            2 * units, units, dh + b0 * units, part)
         # Masked rows carried dh unchanged above; d_in is zero there.
-        recurrent_grad(jb, b0, b1, d_in + (b0 * timesteps + t) * width, timesteps * width, 0,
+        recurrent_grad(jb, b0, end, d_in + (b0 * timesteps + t) * width, timesteps * width, 0,
                        2 * units, dh + b0 * units, part)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)

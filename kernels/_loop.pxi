@@ -8,6 +8,34 @@ cdef inline Py_ssize_t time_index(Py_ssize_t s, Py_ssize_t timesteps,
     return timesteps - 1 - s if go_backwards else s
 
 
+cdef inline Py_ssize_t computed_end(const unsigned char* mask, Py_ssize_t t, Py_ssize_t b0,
+                                    Py_ssize_t b1, Py_ssize_t timesteps) noexcept nogil:
+    """One past the last row of [b0, b1) whose position ``t`` is valid (b0 if none).
+
+    A step computes rows [b0, computed_end) and carries the states of the
+    rows after them, which are all masked there: a batch sorted by length,
+    as a ``PackedSequence`` is, has the valid rows of every step first, so
+    its steps cost what its valid rows do. Rows before it that are masked
+    are computed and then discarded, as everywhere."""
+    while b1 > b0 and not mask[(b1 - 1) * timesteps + t]:
+        b1 -= 1
+    return b1
+
+
+cdef inline bint valid_span(const unsigned char* mask, Py_ssize_t b, Py_ssize_t timesteps,
+                            Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    """The first and one past the last valid position of row ``b`` into ``lo``,
+    ``hi``; False if the row has none."""
+    cdef const unsigned char* row = mask + b * timesteps
+    cdef Py_ssize_t first = 0, end = timesteps
+    while first < end and not row[first]:
+        first += 1
+    while end > first and not row[end - 1]:
+        end -= 1
+    lo[0], hi[0] = first, end
+    return end > first
+
+
 cdef void* scratch(Py_ssize_t n, size_t itemsize, bint zero) noexcept nogil:
     """A scratch buffer of ``n`` items (at least one), zeroed if asked; NULL if out of memory."""
     if n < 1:
@@ -152,10 +180,12 @@ cdef void project_up_front(floating* dtype_tag, Job* jb, floating* dest) noexcep
     (T, B, G*H) (the gates; SimpleRNN: h_states[1:]). One product of T rows per
     batch row instead of one of ``batch`` rows per step (at batch 1, a vector
     product per step), with the same loops, so the same bits; ``input_rows``
-    then has nothing to do (``jb.projected``). Nothing with several slices:
-    they project step by step, while the rows are hot in cache.
+    then has nothing to do (``jb.projected``). Each row projects only its
+    valid span (``valid_span``); the positions outside it hold the bias.
+    Nothing with several slices: they project step by step, while the rows
+    are hot in cache.
     ``dtype_tag`` only picks the specialisation."""
-    cdef Py_ssize_t b, i, k, timesteps = jb.timesteps, width = jb.width
+    cdef Py_ssize_t b, i, k, lo, hi, timesteps = jb.timesteps, width = jb.width
     cdef Py_ssize_t step = jb.batch * width        # dest's stride between steps
     cdef Py_ssize_t groups = input_groups(jb), n = jb.width // groups
     cdef floating* c
@@ -167,11 +197,14 @@ cdef void project_up_front(floating* dtype_tag, Job* jb, floating* dest) noexcep
         c = dest + b * width + (0 if step > 0 else (timesteps - 1) * jb.batch * width)
         for i in range(timesteps):
             memcpy(c + i * step, jb.bias, width * sizeof(floating))
+        # positions outside the row's valid span keep the bias: no step computes them
+        if not valid_span(jb.mask, b, timesteps, &lo, &hi):
+            continue
         for k in range(groups):
-            times_weights(timesteps, n, jb.features,
-                          input_source(dtype_tag, jb, k) + b * timesteps * jb.features,
-                          jb.features, jb.kernel, jb.kernel_packed, width, k * n, c + k * n,
-                          step)
+            times_weights(hi - lo, n, jb.features,
+                          input_source(dtype_tag, jb, k) + (b * timesteps + lo) * jb.features,
+                          jb.features, jb.kernel, jb.kernel_packed, width, k * n,
+                          c + lo * step + k * n, step)
     jb.projected = True
 
 
@@ -282,6 +315,18 @@ cdef void input_rows(const Job* jb, Py_ssize_t t, Py_ssize_t b0, Py_ssize_t b1,
                       input_source(dest, jb, k) + (b0 * timesteps + t) * features,
                       timesteps * features, jb.kernel, jb.kernel_packed, width, k * n,
                       dest + b0 * width + k * n, width)
+
+
+cdef void clear_masked_rows(const unsigned char* mask, Py_ssize_t t, Py_ssize_t b0,
+                            Py_ssize_t b1, Py_ssize_t timesteps, floating* rows,
+                            Py_ssize_t width) noexcept nogil:
+    """Zero row b of ``rows`` (row stride ``width``) for each b in [b0, b1) masked
+    at position ``t``: what the gate buffers hold at a masked step (the
+    contract's; a step computes none of its rows after ``computed_end``)."""
+    cdef Py_ssize_t b
+    for b in range(b0, b1):
+        if not mask[b * timesteps + t]:
+            memset(rows + b * width, 0, width * sizeof(floating))
 
 
 cdef void masked_outputs(const unsigned char* mask, Py_ssize_t s, Py_ssize_t t,
@@ -426,11 +471,35 @@ cdef inline void times_kernel_t(const Job* jb, Py_ssize_t rows, Py_ssize_t k,
         mm_acc(rows, features, k, a, jb.width, kt, features, c, features)
 
 
+cdef void kernel_t_over_valid(const Job* jb, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t k,
+                              const floating* a, Py_ssize_t row0, floating* c) noexcept nogil:
+    """``times_kernel_t`` over the batch-major rows [b0*T, b1*T) of ``a`` and ``c``
+    (pointing at row b0*T) that lie in their batch row's valid span: the
+    rows outside it have zero gradients, so ``c`` keeps its zeros there. One
+    product per run of contiguous rows (a whole unmasked slice is one run)."""
+    cdef Py_ssize_t timesteps = jb.timesteps, b, lo, hi, start = 0, end = 0
+    cdef Py_ssize_t width = jb.width, features = jb.features
+    for b in range(b0, b1):
+        if not valid_span(jb.mask, b, timesteps, &lo, &hi):
+            continue
+        lo += (b - b0) * timesteps
+        hi += (b - b0) * timesteps
+        if end > start and lo == end:
+            end = hi
+            continue
+        if end > start:
+            times_kernel_t(jb, end - start, k, a + start * width, row0, c + start * features)
+        start, end = lo, hi
+    if end > start:
+        times_kernel_t(jb, end - start, k, a + start * width, row0, c + start * features)
+
+
 cdef int input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
                          Py_ssize_t b1) noexcept nogil:
     """Rows [b0, b1) of ``dx = dz @ W_x^T``, once the slice's ``dz`` is complete;
     under dropout ``dx = sum_k (dz_k @ W_x[:, k]^T) * dropout_mask[k]`` over the
-    projection's column groups k. -1 if out of memory."""
+    projection's column groups k. Only the rows in valid spans are multiplied
+    (``kernel_t_over_valid``). -1 if out of memory."""
     cdef Py_ssize_t rows = (b1 - b0) * jb.timesteps, features = jb.features
     cdef Py_ssize_t groups = input_groups(jb), n = jb.width // groups, k, b, i, j
     cdef const floating* dz = <const floating*> jb.dz + b0 * jb.timesteps * jb.width
@@ -443,7 +512,7 @@ cdef int input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
         return 0
     memset(dx, 0, rows * features * sizeof(floating))
     if jb.n_dropout == 0:
-        times_kernel_t(jb, rows, jb.width, dz, 0, dx)
+        kernel_t_over_valid(jb, b0, b1, jb.width, dz, 0, dx)
         return 0
     part = dx
     if groups > 1:
@@ -453,7 +522,7 @@ cdef int input_grad_rows(const Job* jb, floating* dtype_tag, Py_ssize_t b0,
     for k in range(groups):
         if groups > 1:
             memset(part, 0, rows * features * sizeof(floating))
-        times_kernel_t(jb, rows, n, dz + k * n, k * n, part)
+        kernel_t_over_valid(jb, b0, b1, n, dz + k * n, k * n, part)
         for b in range(b0, b1):
             m = <const floating*> jb.dropout_mask + (k * jb.batch + b) * features
             for i in range(jb.timesteps):

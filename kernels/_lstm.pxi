@@ -1,5 +1,6 @@
 # LSTM, over batch rows [b0, b1): gates z = x_t @ W_x + h_{t-1} @ W_h + b split
-# as [i, f, g, o], c_t = f * c_{t-1} + i * g, h_t = o * act(c_t).
+# as [i, f, g, o], c_t = f * c_{t-1} + i * g, h_t = o * act(c_t). Each step
+# computes the rows up to the last valid one (``computed_end``).
 # Included by _cython_kernels.pyx; the driver (_driver.pxi) calls these.
 
 cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
@@ -8,7 +9,7 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
     -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units
-    cdef Py_ssize_t s, t, b, j
+    cdef Py_ssize_t s, t, b, j, end
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef const unsigned char* mask = jb.mask
     cdef floating* c_states = <floating*> jb.c_states
@@ -32,10 +33,11 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
         h_prev, h_new = h_states + s * bh, h_states + (s + 1) * bh
         c_prev, c_new = c_states + s * bh, c_states + (s + 1) * bh
         z = <floating*> jb.gates + s * batch * width
-        input_rows(jb, t, b0, b1, z)
-        recurrent_product(jb, b0, b1, h_prev + b0 * units, 0, width, z + b0 * width, width,
+        end = computed_end(mask, t, b0, b1, timesteps)
+        input_rows(jb, t, b0, end, z)
+        recurrent_product(jb, b0, end, h_prev + b0 * units, 0, width, z + b0 * width, width,
                           h_masked)
-        for b in range(b0, b1):
+        for b in range(b0, end):
             zb = z + b * width
             cb, hb, cp = c_new + b * units, h_new + b * units, c_prev + b * units
             if floating is float:
@@ -56,6 +58,7 @@ cdef int lstm_forward_rows(const Job* jb, floating* h_states, Py_ssize_t b0,
             if not mask[b * timesteps + t]:
                 memcpy(h_new + b * units, h_prev + b * units, units * sizeof(floating))
                 memcpy(c_new + b * units, c_prev + b * units, units * sizeof(floating))
+        clear_masked_rows(mask, t, b0, b1, timesteps, z, width)
     free(h_masked)
     return 0
 
@@ -118,7 +121,7 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
     ``dh`` and ``dc`` (left holding d_h0, d_c0); -1 if out of memory."""
     cdef Py_ssize_t batch = jb.batch, timesteps = jb.timesteps, units = jb.units
     cdef Py_ssize_t width = jb.width, bh = batch * units
-    cdef Py_ssize_t s, t, b, j
+    cdef Py_ssize_t s, t, b, j, end
     cdef int activation = jb.activation, recurrent_activation = jb.recurrent_activation
     cdef const unsigned char* mask = jb.mask
     cdef const floating* c_states = <const floating*> jb.c_states
@@ -153,7 +156,9 @@ cdef int lstm_backward_rows(const Job* jb, floating* dz, Py_ssize_t b0,
             lstm_step_grads(units, activation, recurrent_activation, g_s + b * width, act_row,
                             c_prev + b * units, d_h_new + b * units, dh + b * units,
                             dc + b * units, dz_t)
-        recurrent_grad(jb, b0, b1, dz + (b0 * timesteps + t) * width, timesteps * width, 0,
+        # dh_{s-1} += dz_s @ W_h^T, over the rows computed at this step (dz is 0 after them)
+        end = computed_end(mask, t, b0, b1, timesteps)
+        recurrent_grad(jb, b0, end, dz + (b0 * timesteps + t) * width, timesteps * width, 0,
                        width, dh + b0 * units, part)
     gather_states(<const floating*> jb.h_states, b0, b1, batch, timesteps, units,
                   jb.go_backwards, <floating*> jb.h_prev_all)

@@ -39,6 +39,7 @@ cdef struct Job:
     Py_ssize_t slices              # batch slices of the time loop (slice_count)
     # the contract's arrays
     const unsigned char* mask      # (B, T)
+    PyObject* mask_array           # the mask itself (borrowed: the call holds it)
     const void* x                  # (B, T, D)
     # dropout: M input masks (B, D) for the kernel's M column groups (M = 0,
     # 1 or G), R recurrent masks (B, H), one per gate (R = 0 or G); NULL when 0
@@ -183,7 +184,9 @@ cdef int run_slices(const Job* jb, int phase) except -1:
     (``fastrnn/_slices.py``), or, with one slice, on the calling thread alone.
 
     One slice per thread, not more: a thread's rows in one time loop share
-    each step's pass over the weights. The results are the same for any
+    each step's pass over the weights. The time loops' slices are cut where
+    their rows' work under the mask is even (``_slices.slice_bounds``): a
+    step computes a slice's rows up to its last valid one. The results are the same for any
     slicing: every row (and every column of the weight gradients) is
     computed the same way whatever else shares its slice. WEIGHT_GRADS (after
     the backward's slices) splits the columns of the weight gradients
@@ -205,5 +208,7 @@ cdef int run_slices(const Job* jb, int phase) except -1:
     slices = _Slices.__new__(_Slices)
     slices.job = jb[0]
     slices.phase = phase
-    _slices.run_fixed_slices(count, items, slices, count)
+    # time loops: slices of even work under the mask (_slices.slice_bounds)
+    _slices.run_fixed_slices(count, items, slices, count,
+                             None if phase == WEIGHT_GRADS else <object> jb.mask_array)
     return 0

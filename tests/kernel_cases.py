@@ -158,7 +158,12 @@ def make_case(
 ):
     """Build a random case.
 
-    mask : {"none", "random", "leading", "all_masked_row", "trailing"}
+    mask : {"none", "random", "leading", "all_masked_row", "trailing", "sorted_lengths",
+            "shuffled_lengths", "pre_padded"}
+        ``sorted_lengths``: post-padded rows of lengths T down to 0, longest
+        first (a ``PackedSequence``'s batch: the valid rows of every step
+        come first); ``shuffled_lengths``: the same rows in a random order;
+        ``pre_padded``: the sorted lengths' masks reversed in time.
     dropout : a key of :data:`DROPOUT_VARIANTS`
     """
     rng = np.random.default_rng(seed)
@@ -179,6 +184,13 @@ def make_case(
     elif mask == "all_masked_row":
         m = rng.random((batch, timesteps)) > 0.3
         m[0] = False
+    elif mask in ("sorted_lengths", "shuffled_lengths", "pre_padded"):
+        lengths = np.linspace(timesteps, 0, batch).round().astype(int) if batch > 1 else [1]
+        m = np.arange(timesteps)[None, :] < np.asarray(lengths)[:, None]
+        if mask == "shuffled_lengths":
+            m = m[rng.permutation(batch)]
+        elif mask == "pre_padded":
+            m = np.ascontiguousarray(m[:, ::-1])
     states = [rand(batch, units) for _ in spec.state_names]
     if cell == "gru":
         bias = rand(2, g * units)

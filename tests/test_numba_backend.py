@@ -180,9 +180,9 @@ def sliced_calls(monkeypatch):
     calls = []
     run = _dispatch.run_fixed_slices
 
-    def counting(n, batch, fn, threads):
+    def counting(n, batch, fn, threads, mask=None):
         calls.append(n)
-        return run(n, batch, fn, threads)
+        return run(n, batch, fn, threads, mask)
 
     monkeypatch.setattr(_dispatch, "run_fixed_slices", counting)
     return calls

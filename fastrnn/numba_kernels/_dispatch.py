@@ -11,7 +11,10 @@ and at every call the driver
 3. chooses how the time loop runs by the slicing rule of
    :mod:`fastrnn.config` (:func:`slice_count`): over the whole batch on the
    calling thread, each product by hand or by BLAS according to its size; or
-   as ``n`` disjoint batch slices, one per thread, every product by hand;
+   as ``n`` disjoint batch slices, one per thread, every product by hand,
+   cut where the rows' work under the mask is even
+   (:func:`fastrnn._slices.slice_bounds`: each step computes a slice's rows
+   up to its last valid one);
 4. in a backward call, allocates the cell's workspace before the time loop and
    runs the cell's weight-gradient epilogue after it, on the calling thread
    with each product chosen by size (the big ones by BLAS, on its threads).
@@ -200,8 +203,9 @@ def _no_empty_masks(args):
     )
 
 
-def _run_rows(rows, slices, batch, hand_max, opts, arrays):
-    """Run ``rows`` over the whole batch (``slices`` 0 or 1) or the slices on threads."""
+def _run_rows(rows, slices, batch, hand_max, opts, arrays, mask):
+    """Run ``rows`` over the whole batch (``slices`` 0 or 1) or the slices on
+    threads, cut where the rows' work under ``mask`` is even."""
     if slices == 0:
         rows(0, batch, hand_max, opts, *arrays)
     elif slices == 1:
@@ -211,7 +215,7 @@ def _run_rows(rows, slices, batch, hand_max, opts, arrays):
         def run_slice(b0, b1):
             rows(b0, b1, ALWAYS_BY_HAND, opts, *arrays)
 
-        run_fixed_slices(slices, batch, run_slice, slices)
+        run_fixed_slices(slices, batch, run_slice, slices, mask)
 
 
 def _public(reference_function, kernel):
@@ -235,6 +239,7 @@ class _Contract:
                 f"{reference_function.__name__} must take {_DROPOUT_MASKS} after x and mask"
             )
         self.x = self.names.index("x")
+        self.mask = self.names.index("mask")
         self.recurrent_kernel = self.names.index("recurrent_kernel")
         # The kernels pick the options out of ``args + _OPTION_DEFAULTS``: an
         # option the contract lacks is read from the defaults after the args.
@@ -282,6 +287,7 @@ def forward_kernel(reference_function, rows):
     )
     state_copies = contract.pairs(_STATE_COPIES)
     take_options, i_x, i_rk = contract.take_options, contract.x, contract.recurrent_kernel
+    i_mask = contract.mask
     signature, arity = contract.signature, len(contract.names)
 
     def kernel(*args, **kwargs):
@@ -300,7 +306,9 @@ def forward_kernel(reference_function, rows):
         opts = take_options(args + _OPTION_DEFAULTS)
         units, width = args[i_rk].shape
         slices = slice_count(settings, batch, timesteps, features, units, width)
-        _run_rows(rows, slices, batch, settings.hand_product_max, opts, take_rows(args))
+        _run_rows(
+            rows, slices, batch, settings.hand_product_max, opts, take_rows(args), args[i_mask]
+        )
 
     return _public(reference_function, kernel)
 
@@ -339,6 +347,7 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
     state_gradient_copies = contract.pairs(_STATE_GRADIENT_COPIES)
     zeroed = [contract.names.index(name) for name in _WEIGHT_AND_INPUT_GRADIENTS]
     take_options, i_x, i_rk = contract.take_options, contract.x, contract.recurrent_kernel
+    i_mask = contract.mask
     signature, arity = contract.signature, len(contract.names)
 
     def kernel(*args, **kwargs):
@@ -361,7 +370,7 @@ def backward_kernel(reference_function, rows, workspace, workspace_names, weight
         arrays = args + workspace(opts, *take_workspace(args))
         units, width = args[i_rk].shape
         slices = slice_count(settings, batch, timesteps, features, units, width)
-        _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays))
+        _run_rows(rows, slices, batch, hand_max, opts, take_rows(arrays), args[i_mask])
         weight_grads(hand_max, opts, *take_grads(arrays))
 
     return _public(reference_function, kernel)

@@ -213,6 +213,19 @@ def mul_dact_inplace(d, y, lo, hi, code):
         d[j] = times_dact(d[j], y[j], code)
 
 
+@njit(inline="always", **JIT_OPTIONS)
+def computed_end(mask, t, b0, b1):
+    """One past the last row of [b0, b1) valid at position ``t`` (b0 if none).
+
+    A step computes rows [b0, computed_end) and carries the states of the
+    rows after them, which are all masked there: a batch sorted by length
+    (a ``PackedSequence``) has the valid rows of every step first, so its
+    steps cost what its valid rows do."""
+    while b1 > b0 and not mask[b1 - 1, t]:
+        b1 -= 1
+    return b1
+
+
 @njit(**JIT_OPTIONS)
 def hand_sized(rows, units, width, hand_max):
     """Whether a product of (rows, units) by (units, width) runs by hand in
@@ -430,7 +443,7 @@ def column_sums(a, out):
 
 
 @njit(**JIT_OPTIONS)
-def project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest):
+def project_inputs(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, dest):
     """``dest[s, b] = x[b, t(s)] @ kernel`` for the batch rows b in [b0, b1)
     and every step s (dest time-major, (T, B, W)): the input projection of a
     forward call, which every forward rows function starts with. Under
@@ -439,24 +452,26 @@ def project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest
 
     For the whole batch it is one product of (T*B, D) by (D, W), by hand up
     to ``hand_max`` or else by BLAS; for one slice of a sliced call, one hand
-    product per step over the slice's rows, on the slice's thread. The hand
-    product sums every element in the same order either way."""
+    product per step over the slice's rows up to the step's ``computed_end``
+    (the time loop computes no row after it), on the slice's thread. The
+    hand product sums every element in the same order either way."""
     batch, timesteps, _ = x.shape
     if dropout_mask is not None:
-        _project_masked(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest)
+        _project_masked(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, dest)
     elif b0 == 0 and b1 == batch:
         xt = time_major(x, go_backwards)
         matmul(xt, kernel, dest.reshape(timesteps * batch, dest.shape[2]), hand_max)
     else:
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
-            rows = dest[s, b0:b1]
+            end = computed_end(mask, t, b0, b1)
+            rows = dest[s, b0:end]
             rows[:, :] = 0
-            matmul_acc_hand(x[b0:b1, t], kernel, rows)
+            matmul_acc_hand(x[b0:end, t], kernel, rows)
 
 
 @njit(**JIT_OPTIONS)
-def _project_masked(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, dest):
+def _project_masked(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, dest):
     """:func:`project_inputs` under ``dropout_mask`` (K, B, D): the same
     products, one per column block, each of the masked inputs."""
     batch, timesteps, features = x.shape
@@ -477,15 +492,17 @@ def _project_masked(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, des
     part = np.empty((rows, n), x.dtype)
     for s in range(timesteps):
         t = timesteps - 1 - s if go_backwards else s
+        end = computed_end(mask, t, b0, b1)
+        computed = end - b0
         for k in range(count):
             mk = dropout_mask[k]
-            for i in range(rows):
+            for i in range(computed):
                 xi, mi, xmi = x[b0 + i, t], mk[b0 + i], xm[i]
                 for j in range(features):
                     xmi[j] = xi[j] * mi[j]
             part[:, :] = 0
-            matmul_acc_hand(xm, blocks[k], part)
-            dest[s, b0:b1, k * n : (k + 1) * n] = part
+            matmul_acc_hand(xm[:computed], blocks[k], part[:computed])
+            dest[s, b0:end, k * n : (k + 1) * n] = part[:computed]
 
 
 @njit(**JIT_OPTIONS)

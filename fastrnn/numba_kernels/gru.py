@@ -28,6 +28,7 @@ from ._math import (
     backward_input_grads,
     column_blocks,
     column_sums,
+    computed_end,
     hand_sized,
     masked_matmul_acc,
     masked_matmul_t_acc,
@@ -45,7 +46,8 @@ from .config import JIT_OPTIONS
 
 @njit(**JIT_OPTIONS)
 def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for_mask):
-    """h_s = z * h_{s-1} + (1 - z) * hh where valid; carry and mask the output."""
+    """h_s = z * h_{s-1} + (1 - z) * hh where valid; else carry the state, mask
+    the output and zero the step's gates."""
     one = g.dtype.type(1)
     hn = h_states[s + 1, b]
     out = outputs[b, s]
@@ -59,6 +61,7 @@ def _finish_step(s, t, b, units, g, hp, h_states, outputs, mask, zero_output_for
     else:
         for j in range(units):
             hn[j] = hp[j]
+        g[:] = 0  # the contract's gates of a masked step
         if zero_output_for_mask or s == 0:
             out[:] = 0
         else:
@@ -117,7 +120,7 @@ def _forward_rows(
     rows = b1 - b0
     h1, h2, h3 = units, 2 * units, 3 * units
     h_states[0, b0:b1] = h0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, gates)
+    project_inputs(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, gates)
     hand = hand_sized(rows, units, h3, hand_max)
     w_zr, w_h = _recurrent_blocks(recurrent_kernel, reset_after)
     if recurrent_dropout_mask is not None:
@@ -133,18 +136,33 @@ def _forward_rows(
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
             h_prev = h_states[s, b0:b1]
+            n = computed_end(mask, t, b0, b1) - b0  # the rows this step computes
             if recurrent_dropout_mask is None:
-                matmul_rows(h_prev, recurrent_kernel, u, hand, hand_max)
+                matmul_rows(h_prev[:n], recurrent_kernel, u[:n], hand, hand_max)
             else:
-                u[:, :] = 0
+                u[:n] = 0
                 masked_matmul_acc(
-                    h_prev, recurrent_dropout_mask, b0, blocks, u, h_tmp, part, hand, hand_max
+                    h_prev[:n],
+                    recurrent_dropout_mask,
+                    b0,
+                    blocks,
+                    u[:n],
+                    h_tmp[:n],
+                    part[:n],
+                    hand,
+                    hand_max,
                 )
             for i in range(rows):
                 b = b0 + i
                 g = gates[s, b]
                 ub = u[i]
                 uh = recurrent_candidate[s, b]
+                if not mask[b, t]:
+                    uh[:] = 0
+                    _finish_step(
+                        s, t, b, units, g, h_prev[i], h_states, outputs, mask, zero_output_for_mask
+                    )
+                    continue
                 for j in range(h2):
                     g[j] += ub[j] + b_rec[j]
                 activate_inplace(g, b_in, 0, h2, recurrent_activation)
@@ -164,14 +182,23 @@ def _forward_rows(
         for s in range(timesteps):
             t = timesteps - 1 - s if go_backwards else s
             h_prev = h_states[s, b0:b1]
+            n = computed_end(mask, t, b0, b1) - b0  # the rows this step computes
             if recurrent_dropout_mask is None:
-                matmul_rows(h_prev, w_zr, u, hand, hand_max)
+                matmul_rows(h_prev[:n], w_zr, u[:n], hand, hand_max)
             else:
-                u[:, :] = 0
+                u[:n] = 0
                 masked_matmul_acc(
-                    h_prev, recurrent_dropout_mask, b0, blocks[:2], u, h_tmp, part, hand, hand_max
+                    h_prev[:n],
+                    recurrent_dropout_mask,
+                    b0,
+                    blocks[:2],
+                    u[:n],
+                    h_tmp[:n],
+                    part[:n],
+                    hand,
+                    hand_max,
                 )
-            for i in range(rows):
+            for i in range(n):
                 g = gates[s, b0 + i]
                 ub = u[i]
                 for j in range(h2):
@@ -186,11 +213,17 @@ def _forward_rows(
                     rm = recurrent_dropout_mask[2, b0 + i]  # the candidate's mask
                     for j in range(units):
                         rb[j] *= rm[j]
-            matmul_rows(rh, w_h, uh_all, hand, hand_max)
+            matmul_rows(rh[:n], w_h, uh_all[:n], hand, hand_max)
             for i in range(rows):
                 b = b0 + i
                 g = gates[s, b]
                 uh = recurrent_candidate[s, b]
+                if not mask[b, t]:
+                    uh[:] = 0
+                    _finish_step(
+                        s, t, b, units, g, h_prev[i], h_states, outputs, mask, zero_output_for_mask
+                    )
+                    continue
                 ub = uh_all[i]
                 gh = g[h2:]
                 for j in range(units):
@@ -290,7 +323,7 @@ def _backward_rows(
     dh_rows = dh[b0:b1]
     for s in range(timesteps - 1, -1, -1):
         t = timesteps - 1 - s if go_backwards else s
-        lo, hi = s * batch + b0, s * batch + b1
+        lo = s * batch + b0
         for i in range(rows):
             b = b0 + i
             row = d_in[lo + i]
@@ -349,19 +382,21 @@ def _backward_rows(
                         rhb[j] = gr[j] * hp[j]
                     if recurrent_dropout_mask is not None:
                         _times_mask(rhb, recurrent_dropout_mask[2, b])
-        d_rec_s = d_rec[lo:hi]
+        # the products over the rows the step computed (the gradients are 0 after them)
+        n = computed_end(mask, t, b0, b1) - b0
+        d_rec_s = d_rec[lo : lo + n]
         if reset_after:
             if recurrent_dropout_mask is None:
-                matmul_acc_rows(d_rec_s, rk_t, dh_rows, tmp, hand, hand_max)
+                matmul_acc_rows(d_rec_s, rk_t, dh_rows[:n], tmp[:n], hand, hand_max)
             else:
                 r_masks = recurrent_dropout_mask
                 masked_matmul_t_acc(
-                    d_rec_s, r_masks, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+                    d_rec_s, r_masks, b0, blocks_t, dh_rows[:n], d_tmp[:n], part[:n], hand, hand_max
                 )
         else:
-            matmul_rows(d_ah[lo:hi], w_h_t, d_rh, hand, hand_max)
+            matmul_rows(d_ah[lo : lo + n], w_h_t, d_rh[:n], hand, hand_max)
             if recurrent_dropout_mask is not None:  # d(r * h_prev) = (da_h @ W_h_h^T) * r_h
-                for i in range(rows):
+                for i in range(n):
                     _times_mask(d_rh[i], recurrent_dropout_mask[2, b0 + i])
             for i in range(rows):
                 b = b0 + i
@@ -380,11 +415,11 @@ def _backward_rows(
                 for j in range(h2):
                     rrow[j] = row[j]
             if recurrent_dropout_mask is None:
-                matmul_acc_rows(d_rec_s, w_zr_t, dh_rows, tmp, hand, hand_max)
+                matmul_acc_rows(d_rec_s, w_zr_t, dh_rows[:n], tmp[:n], hand, hand_max)
             else:
                 r_masks = recurrent_dropout_mask
                 masked_matmul_t_acc(
-                    d_rec_s, r_masks, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+                    d_rec_s, r_masks, b0, blocks_t, dh_rows[:n], d_tmp[:n], part[:n], hand, hand_max
                 )
     restore_denormals(saved_fp_mode)
 

@@ -12,8 +12,10 @@ Under dropout the products read their operands under the masks
 the epilogue, the recurrent side in each step); a call without dropout
 compiles none of it (its masks are None, see ``_math.py``).
 
-Both time loops work on the batch rows ``[b0, b1)``; which rows, on which
-thread, and how the products are chosen is the driver's (``_dispatch.py``).
+Both time loops work on the batch rows ``[b0, b1)``, each step computing
+those up to the last valid one (``_math.computed_end``); which rows, on
+which thread, and how the products are chosen is the driver's
+(``_dispatch.py``).
 """
 
 import numpy as np
@@ -26,6 +28,7 @@ from ._math import (
     activate,
     activate_inplace,
     column_blocks,
+    computed_end,
     hand_sized,
     masked_matmul_acc,
     masked_matmul_t_acc,
@@ -67,7 +70,7 @@ def _forward_rows(
     h1, h2, h3, h4 = units, 2 * units, 3 * units, 4 * units
     h_states[0, b0:b1] = h0[b0:b1]
     c_states[0, b0:b1] = c0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, gates)
+    project_inputs(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, gates)
     hand = hand_sized(b1 - b0, units, h4, hand_max)
     act_c = np.empty(units, gates.dtype)
     tmp = np.empty((b1 - b0, h4), gates.dtype)
@@ -80,23 +83,32 @@ def _forward_rows(
         h_prev = h_states[s, b0:b1]
         c_prev = c_states[s, b0:b1]
         cur = gates[s, b0:b1]
+        n = computed_end(mask, t, b0, b1) - b0  # the rows this step computes
         if recurrent_dropout_mask is None:
-            matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+            matmul_acc_rows(h_prev[:n], recurrent_kernel, cur[:n], tmp[:n], hand, hand_max)
         else:
             masked_matmul_acc(
-                h_prev, recurrent_dropout_mask, b0, blocks, cur, h_tmp, part, hand, hand_max
+                h_prev[:n],
+                recurrent_dropout_mask,
+                b0,
+                blocks,
+                cur[:n],
+                h_tmp[:n],
+                part[:n],
+                hand,
+                hand_max,
             )
         for i in range(b1 - b0):
             b = b0 + i
             g = cur[i]
-            activate_inplace(g, bias, 0, h2, recurrent_activation)
-            activate_inplace(g, bias, h2, h3, activation)
-            activate_inplace(g, bias, h3, h4, recurrent_activation)
             hn = h_states[s + 1, b]
             cn = c_states[s + 1, b]
             cp = c_prev[i]
             out = outputs[b, s]
             if mask[b, t]:
+                activate_inplace(g, bias, 0, h2, recurrent_activation)
+                activate_inplace(g, bias, h2, h3, activation)
+                activate_inplace(g, bias, h3, h4, recurrent_activation)
                 # gate blocks as views indexed from 0: see _math.py, "Indices LLVM can prove"
                 gi, gf, gg, go = g[:h1], g[h1:h2], g[h2:h3], g[h3:]
                 for j in range(units):
@@ -111,6 +123,7 @@ def _forward_rows(
                 for j in range(units):
                     hn[j] = hp[j]
                     cn[j] = cp[j]
+                g[:] = 0  # the contract's gates of a masked step
                 if zero_output_for_mask or s == 0:
                     out[:] = 0
                 else:
@@ -206,12 +219,22 @@ def _backward_rows(
                     dpo[j] = 0 if zero_output_for_mask else v
                 for j in range(h4):
                     row[j] = 0
-        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
+        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0),
+        # over the rows the step computed (dG is 0 after them)
+        n = computed_end(mask, t, b0, b1) - b0
         if recurrent_dropout_mask is None:
-            matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+            matmul_acc_rows(dg[:n], rk_t, dh_rows[:n], tmp[:n], hand, hand_max)
         else:
             masked_matmul_t_acc(
-                dg, recurrent_dropout_mask, b0, blocks_t, dh_rows, d_tmp, part, hand, hand_max
+                dg[:n],
+                recurrent_dropout_mask,
+                b0,
+                blocks_t,
+                dh_rows[:n],
+                d_tmp[:n],
+                part[:n],
+                hand,
+                hand_max,
             )
     restore_denormals(saved_fp_mode)
 

@@ -19,6 +19,7 @@ from ._dispatch import backward_kernel, forward_kernel, gate_gradient_workspace
 from ._fpmode import flush_denormals, restore_denormals
 from ._math import (
     activate_inplace,
+    computed_end,
     hand_sized,
     masked_matmul_acc,
     masked_matmul_t_acc,
@@ -55,7 +56,7 @@ def _forward_rows(
     timesteps = h_states.shape[0] - 1
     units = h_states.shape[2]
     h_states[0, b0:b1] = h0[b0:b1]
-    project_inputs(b0, b1, hand_max, x, dropout_mask, kernel, go_backwards, h_states[1:])
+    project_inputs(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backwards, h_states[1:])
     hand = hand_sized(b1 - b0, units, units, hand_max)
     tmp = np.empty((b1 - b0, units), h_states.dtype)
     if recurrent_dropout_mask is not None:
@@ -65,11 +66,20 @@ def _forward_rows(
         t = timesteps - 1 - s if go_backwards else s
         h_prev = h_states[s, b0:b1]
         cur = h_states[s + 1, b0:b1]
+        n = computed_end(mask, t, b0, b1) - b0  # the rows this step computes
         if recurrent_dropout_mask is None:
-            matmul_acc_rows(h_prev, recurrent_kernel, cur, tmp, hand, hand_max)
+            matmul_acc_rows(h_prev[:n], recurrent_kernel, cur[:n], tmp[:n], hand, hand_max)
         else:
             masked_matmul_acc(
-                h_prev, recurrent_dropout_mask, b0, blocks, cur, h_tmp, tmp, hand, hand_max
+                h_prev[:n],
+                recurrent_dropout_mask,
+                b0,
+                blocks,
+                cur[:n],
+                h_tmp[:n],
+                tmp[:n],
+                hand,
+                hand_max,
             )
         for i in range(b1 - b0):
             b = b0 + i
@@ -143,12 +153,22 @@ def _backward_rows(
                     v = dout[j] + dpo[j]
                     dpo[j] = 0 if zero_output_for_mask else v
                     row[j] = 0
-        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0)
+        # dh_{s-1} = dG_s @ W_h^T (+ the carried dh on masked rows, whose dG is 0),
+        # over the rows the step computed (dG is 0 after them)
+        n = computed_end(mask, t, b0, b1) - b0
         if recurrent_dropout_mask is None:
-            matmul_acc_rows(dg, rk_t, dh_rows, tmp, hand, hand_max)
+            matmul_acc_rows(dg[:n], rk_t, dh_rows[:n], tmp[:n], hand, hand_max)
         else:
             masked_matmul_t_acc(
-                dg, recurrent_dropout_mask, b0, blocks_t, dh_rows, d_tmp, tmp, hand, hand_max
+                dg[:n],
+                recurrent_dropout_mask,
+                b0,
+                blocks_t,
+                dh_rows[:n],
+                d_tmp[:n],
+                tmp[:n],
+                hand,
+                hand_max,
             )
     restore_denormals(saved_fp_mode)
 

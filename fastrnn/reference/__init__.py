@@ -44,10 +44,12 @@ argument                  shape               meaning
                                               order: index 0 is the initial state,
                                               index s+1 the state after step s
 ``gates``                 (T, B, G*H)         post-activation gates per step:
-                                              LSTM i, f, g, o; GRU z, r, hh
+                                              LSTM i, f, g, o; GRU z, r, hh;
+                                              zeros at masked steps
 ``recurrent_candidate``   (T, B, H)           GRU only: the recurrent term of the
                                               candidate before the reset gate,
-                                              ``h_prev @ U_h + b_h`` (reset_after)
+                                              ``h_prev @ U_h + b_h`` (reset_after);
+                                              zeros at masked steps
 ========================  ==================  ====================================
 
 Every kernel takes ``x, mask, dropout_mask, recurrent_dropout_mask`` first,
@@ -64,7 +66,11 @@ Options shared by every kernel (not forked per backend):
   carried over unchanged, and the output is the previous output (zeros
   before the first valid step) or, when ``zero_output_for_mask`` is True,
   zeros (what Keras's Bidirectional asks of its layers when returning
-  sequences).
+  sequences). Nothing of a masked step is used, so a kernel need not
+  compute it: the compiled ones compute, at each step, the rows up to the
+  last valid one, and a batch sorted by length (a ``PackedSequence``) costs
+  what its valid steps do. Its ``gates`` are zeros there, whichever rows a
+  kernel computed.
 
 * dropout masks (Keras's ``dropout`` and ``recurrent_dropout``): the
   masks of one call, the same at every step, multiply an operand of the

@@ -112,6 +112,9 @@ def gru_forward(
     gates : ndarray of shape (timesteps, batch, 3 * units)
         Filled with z, r and the candidate hh of each step.
     recurrent_candidate : ndarray of shape (timesteps, batch, units)
+        Filled with the candidate's recurrent part of each step.
+        Both are zeros where the step is masked (nothing of it is used, so a
+        kernel need not compute it).
     """
     units = h0.shape[1]
     zr, hs = slice(0, 2 * units), slice(2 * units, 3 * units)
@@ -139,8 +142,8 @@ def gru_forward(
             hh = apply(activation, xz[:, hs] + u_h)
         h_new = z * h_prev + (1 - z) * hh
 
-        gates[s] = np.concatenate([z, r, hh], axis=1)
-        recurrent_candidate[s] = u_h
+        gates[s] = np.where(step_mask, np.concatenate([z, r, hh], axis=1), 0)
+        recurrent_candidate[s] = np.where(step_mask, u_h, 0)
         h_states[s + 1] = np.where(step_mask, h_new, h_prev)
         outputs[:, s] = masked_output(step_mask, h_new, prev_output, zero_output_for_mask)
         prev_output = outputs[:, s]

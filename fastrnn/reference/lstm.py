@@ -91,7 +91,9 @@ def lstm_forward(
     outputs : ndarray of shape (batch, timesteps, units)
     h_states, c_states : ndarray of shape (timesteps + 1, batch, units)
     gates : ndarray of shape (timesteps, batch, 4 * units)
-        Filled with the post-activation gates i, f, g, o of each step.
+        Filled with the post-activation gates i, f, g, o of each step; zeros
+        where the step is masked (nothing of it is used, so a kernel need not
+        compute it).
     """
     units = h0.shape[1]
     h_states[0] = h0
@@ -113,7 +115,7 @@ def lstm_forward(
         c_new = f * c_prev + i * g
         h_new = o * apply(activation, c_new)
 
-        gates[s] = np.concatenate([i, f, g, o], axis=1)
+        gates[s] = np.where(step_mask, np.concatenate([i, f, g, o], axis=1), 0)
         h_states[s + 1] = np.where(step_mask, h_new, h_prev)
         c_states[s + 1] = np.where(step_mask, c_new, c_prev)
         outputs[:, s] = masked_output(step_mask, h_new, prev_output, zero_output_for_mask)
