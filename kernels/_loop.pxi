@@ -197,7 +197,8 @@ cdef void project_up_front(floating* dtype_tag, Job* jb, floating* dest) noexcep
         c = dest + b * width + (0 if step > 0 else (timesteps - 1) * jb.batch * width)
         for i in range(timesteps):
             memcpy(c + i * step, jb.bias, width * sizeof(floating))
-        # positions outside the row's valid span keep the bias: no step computes them
+        # positions outside the row's valid span keep the bias: their steps are
+        # masked, so whatever a step computes from them is discarded
         if not valid_span(jb.mask, b, timesteps, &lo, &hi):
             continue
         for k in range(groups):

@@ -186,12 +186,12 @@ cdef int run_slices(const Job* jb, int phase) except -1:
     One slice per thread, not more: a thread's rows in one time loop share
     each step's pass over the weights. The time loops' slices are cut where
     their rows' work under the mask is even (``_slices.slice_bounds``): a
-    step computes a slice's rows up to its last valid one. The results are the same for any
-    slicing: every row (and every column of the weight gradients) is
-    computed the same way whatever else shares its slice. WEIGHT_GRADS (after
-    the backward's slices) splits the columns of the weight gradients
-    instead, in blocks of COLUMN_BLOCK, one contiguous run of blocks per
-    thread.
+    step computes a slice's rows up to its last valid one. The results are
+    the same for any slicing: every row (and every column of the weight
+    gradients) is computed the same way whatever else shares its slice.
+    WEIGHT_GRADS (after the backward's slices) splits the columns of the
+    weight gradients instead, in blocks of COLUMN_BLOCK, one contiguous run
+    of blocks per thread.
     """
     cdef _Slices slices
     cdef Py_ssize_t items = jb.batch, count = jb.slices
