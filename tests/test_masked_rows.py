@@ -16,7 +16,14 @@ import pytest
 import fastrnn
 from fastrnn import _slices, config
 from fastrnn.backends import resolve_backend
-from kernel_cases import CELL_VARIANTS, DROPOUT_VARIANTS, backward, forward, make_case, tolerance
+from kernel_cases import (
+    CELL_VARIANTS,
+    DROPOUT_VARIANTS,
+    forward,
+    make_case,
+    results,
+    tolerance,
+)
 from test_kernel_equivalence import assert_backend_matches_reference
 
 #: Length-shaped masks (see kernel_cases.make_case).
@@ -94,16 +101,6 @@ def test_gates_are_zeros_at_masked_steps(sliced_settings, backend_name, cell, va
         np.testing.assert_allclose(have, want, rtol=rtol, atol=atol, err_msg=name)
 
 
-def _all_results(backend, case):
-    record = forward(backend, case)
-    dx, d_states, d_weights = backward(case, record)
-    arrays = [record.outputs, record.h_states, dx, *d_states, *d_weights]
-    arrays += [
-        a for a in (record.c_states, record.gates, record.recurrent_candidate) if a is not None
-    ]
-    return [np.array(a, copy=True) for a in arrays]
-
-
 @pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
 @pytest.mark.parametrize("mask", ["sorted_lengths", "shuffled_lengths"])
 def test_bits_do_not_depend_on_threads_or_cuts(
@@ -115,13 +112,14 @@ def test_bits_do_not_depend_on_threads_or_cuts(
     runs = []
     for threads in (1, 2, 3):
         with fastrnn.use_num_threads(threads):
-            runs.append(_all_results(backend, case))
+            runs.append(results(backend, case))
     monkeypatch.setattr(_slices, "row_work", lambda m: np.ones(len(m), np.int64))
     with fastrnn.use_num_threads(3):
-        runs.append(_all_results(backend, case))
+        runs.append(results(backend, case))
     for run in runs[1:]:
-        for want, have in zip(runs[0], run):
-            assert np.array_equal(want, have)
+        assert run.keys() == runs[0].keys()
+        for name, want in runs[0].items():
+            assert np.array_equal(want, run[name]), name
 
 
 # --------------------------------------------------------------------------

@@ -500,7 +500,7 @@ def _project_masked(b0, b1, hand_max, x, mask, dropout_mask, kernel, go_backward
                 xi, mi, xmi = x[b0 + i, t], mk[b0 + i], xm[i]
                 for j in range(features):
                     xmi[j] = xi[j] * mi[j]
-            part[:, :] = 0
+            part[:computed] = 0
             matmul_acc_hand(xm[:computed], blocks[k], part[:computed])
             dest[s, b0:end, k * n : (k + 1) * n] = part[:computed]
 
