@@ -7,22 +7,96 @@ until the end, and the compiled code releases the GIL, so the threads truly
 run in parallel. This module holds what the backends share: one small,
 persistent thread pool (threads are started once, not per call) and the
 driver that runs a fixed set of slices on it, cut where the rows' work
-(under the call's mask) is shared evenly.
+(under the call's mask) is shared evenly, with the workers kept off the
+calling thread's CPU (``keep_apart``).
 
 Users: the Numba driver (``fastrnn/numba_kernels/_dispatch.py``) and the
 Cython one (``kernels/_runtime.pxi``), each running as many slices as the
 slicing rule of :mod:`fastrnn.config` gives, one per thread.
 """
 
+import ctypes
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from . import config as _config
+
 _pool = None
 _pool_size = 0
 _lock = threading.Lock()
+
+
+class _Pool(ThreadPoolExecutor):
+    """The thread pool, knowing its workers' native thread ids (for their affinity)."""
+
+    def __init__(self, workers):
+        self.worker_ids = []
+        self.apart_from = None  # (cpu, allowed CPUs, workers) of the last keep_apart
+        super().__init__(
+            max_workers=workers,
+            thread_name_prefix="fastrnn-slices",
+            initializer=self._started,
+        )
+
+    def _started(self):
+        # list.append is atomic; a reader sees the workers started so far
+        self.worker_ids.append(threading.get_native_id())
+
+
+def _cpu_getter():
+    """``sched_getcpu`` of the C library (the calling thread's CPU), or None."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    except (AttributeError, OSError):
+        return None
+    getcpu.restype, getcpu.argtypes = ctypes.c_int, []
+    return getcpu
+
+
+_current_cpu = _cpu_getter()
+
+
+def keep_apart(pool):
+    """Keep ``pool``'s workers off the calling thread's CPU (``keep_workers_apart``).
+
+    On Linux a thread woken while the other CPUs look busy or asleep (a
+    virtual machine's idle virtual CPUs do, once the host has descheduled
+    them) is queued on the CPU of the thread that woke it, here the calling
+    thread, which is about to run a slice of its own; the worker then waits
+    for it, and the call takes as long as on one thread. Restricting the
+    workers to the process's other CPUs makes the kernel wake them there.
+    The affinity is set again only when the calling thread's CPU, its CPUs
+    or the pool's workers change. Where the OS has no affinity, or the
+    process one CPU, this does nothing.
+    """
+    if _current_cpu is None:
+        return
+    allowed = os.sched_getaffinity(0)
+    workers = list(pool.worker_ids)
+    if not _config.settings.keep_workers_apart:
+        if pool.apart_from is not None:  # switched off: give the workers all CPUs back
+            _set_affinity(workers, allowed)
+            pool.apart_from = None
+        return
+    cpu = _current_cpu()
+    key = (cpu, allowed, len(workers))
+    if cpu < 0 or key == pool.apart_from:
+        return
+    _set_affinity(workers, allowed - {cpu} or allowed)
+    pool.apart_from = key
+
+
+def _set_affinity(thread_ids, cpus):
+    for tid in thread_ids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # a worker that has ended, or a stricter sandbox
+            pass
 
 
 def get_pool(workers):
@@ -33,7 +107,7 @@ def get_pool(workers):
             # A smaller pool is replaced, not shut down: a call on another thread
             # may still be submitting to it. Its idle threads end when it is
             # garbage-collected.
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastrnn-slices")
+            _pool = _Pool(workers)
             _pool_size = workers
         return _pool
 
@@ -122,6 +196,7 @@ def run_fixed_slices(n, batch, fn, threads, mask=None):
             fn(b0, b1)
 
     pool = get_pool(threads - 1)
+    keep_apart(pool)
     futures = [pool.submit(run, group) for group in groups[1:]]
     try:
         run(groups[0])

@@ -23,6 +23,13 @@ setting                   default      meaning
                                        multiply-adds runs as a hand loop, a larger
                                        one calls BLAS (``np.dot``); the Cython
                                        backend never calls BLAS
+``keep_workers_apart``    True         Linux: before a sliced call hands slices to
+                                       the worker threads, they are kept off the
+                                       calling thread's CPU (their affinity is the
+                                       process's CPUs but that one), so that a
+                                       worker woken after an idle spell does not
+                                       wait behind the calling thread; a no-op with
+                                       one CPU or where the OS has no affinity
 ========================  ===========  ==========================================
 
 Results never depend on ``num_threads`` or on how a call is sliced: every
@@ -67,6 +74,7 @@ class KernelSettings(NamedTuple):
     slice_min_rows: int
     slice_min_work: int
     hand_product_max: int
+    keep_workers_apart: bool
 
 
 def available_cpus() -> int:
@@ -93,6 +101,20 @@ def _positive_int(value: object, argument: str) -> int:
     return value
 
 
+def _checked(name: str, value: object) -> object:
+    """``value`` as setting ``name`` takes it: a bool for the switches, else a
+    positive integer."""
+    if name in _SWITCHES:
+        if not isinstance(value, bool):
+            raise TypeError(f"`{name}` must be True or False; got {value!r}")
+        return value
+    return _positive_int(value, name)
+
+
+#: The settings that are switches (bool), not counts.
+_SWITCHES = frozenset({"keep_workers_apart"})
+
+
 def _threads_from_environment() -> int:
     value = os.environ.get("FASTRNN_NUM_THREADS", "").strip()
     if not value:
@@ -113,6 +135,7 @@ def _defaults() -> KernelSettings:
         slice_min_rows=8,
         slice_min_work=1 << 22,
         hand_product_max=1 << 21,
+        keep_workers_apart=True,
     )
 
 
@@ -129,15 +152,16 @@ def get_settings() -> KernelSettings:
     return settings
 
 
-def set_settings(**changes: int) -> None:
+def set_settings(**changes: int | bool) -> None:
     """Change one or more settings, e.g. ``set_settings(slice_min_work=1 << 20)``.
 
     Raises
     ------
     TypeError
-        For an unknown setting name or a value that is not an integer.
+        For an unknown setting name, a count that is not an integer or a
+        switch that is not a bool.
     ValueError
-        For a value below 1. Nothing changes when a call raises.
+        For a count below 1. Nothing changes when a call raises.
     """
     global settings
     unknown = sorted(set(changes) - set(KernelSettings._fields))
@@ -145,13 +169,13 @@ def set_settings(**changes: int) -> None:
         raise TypeError(
             f"Unknown fastrnn setting(s) {unknown}; the settings are {list(KernelSettings._fields)}"
         )
-    checked = {name: _positive_int(value, name) for name, value in changes.items()}
+    checked = {name: _checked(name, value) for name, value in changes.items()}
     with _lock:
         settings = settings._replace(**checked)
 
 
 @contextlib.contextmanager
-def use_settings(**changes: int) -> Iterator[KernelSettings]:
+def use_settings(**changes: int | bool) -> Iterator[KernelSettings]:
     """Context manager: :func:`set_settings` inside the block; afterwards the
     settings it changed are back to their previous values (the others keep
     whatever was set meanwhile)."""
@@ -161,7 +185,7 @@ def use_settings(**changes: int) -> Iterator[KernelSettings]:
         raise TypeError(
             f"Unknown fastrnn setting(s) {unknown}; the settings are {list(KernelSettings._fields)}"
         )
-    checked = {name: _positive_int(value, name) for name, value in changes.items()}
+    checked = {name: _checked(name, value) for name, value in changes.items()}
     with _lock:
         previous = {name: getattr(settings, name) for name in checked}
         settings = settings._replace(**checked)

@@ -8,18 +8,20 @@ on one thread and must simply ignore the setting.
 
 Also checked here: the thread-count functions (``fastrnn.set_num_threads``,
 ``get_num_threads``, ``use_num_threads``), ``fastrnn.config.set_settings``,
-and ``FASTRNN_NUM_THREADS`` read from the environment at import.
+``FASTRNN_NUM_THREADS`` read from the environment at import, and the
+workers' affinity under ``keep_workers_apart``.
 """
 
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import config, ops
+from fastrnn import _slices, config, ops
 from fastrnn.backends import resolve_backend
 from kernel_cases import CELL_VARIANTS, backward, forward, make_case
 
@@ -79,22 +81,27 @@ def results(backend, case):
     return {name: np.array(value, copy=True) for name, value in named.items()}
 
 
-@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
-@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
-def test_results_do_not_depend_on_thread_count(backend_name, global_dtype, cell, variant, shape):
+def masked_case(cell, variant, shape, dtype, seed):
+    """A kernel case of ``shape`` = (batch, timesteps, features, units) under a random mask."""
     batch, timesteps, features, units = shape
-    case = make_case(
+    return make_case(
         cell,
         batch=batch,
         timesteps=timesteps,
         features=features,
         units=units,
-        dtype=global_dtype,
-        seed=3,
+        dtype=dtype,
+        seed=seed,
         mask="random",
         scale=0.1,
         **variant,
     )
+
+
+@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS)
+def test_results_do_not_depend_on_thread_count(backend_name, global_dtype, cell, variant, shape):
+    case = masked_case(cell, variant, shape, global_dtype, seed=3)
     backend = resolve_backend(backend_name)
     runs = {}
     for threads in THREAD_COUNTS:
@@ -108,6 +115,88 @@ def test_results_do_not_depend_on_thread_count(backend_name, global_dtype, cell,
                 f"{backend_name} {cell} {variant}: {name} differs between "
                 f"{THREAD_COUNTS[0]} and {threads} threads"
             )
+
+
+@pytest.mark.parametrize("cell,variant", CELL_VARIANTS[:3])
+def test_results_do_not_depend_on_keeping_workers_apart(backend_name, cell, variant):
+    case = masked_case(cell, variant, SLICED, np.float32, seed=5)
+    backend = resolve_backend(backend_name)
+    runs = {}
+    for apart in (False, True):
+        with config.use_settings(num_threads=2, keep_workers_apart=apart):
+            runs[apart] = results(backend, case)
+    for name, array in runs[False].items():
+        assert np.array_equal(runs[True][name], array), name
+
+
+# --------------------------------------------------------------------------
+# keep_workers_apart: the pool's workers off the calling thread's CPU
+# --------------------------------------------------------------------------
+
+needs_affinity = pytest.mark.skipif(
+    _slices._current_cpu is None or config.available_cpus() < 2,
+    reason="needs thread affinity (Linux) and at least 2 CPUs",
+)
+
+
+def worker_affinities():
+    """Run two slices on two threads; the affinity of the threads that ran them
+    (the calling thread's excluded), and the pool."""
+    seen = {}
+    caller = threading.get_native_id()
+
+    def fn(b0, b1):
+        tid = threading.get_native_id()
+        if tid != caller:
+            seen[tid] = os.sched_getaffinity(0)
+
+    # twice: a worker started by the first call is placed by the second
+    for _ in range(2):
+        _slices.run_fixed_slices(2, 16, fn, 2)
+    return seen, _slices.get_pool(1)
+
+
+@needs_affinity
+def test_workers_are_kept_off_the_calling_threads_cpu():
+    config.set_settings(keep_workers_apart=True)
+    allowed = os.sched_getaffinity(0)
+    seen, pool = worker_affinities()
+    assert seen
+    cpu, pool_allowed, _ = pool.apart_from
+    assert pool_allowed == allowed
+    for affinity in seen.values():
+        assert affinity == allowed - {cpu}
+    for tid in pool.worker_ids:
+        assert os.sched_getaffinity(tid) == allowed - {cpu}
+
+
+@needs_affinity
+def test_switching_it_off_gives_the_workers_every_cpu_back():
+    config.set_settings(keep_workers_apart=True)
+    worker_affinities()
+    config.set_settings(keep_workers_apart=False)
+    allowed = os.sched_getaffinity(0)
+    seen, pool = worker_affinities()
+    assert pool.apart_from is None
+    for affinity in seen.values():
+        assert affinity == allowed
+
+
+@needs_affinity
+def test_a_caller_on_one_cpu_leaves_the_workers_on_it():
+    config.set_settings(keep_workers_apart=True)
+    allowed = os.sched_getaffinity(0)
+    only = min(allowed)
+    os.sched_setaffinity(0, {only})  # this thread only
+    try:
+        seen, _ = worker_affinities()
+    finally:
+        os.sched_setaffinity(0, allowed)
+    for affinity in seen.values():
+        assert affinity == {only}
+    _, pool = worker_affinities()  # the workers get the other CPUs again
+    cpu = pool.apart_from[0]
+    assert all(os.sched_getaffinity(t) == allowed - {cpu} for t in pool.worker_ids)
 
 
 # --------------------------------------------------------------------------
@@ -190,6 +279,8 @@ def test_set_settings_changes_what_it_names_only():
         ({"num_threads": 3, "bogus": 1}, TypeError, "bogus"),
         ({"num_threads": 3, "slice_min_rows": 0}, ValueError, "slice_min_rows"),
         ({"slice_min_work": 2.5}, TypeError, "slice_min_work"),
+        ({"keep_workers_apart": 1}, TypeError, "keep_workers_apart"),
+        ({"num_threads": 2, "keep_workers_apart": "no"}, TypeError, "keep_workers_apart"),
     ],
 )
 def test_set_settings_rejects_and_changes_nothing(changes, error, named):
