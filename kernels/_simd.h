@@ -127,6 +127,7 @@ apply_to = function)")
 /* The vector operations _simd_isa.h is written in, for AVX2 + FMA. */
 #define FR_ISA avx2
 #define FR_WIDE 0
+#define FR_ACT512 0 /* the activations 8 float32 at a time (AVX2) */
 #define FR_V_float __m256
 #define FR_L_float ((ptrdiff_t) 8)
 #define FR_M_float __m256i
@@ -157,6 +158,7 @@ FR_TARGET_END
 /* The same for AVX-512F: masks are the k registers. */
 #define FR_ISA avx512
 #define FR_WIDE 1
+#define FR_ACT512 1 /* and 16 at a time (AVX-512F) */
 #define FR_V_float __m512
 #define FR_L_float ((ptrdiff_t) 16)
 #define FR_M_float __mmask16
@@ -225,6 +227,7 @@ FASTRNN_EMU_OPS(fastrnn_emu_pd, double, 8, fma)
 
 #define FR_ISA avx512emu
 #define FR_WIDE 1
+#define FR_ACT512 0
 #define FR_V_float fastrnn_emu_ps
 #define FR_L_float ((ptrdiff_t) 16)
 #define FR_M_float unsigned

@@ -9,6 +9,8 @@
  *
  *     FR_ISA                  the name suffix (avx2, avx512);
  *     FR_WIDE                 1 for 32 vector registers (AVX-512), else 0;
+ *     FR_ACT512               1 for float32 activations 16 at a time in
+ *                             AVX-512F intrinsics, else 0 (8 at a time, AVX2);
  *     for T in float, double:
  *       FR_V_T, FR_L_T        the vector type and its number of elements;
  *       FR_M_T, FR_MASK_T(n)  a lane mask and the mask of the first n lanes;
@@ -337,6 +339,20 @@ FR_INST(FR_PACK, FR_NAME(fastrnn_dpack_b), double)
 FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_sgemm_packed_acc), float)
 FR_INST(FR_GEMM_PACKED, FR_NAME(fastrnn_dgemm_packed_acc), double)
 
+/* p = P(u) and q = Q(u) of fastrnn_tanh_f32 (Horner, a separate multiply
+ * and add per step), in the vector operations MUL, ADD and SET1. */
+#define FR_TANH_PQ(MUL, ADD, SET1, u, p, q)                                              \
+    do {                                                                                 \
+        p = ADD(MUL(SET1(1.5204140583e-08), u), SET1(2.1877638864e-05));                 \
+        p = ADD(MUL(p, u), SET1(3.5706600931e-03));                                      \
+        p = ADD(MUL(p, u), SET1(1.3443746157e-01));                                      \
+        p = ADD(MUL(p, u), SET1(1.0));                                                   \
+        q = ADD(MUL(SET1(8.5122442105e-07), u), SET1(3.4096874664e-04));                 \
+        q = ADD(MUL(q, u), SET1(2.6160987804e-02));                                      \
+        q = ADD(MUL(q, u), SET1(4.6777075934e-01));                                      \
+        q = ADD(MUL(q, u), SET1(1.0));                                                   \
+    } while (0)
+
 /* Activations: the float32 tanh and sigmoid of _fastmath.h, 8 float32 at a
  * time (AVX2 instructions, which AVX-512 CPUs have too), each as
  * fastrnn_tanh_f32 computes it: widened to double, clamped to
@@ -352,16 +368,7 @@ static inline __m256d FR_NAME(fastrnn_tanh_pd4)(__m256d x)
     x = _mm256_min_pd(_mm256_set1_pd(8.0), x);
     x = _mm256_max_pd(_mm256_set1_pd(-8.0), x);
     u = _mm256_mul_pd(x, x);
-#define FR_STEP(acc, coef) _mm256_add_pd(_mm256_mul_pd(acc, u), _mm256_set1_pd(coef))
-    p = FR_STEP(_mm256_set1_pd(1.5204140583e-08), 2.1877638864e-05);
-    p = FR_STEP(p, 3.5706600931e-03);
-    p = FR_STEP(p, 1.3443746157e-01);
-    p = FR_STEP(p, 1.0);
-    q = FR_STEP(_mm256_set1_pd(8.5122442105e-07), 3.4096874664e-04);
-    q = FR_STEP(q, 2.6160987804e-02);
-    q = FR_STEP(q, 4.6777075934e-01);
-    q = FR_STEP(q, 1.0);
-#undef FR_STEP
+    FR_TANH_PQ(_mm256_mul_pd, _mm256_add_pd, _mm256_set1_pd, u, p, q);
     /* |x| = 8 after the clamp: exactly x / 8 = +-1, as the C selects. */
     __m256d saturated = _mm256_cmp_pd(
         _mm256_andnot_pd(_mm256_set1_pd(-0.0), x), _mm256_set1_pd(8.0), _CMP_EQ_OQ);
@@ -378,9 +385,48 @@ static inline __m256 FR_NAME(fastrnn_tanh_ps8)(__m256 x)
     return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
 }
 
+#if FR_ACT512
+/* With AVX-512F (FR_ACT512): the same, 16 float32 at a time over two vectors
+ * of 8 doubles, each lane computed by the same operations, hence with the
+ * same bits; the loops below run it first, then 8 at a time, then the C. */
+static inline __m512d FR_NAME(fastrnn_tanh_pd8)(__m512d x)
+{
+    __m512d u, p, q;
+    x = _mm512_min_pd(_mm512_set1_pd(8.0), x);
+    x = _mm512_max_pd(_mm512_set1_pd(-8.0), x);
+    u = _mm512_mul_pd(x, x);
+    FR_TANH_PQ(_mm512_mul_pd, _mm512_add_pd, _mm512_set1_pd, u, p, q);
+    __mmask8 saturated =
+        _mm512_cmp_pd_mask(_mm512_abs_pd(x), _mm512_set1_pd(8.0), _CMP_EQ_OQ);
+    return _mm512_mask_blend_pd(saturated, _mm512_div_pd(_mm512_mul_pd(x, p), q),
+                                _mm512_mul_pd(x, _mm512_set1_pd(0.125)));
+}
+
+static inline __m512 FR_NAME(fastrnn_tanh_ps16)(__m512 x)
+{
+    __m256 lo = _mm512_cvtpd_ps(FR_NAME(fastrnn_tanh_pd8)(
+        _mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 hi = _mm512_cvtpd_ps(FR_NAME(fastrnn_tanh_pd8)(_mm512_cvtps_pd(
+        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)),
+                                               _mm256_castps_pd(hi), 1));
+}
+
+static inline __m512 FR_NAME(fastrnn_sigmoid_ps16)(__m512 x)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    __m512 t = FR_NAME(fastrnn_tanh_ps16)(_mm512_mul_ps(half, x));
+    return _mm512_add_ps(half, _mm512_mul_ps(half, t));
+}
+#endif
+
 static void FR_NAME(fastrnn_tanh_f32_array)(const float* a, float* out, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
+#if FR_ACT512
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, FR_NAME(fastrnn_tanh_ps16)(_mm512_loadu_ps(a + i)));
+#endif
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(out + i, FR_NAME(fastrnn_tanh_ps8)(_mm256_loadu_ps(a + i)));
     for (; i < n; i++)
@@ -392,6 +438,10 @@ static void FR_NAME(fastrnn_sigmoid_f32_array)(const float* a, float* out, ptrdi
     /* 0.5 + 0.5 * tanh(0.5 * a), in float32, as fastrnn_sigmoid_f32_array. */
     const __m256 half = _mm256_set1_ps(0.5f);
     ptrdiff_t i = 0;
+#if FR_ACT512
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, FR_NAME(fastrnn_sigmoid_ps16)(_mm512_loadu_ps(a + i)));
+#endif
     for (; i + 8 <= n; i += 8) {
         __m256 t = FR_NAME(fastrnn_tanh_ps8)(_mm256_mul_ps(half, _mm256_loadu_ps(a + i)));
         _mm256_storeu_ps(out + i, _mm256_add_ps(half, _mm256_mul_ps(half, t)));
@@ -401,7 +451,8 @@ static void FR_NAME(fastrnn_sigmoid_f32_array)(const float* a, float* out, ptrdi
 }
 
 /* The forward's fused gate math of _gates.h (fastrnn_lstm_gates_f32,
- * fastrnn_gru_gates_f32), 8 units at a time, with its bits. */
+ * fastrnn_gru_gates_f32), 16 units at a time with FR_ACT512, then 8 at a
+ * time, with its bits. */
 static inline __m256 FR_NAME(fastrnn_sigmoid_ps8)(__m256 x)
 {
     const __m256 half = _mm256_set1_ps(0.5f);
@@ -409,26 +460,50 @@ static inline __m256 FR_NAME(fastrnn_sigmoid_ps8)(__m256 x)
     return _mm256_add_ps(half, _mm256_mul_ps(half, t));
 }
 
+/* One block of the fused gate math at unit j, in the vector type V with
+ * the operations LOAD, STORE, MUL, ADD (SUB, SET1) and the activations SIG
+ * and TANH: the 16-wide and the 8-wide loops below are the same code. */
+#define FR_LSTM_GATES_BLOCK(V, LOAD, STORE, MUL, ADD, SIG, TANH)                         \
+    {                                                                                    \
+        V i = SIG(LOAD(z + j)), f = SIG(LOAD(z + units + j));                            \
+        V g = TANH(LOAD(z + 2 * units + j)), o = SIG(LOAD(z + 3 * units + j));           \
+        V c = ADD(MUL(f, LOAD(c_prev + j)), MUL(i, g));                                  \
+        STORE(z + j, i);                                                                 \
+        STORE(z + units + j, f);                                                         \
+        STORE(z + 2 * units + j, g);                                                     \
+        STORE(z + 3 * units + j, o);                                                     \
+        STORE(c_new + j, c);                                                             \
+        STORE(h_new + j, MUL(o, TANH(c)));                                               \
+    }
+#define FR_GRU_GATES_BLOCK(V, LOAD, STORE, MUL, ADD, SUB, SET1, SIG, TANH)               \
+    {                                                                                    \
+        V uh = LOAD(u + 2 * units + j);                                                  \
+        V zg = SIG(ADD(LOAD(z + j), LOAD(u + j)));                                       \
+        V r = SIG(ADD(LOAD(z + units + j), LOAD(u + units + j)));                        \
+        V hh = TANH(ADD(LOAD(z + 2 * units + j), MUL(r, uh)));                           \
+        STORE(z + j, zg);                                                                \
+        STORE(z + units + j, r);                                                         \
+        STORE(z + 2 * units + j, hh);                                                    \
+        STORE(u_h + j, uh);                                                              \
+        STORE(h_new + j, ADD(MUL(zg, LOAD(h_prev + j)), MUL(SUB(SET1(1.0f), zg), hh)));  \
+    }
+
 static void FR_NAME(fastrnn_lstm_gates_f32)(ptrdiff_t units, float* FASTRNN_RESTRICT z,
                                             const float* FASTRNN_RESTRICT c_prev,
                                             float* FASTRNN_RESTRICT c_new,
                                             float* FASTRNN_RESTRICT h_new)
 {
     ptrdiff_t j = 0;
-    for (; j + 8 <= units; j += 8) {
-        __m256 i = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + j));
-        __m256 f = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + units + j));
-        __m256 g = FR_NAME(fastrnn_tanh_ps8)(_mm256_loadu_ps(z + 2 * units + j));
-        __m256 o = FR_NAME(fastrnn_sigmoid_ps8)(_mm256_loadu_ps(z + 3 * units + j));
-        __m256 c = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c_prev + j)),
-                                 _mm256_mul_ps(i, g));
-        _mm256_storeu_ps(z + j, i);
-        _mm256_storeu_ps(z + units + j, f);
-        _mm256_storeu_ps(z + 2 * units + j, g);
-        _mm256_storeu_ps(z + 3 * units + j, o);
-        _mm256_storeu_ps(c_new + j, c);
-        _mm256_storeu_ps(h_new + j, _mm256_mul_ps(o, FR_NAME(fastrnn_tanh_ps8)(c)));
-    }
+#if FR_ACT512
+    for (; j + 16 <= units; j += 16)
+        FR_LSTM_GATES_BLOCK(__m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps,
+                            _mm512_add_ps, FR_NAME(fastrnn_sigmoid_ps16),
+                            FR_NAME(fastrnn_tanh_ps16))
+#endif
+    for (; j + 8 <= units; j += 8)
+        FR_LSTM_GATES_BLOCK(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps,
+                            _mm256_add_ps, FR_NAME(fastrnn_sigmoid_ps8),
+                            FR_NAME(fastrnn_tanh_ps8))
     fastrnn_lstm_gates_f32_from(j, units, z, c_prev, c_new, h_new);
 }
 
@@ -438,24 +513,17 @@ static void FR_NAME(fastrnn_gru_gates_f32)(ptrdiff_t units, float* FASTRNN_RESTR
                                            float* FASTRNN_RESTRICT u_h,
                                            float* FASTRNN_RESTRICT h_new)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
     ptrdiff_t j = 0;
-    for (; j + 8 <= units; j += 8) {
-        __m256 uh = _mm256_loadu_ps(u + 2 * units + j);
-        __m256 zg = FR_NAME(fastrnn_sigmoid_ps8)(
-            _mm256_add_ps(_mm256_loadu_ps(z + j), _mm256_loadu_ps(u + j)));
-        __m256 r = FR_NAME(fastrnn_sigmoid_ps8)(
-            _mm256_add_ps(_mm256_loadu_ps(z + units + j), _mm256_loadu_ps(u + units + j)));
-        __m256 hh = FR_NAME(fastrnn_tanh_ps8)(
-            _mm256_add_ps(_mm256_loadu_ps(z + 2 * units + j), _mm256_mul_ps(r, uh)));
-        _mm256_storeu_ps(z + j, zg);
-        _mm256_storeu_ps(z + units + j, r);
-        _mm256_storeu_ps(z + 2 * units + j, hh);
-        _mm256_storeu_ps(u_h + j, uh);
-        _mm256_storeu_ps(h_new + j,
-                         _mm256_add_ps(_mm256_mul_ps(zg, _mm256_loadu_ps(h_prev + j)),
-                                       _mm256_mul_ps(_mm256_sub_ps(one, zg), hh)));
-    }
+#if FR_ACT512
+    for (; j + 16 <= units; j += 16)
+        FR_GRU_GATES_BLOCK(__m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mul_ps,
+                           _mm512_add_ps, _mm512_sub_ps, _mm512_set1_ps,
+                           FR_NAME(fastrnn_sigmoid_ps16), FR_NAME(fastrnn_tanh_ps16))
+#endif
+    for (; j + 8 <= units; j += 8)
+        FR_GRU_GATES_BLOCK(__m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps,
+                           _mm256_add_ps, _mm256_sub_ps, _mm256_set1_ps,
+                           FR_NAME(fastrnn_sigmoid_ps8), FR_NAME(fastrnn_tanh_ps8))
     fastrnn_gru_gates_f32_from(j, units, z, u, h_prev, u_h, h_new);
 }
 
@@ -514,10 +582,14 @@ static const fastrnn_isa_kernels FR_NAME(fastrnn_kernels) = {
 #undef FR_GEMM_NN
 #undef FR_PACK
 #undef FR_GEMM_PACKED
+#undef FR_TANH_PQ
+#undef FR_LSTM_GATES_BLOCK
+#undef FR_GRU_GATES_BLOCK
 
 /* The parameters _simd.h defined for this inclusion. */
 #undef FR_ISA
 #undef FR_WIDE
+#undef FR_ACT512
 #undef FR_V_float
 #undef FR_L_float
 #undef FR_M_float

@@ -174,9 +174,9 @@ def test_emulated_avx512_template_gives_the_avx2_bits(restore_isa, dtype, cell, 
 
 def test_float32_activations_give_the_same_bits_at_every_level(restore_isa):
     rng = np.random.default_rng(0)
-    x = np.concatenate(
-        [rng.standard_normal(10_001) * 6, [0.0, -0.0, 8.0, -8.0, 1e30, -1e30, np.nan]]
-    ).astype(np.float32)
+    special = [0.0, -0.0, 8.0, -8.0, 1e30, -1e30, np.nan]
+    # the special values at both ends: in the 16-wide, 8-wide and scalar parts
+    x = np.concatenate([special, rng.standard_normal(10_001) * 6, special]).astype(np.float32)
     results = {}
     for level in LEVELS:
         K._set_isa(level)
@@ -186,7 +186,7 @@ def test_float32_activations_give_the_same_bits_at_every_level(restore_isa):
             np.testing.assert_array_equal(got, want, err_msg=level)
 
 
-@pytest.mark.parametrize("units", [1, 7, 8, 13, 64])
+@pytest.mark.parametrize("units", [1, 7, 8, 13, 16, 24, 31, 64])
 def test_fused_gate_math_gives_the_unfused_bits_at_every_level(restore_isa, units):
     """The forward's fused float32 gate math (kernels/_gates.h, _simd_isa.h) is the
     unfused composition, bit for bit: the activations' own bits, each product and
