@@ -51,7 +51,7 @@ def _cpu_getter():
     if not hasattr(os, "sched_setaffinity"):
         return None
     try:
-        getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+        getcpu = ctypes.CDLL(None).sched_getcpu
     except (AttributeError, OSError):
         return None
     getcpu.restype, getcpu.argtypes = ctypes.c_int, []
@@ -76,13 +76,13 @@ def keep_apart(pool):
     """
     if _current_cpu is None:
         return
-    allowed = os.sched_getaffinity(0)
-    workers = list(pool.worker_ids)
     if not _config.settings.keep_workers_apart:
         if pool.apart_from is not None:  # switched off: give the workers all CPUs back
-            _set_affinity(workers, allowed)
+            _set_affinity(pool.worker_ids, os.sched_getaffinity(0))
             pool.apart_from = None
         return
+    allowed = os.sched_getaffinity(0)
+    workers = list(pool.worker_ids)
     cpu = _current_cpu()
     key = (cpu, allowed, len(workers))
     if cpu < 0 or key == pool.apart_from:

@@ -111,10 +111,6 @@ def _checked(name: str, value: object) -> object:
     return _positive_int(value, name)
 
 
-#: The settings that are switches (bool), not counts.
-_SWITCHES = frozenset({"keep_workers_apart"})
-
-
 def _threads_from_environment() -> int:
     value = os.environ.get("FASTRNN_NUM_THREADS", "").strip()
     if not value:
@@ -143,6 +139,9 @@ def _defaults() -> KernelSettings:
 #: it is replaced whole (never mutated) by the setters below, so a call sees
 #: either the old settings or the new ones.
 settings: KernelSettings = _defaults()
+
+#: The settings that are switches (a bool by default), not counts.
+_SWITCHES = frozenset(name for name, value in settings._asdict().items() if isinstance(value, bool))
 
 _lock = threading.Lock()
 
